@@ -1,0 +1,61 @@
+/** Decoding of inbound client frames: JSON, size, then schema, each failure with its code. */
+import type { z } from "zod";
+import type { ErrorCode } from "./errors.ts";
+import { exceedsBytes, LIMITS } from "./limits.ts";
+import type { ClientFrame as ClientFrameType } from "./messages.ts";
+import { ClientFrame } from "./schema.ts";
+
+export type Decoded =
+  | { ok: true; frame: ClientFrameType }
+  | { ok: false; id: number | null; code: ErrorCode; message: string };
+
+const KNOWN_TYPES = new Set<string>(ClientFrame.options.map((o) => o.shape.type.value));
+
+/** Decode one inbound WebSocket message. Never throws. */
+export function decodeClientFrame(raw: string, maxBytes: number = LIMITS.frameBytes): Decoded {
+  if (exceedsBytes(raw, maxBytes)) {
+    return fail(null, "frame_too_large", `Frames are limited to ${maxBytes} bytes.`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return fail(null, "bad_json", "The frame is not valid JSON.");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(null, "invalid_frame", "A frame must be a JSON object.");
+  }
+  const record = value as Record<string, unknown>;
+  const id = Number.isSafeInteger(record.id) && (record.id as number) >= 0
+    ? record.id as number
+    : null;
+  if (typeof record.type !== "string") {
+    return fail(id, "invalid_frame", "A frame needs a string `type`.");
+  }
+  if (!KNOWN_TYPES.has(record.type)) {
+    return fail(id, "unknown_type", `Unknown frame type "${record.type.slice(0, 40)}".`);
+  }
+  const parsed = ClientFrame.safeParse(value);
+  if (parsed.success) return { ok: true, frame: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  return fail(id, codeForIssue(issue), describeIssue(issue));
+}
+
+function codeForIssue(issue: z.core.$ZodIssue): ErrorCode {
+  // A missing or mistyped field is a malformed frame; a bad value gets its own code.
+  if (issue.code === "invalid_type") return "invalid_frame";
+  const field = issue.path[0];
+  if (field === "text") return issue.code === "too_big" ? "text_too_long" : "text_empty";
+  if (field === "room") return "invalid_room_name";
+  return "invalid_frame";
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.join(".") : "frame";
+  if (issue.code === "unrecognized_keys") return `Unexpected field(s): ${issue.keys.join(", ")}.`;
+  return `${where}: ${issue.message}`;
+}
+
+function fail(id: number | null, code: ErrorCode, message: string): Decoded {
+  return { ok: false, id, code, message };
+}

@@ -1,0 +1,38 @@
+/**
+ * The wire protocol's TypeScript types, derived from `schema.ts`. This module
+ * exports types only, so importing it costs the client bundle nothing.
+ */
+import type { z } from "zod";
+import type * as S from "./schema.ts";
+
+export type Member = z.infer<typeof S.Member>;
+export type Message = z.infer<typeof S.Message>;
+export type RoomInfo = z.infer<typeof S.RoomInfo>;
+
+/** Every frame a client may send; each carries an `id` and gets exactly one reply. */
+export type ClientFrame = z.infer<typeof S.ClientFrame>;
+export type RequestType = ClientFrame["type"];
+export type RequestOf<T extends RequestType> = Extract<ClientFrame, { type: T }>;
+/** A request without its envelope fields, as the client API takes it. */
+export type RequestBody<T extends RequestType> = Omit<RequestOf<T>, "type" | "id">;
+export type ResultOf<T extends RequestType> = z.infer<(typeof S.Results)[T]>;
+
+export type ErrorBody = z.infer<typeof S.ErrorBody>;
+export type ReplyOk = { type: "reply"; id: number; ok: ResultOf<RequestType> };
+export type ReplyError = z.infer<typeof S.ReplyError>;
+export type ErrorPush = z.infer<typeof S.ErrorPush>;
+export type MessagePush = z.infer<typeof S.MessagePush>;
+export type PresencePush = z.infer<typeof S.PresencePush>;
+export type TypingPush = z.infer<typeof S.TypingPush>;
+export type RoomPush = z.infer<typeof S.RoomPush>;
+
+/** Every frame the server may send. Pushes have no `id`. */
+export type ServerFrame =
+  | ReplyOk
+  | ReplyError
+  | ErrorPush
+  | MessagePush
+  | PresencePush
+  | TypingPush
+  | RoomPush;
+export type PushFrame = Exclude<ServerFrame, ReplyOk | ReplyError>;

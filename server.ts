@@ -1,0 +1,109 @@
+/**
+ * Parley's composition root and command line. It reads the configuration, picks the
+ * Store, Bus and client renderer, and serves. `export default { fetch }` lets
+ * `deno serve --parallel server.ts` run one hub per worker, fanned out over the Bus.
+ *
+ * @module
+ */
+import { isAbsolute, join } from "node:path";
+import { renderPage } from "./client/page.tsx";
+import { CLOSE_CODES } from "./protocol/errors.ts";
+import { type App, createApp } from "./server/app.ts";
+import { bundleClient, embeddedAssets } from "./server/assets.ts";
+import { BroadcastChannelBus } from "./server/bus/broadcast_channel.ts";
+import { LocalBroker } from "./server/bus/local.ts";
+import type { Bus } from "./server/bus/types.ts";
+import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
+import { createLogger, type Logger } from "./server/log.ts";
+import { loadOrCreateSecret, MEMORY_DATA } from "./server/secret.ts";
+import { MemoryStore } from "./server/store/memory.ts";
+
+/** Build the whole server for `config`: the one place that chooses implementations. */
+export async function compose(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+  const assets = embeddedAssets() ?? await bundleClient(
+    new URL("./client/main.tsx", import.meta.url),
+    new URL("./client/styles.css", import.meta.url),
+  );
+  return await createApp({
+    store: new MemoryStore(),
+    bus: chooseBus(config.data),
+    assets,
+    renderPage,
+    secret: await loadOrCreateSecret(config.data),
+    log,
+    title: config.title,
+    allowedOrigins: config.allowedOrigins,
+    maxBufferedBytes: config.maxBufferedBytes,
+  });
+}
+
+/**
+ * Instances that share a data directory share a bus channel: the workers of one
+ * `deno serve --parallel` process. A ":memory:" server is alone by definition.
+ */
+function chooseBus(data: string): Bus {
+  if (data === MEMORY_DATA) return new LocalBroker().connect();
+  const dir = isAbsolute(data) ? data : join(Deno.cwd(), data);
+  return new BroadcastChannelBus(crypto.randomUUID(), `parley:${dir}`);
+}
+
+/** Run the server until SIGINT or SIGTERM. Returns the process exit code. */
+export async function main(args: string[]): Promise<number> {
+  let config: Config;
+  try {
+    const parsed = parseConfig(args, (name) => Deno.env.get(name));
+    if (parsed.help) {
+      console.log(helpText());
+      return 0;
+    }
+    config = parsed.config;
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 2;
+  }
+  const log = createLogger(config.logLevel);
+  const app = await compose(config, log);
+  const server = Deno.serve({
+    port: config.port,
+    hostname: config.hostname,
+    onListen: ({ hostname, port }) => {
+      const host = hostname === "127.0.0.1" || hostname === "::1" ? "localhost" : hostname;
+      log.info(`Parley listening on http://${host}:${port}/`, { data: config.data });
+    },
+  }, app.handler);
+  const stop = async () => {
+    log.info("shutting down");
+    await app.close(CLOSE_CODES.serviceRestart, "server restarting");
+    await server.shutdown();
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
+  await server.finished;
+  return 0;
+}
+
+/** `deno serve` marks this module main too; it must not start a second listener then. */
+function runByDenoServe(): boolean {
+  const path = "/proc/self/cmdline";
+  try {
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return false;
+    return Deno.readTextFileSync(path).split("\0").slice(1, 3).includes("serve");
+  } catch {
+    return false;
+  }
+}
+
+let served: Promise<App> | undefined;
+
+export default {
+  async fetch(request: Request): Promise<Response> {
+    served ??= (async () => {
+      const parsed = parseConfig([], (name) => Deno.env.get(name));
+      if (parsed.help) throw new Error("unreachable");
+      return await compose(parsed.config);
+    })();
+    return await (await served).handler(request);
+  },
+} satisfies Deno.ServeDefaultExport;
+
+if (import.meta.main && !runByDenoServe()) Deno.exit(await main(Deno.args));

@@ -1,0 +1,60 @@
+/** Wires the hub, session and HTTP layers from dependencies chosen by the composition root. */
+import type { Bus } from "./bus/types.ts";
+import { type AssetSource, makeAssets } from "./assets.ts";
+import { Hub } from "./hub.ts";
+import { createHttpHandler, type Handler, type PageRenderer } from "./http.ts";
+import { IdentitySigner } from "./identity.ts";
+import type { Logger } from "./log.ts";
+import type { SessionOptions } from "./session.ts";
+import type { Store } from "./store/types.ts";
+
+export interface AppOptions {
+  store: Store;
+  bus: Bus;
+  assets: AssetSource;
+  renderPage: PageRenderer;
+  secret: Uint8Array;
+  log: Logger;
+  title?: string;
+  allowedOrigins?: string[];
+  maxBufferedBytes?: number;
+  session?: Omit<SessionOptions, "log">;
+}
+
+export interface App {
+  handler: Handler;
+  hub: Hub;
+  /** Close every socket with `code`, then release the store and bus. */
+  close(code?: number, reason?: string): Promise<void>;
+}
+
+/** Rooms a fresh server starts with, so the first visitor has somewhere to talk. */
+const DEFAULT_ROOMS = [{ name: "general", topic: "Say hello" }];
+
+export async function createApp(options: AppOptions): Promise<App> {
+  const { store, bus } = options;
+  if ((await store.listRooms()).length === 0) {
+    for (const room of DEFAULT_ROOMS) await store.createRoom({ ...room, createdBy: "system" });
+  }
+  const hub = new Hub({ store, bus });
+  const handler = createHttpHandler({
+    hub,
+    signer: new IdentitySigner(options.secret),
+    assets: await makeAssets(options.assets),
+    renderPage: options.renderPage,
+    title: options.title ?? "Parley",
+    allowedOrigins: options.allowedOrigins ?? [],
+    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    log: options.log,
+    ...(options.session ? { session: options.session } : {}),
+  });
+  return {
+    handler,
+    hub,
+    async close(code = 1012, reason = "server restarting") {
+      hub.close(code, reason);
+      await bus.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** The Bus carries broadcasts between hub instances (workers, processes, machines). */
+
+export interface BusEnvelope {
+  /** Instance that published it; a hub drops envelopes carrying its own id. */
+  origin: string;
+  /** Room whose members receive `data`; null for every connection (e.g. a new room). */
+  room: string | null;
+  /** One serialized server frame, sent as is to each local recipient. */
+  data: string;
+  /** Skip this user's connections (e.g. their own typing indicator). */
+  excludeUser?: string;
+}
+
+export type BusHandler = (envelope: BusEnvelope) => void;
+
+/**
+ * Contract (tests/bus_contract_test.ts runs it against every adapter): an envelope
+ * published on one instance reaches every other instance's subscribers intact, in
+ * publish order; unsubscribing and closing stop delivery.
+ */
+export interface Bus {
+  readonly instanceId: string;
+  publish(envelope: Omit<BusEnvelope, "origin">): void;
+  /** Returns the unsubscribe function. */
+  subscribe(handler: BusHandler): () => void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,149 @@
+/** Command-line flags and PARLEY_* environment variables -> typed configuration. */
+import { parseArgs } from "node:util";
+import type { LogLevel } from "./log.ts";
+import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
+
+export interface Config {
+  port: number;
+  hostname: string;
+  /** Data directory, or ":memory:" for a throwaway server. */
+  data: string;
+  /** Origins allowed to open WebSockets besides the server's own; "*" allows any. */
+  allowedOrigins: string[];
+  title: string;
+  maxBufferedBytes: number;
+  logLevel: LogLevel;
+  /** Rebuild the client bundle on every start and skip asset caching. */
+  dev: boolean;
+}
+
+interface FlagSpec {
+  type: "string" | "boolean";
+  env?: string;
+  default: string | boolean;
+  help: string;
+  multiple?: boolean;
+}
+
+export const FLAGS: Record<string, FlagSpec> = {
+  port: { type: "string", env: "PARLEY_PORT", default: "8000", help: "TCP port (0 picks a free one)" },
+  hostname: {
+    type: "string",
+    env: "PARLEY_HOSTNAME",
+    default: "localhost",
+    help: "Interface to listen on; 0.0.0.0 for every interface",
+  },
+  data: {
+    type: "string",
+    env: "PARLEY_DATA",
+    default: "./data",
+    help: 'Data directory (secret, and later the database); ":memory:" keeps nothing',
+  },
+  "allowed-origin": {
+    type: "string",
+    env: "PARLEY_ALLOWED_ORIGINS",
+    default: "",
+    multiple: true,
+    help: "Extra origin allowed to open WebSockets (repeat, or comma-separate in env)",
+  },
+  title: { type: "string", env: "PARLEY_TITLE", default: "Parley", help: "Name shown in the web client" },
+  "max-buffered": {
+    type: "string",
+    env: "PARLEY_MAX_BUFFERED",
+    default: String(DEFAULT_MAX_BUFFERED_BYTES),
+    help: "Bytes a slow client may have pending before it is dropped",
+  },
+  "log-level": {
+    type: "string",
+    env: "PARLEY_LOG_LEVEL",
+    default: "info",
+    help: "debug, info, warn, error or silent",
+  },
+  dev: { type: "boolean", env: "PARLEY_DEV", default: false, help: "Development mode: rebuild the client on start" },
+  help: { type: "boolean", default: false, help: "Show this help and exit" },
+};
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export type ParsedArgs = { help: true } | { help: false; config: Config };
+
+/** Parse argv and the environment. Throws ConfigError with a message fit for the user. */
+export function parseConfig(args: string[], env: (name: string) => string | undefined): ParsedArgs {
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(FLAGS).map(([name, spec]) => [name, { type: spec.type, multiple: spec.multiple ?? false }]),
+    );
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}. Run with --help to list the flags.`);
+  }
+  if (values.help) return { help: true };
+
+  const pick = (name: string): string => {
+    const spec = FLAGS[name]!;
+    const given = values[name];
+    if (typeof given === "string") return given;
+    return (spec.env ? env(spec.env) : undefined) ?? String(spec.default);
+  };
+  const flag = (name: string): boolean => {
+    const given = values[name];
+    if (typeof given === "boolean") return given;
+    const fromEnv = FLAGS[name]!.env ? env(FLAGS[name]!.env!) : undefined;
+    return fromEnv === undefined ? Boolean(FLAGS[name]!.default) : /^(1|true|yes)$/i.test(fromEnv);
+  };
+
+  const port = integer("--port", pick("port"), 0, 65535);
+  const given = values["allowed-origin"];
+  const origins = Array.isArray(given) && given.length
+    ? given.map(String)
+    : pick("allowed-origin").split(",");
+  const allowedOrigins = origins.map((o) => o.trim()).filter(Boolean).map(normalizeOrigin);
+  const logLevel = pick("log-level");
+  if (!["debug", "info", "warn", "error", "silent"].includes(logLevel)) {
+    throw new ConfigError(`--log-level must be debug, info, warn, error or silent, not "${logLevel}".`);
+  }
+  return {
+    help: false,
+    config: {
+      port,
+      hostname: pick("hostname"),
+      data: pick("data"),
+      allowedOrigins,
+      title: pick("title").slice(0, 60),
+      maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),
+      logLevel: logLevel as LogLevel,
+      dev: flag("dev"),
+    },
+  };
+}
+
+export function helpText(): string {
+  const lines = ["Usage: deno run -A server.ts [flags]", "", "Flags:"];
+  for (const [name, spec] of Object.entries(FLAGS)) {
+    const value = spec.type === "string" ? ` <${spec.multiple ? "origin" : "value"}>` : "";
+    const def = spec.default === "" || spec.default === false ? "" : ` (default: ${spec.default})`;
+    const env = spec.env ? ` [env ${spec.env}]` : "";
+    lines.push(`  --${name}${value}`.padEnd(30) + `${spec.help}${def}${env}`);
+  }
+  return lines.join("\n");
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, not "${text}".`);
+  }
+  return n;
+}
+
+function normalizeOrigin(origin: string): string {
+  if (origin === "*") return origin;
+  try {
+    return new URL(origin).origin;
+  } catch {
+    throw new ConfigError(`--allowed-origin "${origin}" is not an origin like https://chat.example.com.`);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * One client connection: decode each inbound frame once, check rates, ask the Hub,
+ * and answer every request with exactly one `{ok}` or `{error}` reply carrying its id.
+ * Past this file nothing sees unvalidated JSON.
+ */
+import { decodeClientFrame } from "../protocol/codec.ts";
+import { CLOSE_CODES, type ErrorCode, ERROR_CODES, ProtocolError } from "../protocol/errors.ts";
+import { LIMITS, PROTOCOL_VERSIONS, RATES } from "../protocol/limits.ts";
+import type { ClientFrame, ErrorBody, ResultOf } from "../protocol/messages.ts";
+import type { Connection, Hub } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import { TokenBucket } from "./rate.ts";
+
+export interface SessionOptions {
+  frameBytes?: number;
+  helloTimeoutMs?: number;
+  invalidFramesPerMinute?: number;
+  rates?: {
+    frames: { perSecond: number; burst: number };
+    messages: { perSecond: number; burst: number };
+    roomCreates: { perSecond: number; burst: number };
+  };
+  now?: () => number;
+  log: Logger;
+}
+
+const HELLO_TIMEOUT_MS = 10_000;
+
+export class Session {
+  readonly #conn: Connection;
+  readonly #hub: Hub;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #frameBytes: number;
+  readonly #invalidLimit: number;
+  readonly #frames: TokenBucket;
+  readonly #messages: TokenBucket;
+  readonly #roomCreates: TokenBucket;
+  /** Times of recent invalid frames, oldest first. */
+  readonly #invalidAt: number[] = [];
+  #version = 0;
+  #closed = false;
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(conn: Connection, hub: Hub, options: SessionOptions) {
+    this.#conn = conn;
+    this.#hub = hub;
+    this.#log = options.log;
+    this.#now = options.now ?? Date.now;
+    this.#frameBytes = options.frameBytes ?? LIMITS.frameBytes;
+    this.#invalidLimit = options.invalidFramesPerMinute ?? LIMITS.invalidFramesPerMinute;
+    const rates = options.rates ?? RATES;
+    this.#frames = new TokenBucket(rates.frames.perSecond, rates.frames.burst, this.#now);
+    this.#messages = new TokenBucket(rates.messages.perSecond, rates.messages.burst, this.#now);
+    this.#roomCreates = new TokenBucket(
+      rates.roomCreates.perSecond,
+      rates.roomCreates.burst,
+      this.#now,
+    );
+    this.#helloTimer = setTimeout(() => {
+      this.#close(CLOSE_CODES.helloTimeout, "no hello");
+    }, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
+  }
+
+  get user() {
+    return this.#conn.user;
+  }
+
+  /** Handle one inbound WebSocket message. */
+  receive(data: unknown): void {
+    if (this.#closed) return;
+    if (typeof data !== "string") {
+      this.#invalid(null, "invalid_frame", "Binary frames are not supported; send JSON text.");
+      return;
+    }
+    const decoded = decodeClientFrame(data, this.#frameBytes);
+    if (!decoded.ok) {
+      if (decoded.code === "frame_too_large") {
+        this.#push({ code: decoded.code, message: decoded.message });
+        this.#close(CLOSE_CODES.frameTooLarge, "frame too large");
+        return;
+      }
+      this.#invalid(decoded.id, decoded.code, decoded.message);
+      return;
+    }
+    const frame = decoded.frame;
+    const wait = this.#frames.take();
+    if (wait > 0) {
+      this.#replyError(frame.id, rateLimited(wait));
+      return;
+    }
+    this.#dispatch(frame).then(
+      (result) => this.#reply(frame.id, result),
+      (error: unknown) => this.#fail(frame, error),
+    );
+  }
+
+  /** The socket closed: leave every room. */
+  closed(): void {
+    this.#closed = true;
+    clearTimeout(this.#helloTimer);
+    this.#hub.disconnect(this.#conn);
+  }
+
+  async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]>> {
+    if (frame.type === "hello") return this.#hello(frame.v);
+    if (this.#version === 0) throw new ProtocolError("hello_required");
+    const conn = this.#conn;
+    switch (frame.type) {
+      case "room.create":
+        this.#limit(this.#roomCreates);
+        return await this.#hub.createRoom(conn, frame.room, frame.topic ?? "");
+      case "room.list":
+        return { rooms: await this.#hub.listRooms() };
+      case "room.join":
+        return await this.#hub.join(conn, frame.room, frame.limit);
+      case "room.leave":
+        this.#hub.leave(conn, frame.room);
+        return {};
+      case "send":
+        this.#limit(this.#messages);
+        return await this.#hub.send(conn, frame.room, frame.text, frame.nonce);
+      case "history":
+        return await this.#hub.history(conn, frame.room, frame.before, frame.limit);
+      case "typing":
+        this.#hub.typing(conn, frame.room, frame.active);
+        return {};
+      case "ping":
+        return { ts: this.#now() };
+    }
+  }
+
+  #hello(offered: number[]): ResultOf<"hello"> {
+    if (this.#version !== 0) throw new ProtocolError("already_hello");
+    const common = offered.filter((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v));
+    if (common.length === 0) {
+      throw new ProtocolError(
+        "unsupported_version",
+        `Server speaks protocol versions ${PROTOCOL_VERSIONS.join(", ")}.`,
+      );
+    }
+    this.#version = Math.max(...common);
+    clearTimeout(this.#helloTimer);
+    this.#hub.connect(this.#conn);
+    return {
+      v: this.#version,
+      user: this.#conn.user,
+      epoch: this.#hub.store.epoch,
+      limits: { ...LIMITS },
+    };
+  }
+
+  #limit(bucket: TokenBucket): void {
+    const wait = bucket.take();
+    if (wait > 0) throw new ProtocolError("rate_limited", ERROR_CODES.rate_limited, wait);
+  }
+
+  #fail(frame: ClientFrame, error: unknown): void {
+    if (error instanceof ProtocolError) {
+      const body: ErrorBody = { code: error.code, message: error.message };
+      if (error.retryAfterMs !== undefined) body.retryAfterMs = error.retryAfterMs;
+      this.#replyError(frame.id, body);
+      // Reply first, then close: the client learns why it must not reconnect.
+      if (error.code === "unsupported_version") {
+        this.#close(CLOSE_CODES.unsupportedVersion, "unsupported version");
+      }
+      return;
+    }
+    this.#log.error("request failed", { type: frame.type, user: this.#conn.user.id, error });
+    this.#replyError(frame.id, { code: "internal", message: ERROR_CODES.internal });
+  }
+
+  /** Count an invalid frame; past the per-minute allowance, close with a policy code. */
+  #invalid(id: number | null, code: ErrorCode, message: string): void {
+    const now = this.#now();
+    this.#invalidAt.push(now);
+    while (this.#invalidAt.length && this.#invalidAt[0]! <= now - 60_000) this.#invalidAt.shift();
+    if (id === null) this.#push({ code, message });
+    else this.#replyError(id, { code, message });
+    if (this.#invalidAt.length > this.#invalidLimit) {
+      this.#close(CLOSE_CODES.policyViolation, "too many invalid frames");
+    }
+  }
+
+  #reply(id: number, ok: unknown): void {
+    if (!this.#closed) this.#conn.send(JSON.stringify({ type: "reply", id, ok }));
+  }
+
+  #replyError(id: number, error: ErrorBody): void {
+    if (!this.#closed) this.#conn.send(JSON.stringify({ type: "reply", id, error }));
+  }
+
+  #push(error: ErrorBody): void {
+    if (!this.#closed) this.#conn.send(JSON.stringify({ type: "error", error }));
+  }
+
+  #close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#conn.close(code, reason);
+    this.closed();
+  }
+}
+
+function rateLimited(waitMs: number): ErrorBody {
+  return { code: "rate_limited", message: ERROR_CODES.rate_limited, retryAfterMs: waitMs };
+}

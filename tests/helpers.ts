@@ -1,0 +1,203 @@
+/** Test support: a real server on port 0, and a small client that speaks the protocol. */
+import { decodeServerData } from "../protocol/frames.ts";
+import type {
+  RequestBody,
+  RequestType,
+  ResultOf,
+  ServerFrame,
+} from "../protocol/messages.ts";
+import { PROTOCOL_VERSIONS } from "../protocol/limits.ts";
+import { compose } from "../server.ts";
+import type { App } from "../server/app.ts";
+import type { Config } from "../server/config.ts";
+import { createLogger } from "../server/log.ts";
+
+export interface TestServer {
+  app: App;
+  url: string;
+  wsUrl: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export const TEST_CONFIG: Config = {
+  port: 0,
+  hostname: "127.0.0.1",
+  data: ":memory:",
+  allowedOrigins: [],
+  title: "Parley",
+  maxBufferedBytes: 1024 * 1024,
+  logLevel: "silent",
+  dev: false,
+};
+
+/** Start the real composition (store, bus, client bundle) on 127.0.0.1, port 0. */
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  const config = { ...TEST_CONFIG, ...overrides };
+  const app = await compose(config, createLogger(config.logLevel));
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    app.handler,
+  );
+  const port = server.addr.port;
+  return {
+    app,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    async close() {
+      await app.close();
+      await server.shutdown();
+    },
+  };
+}
+
+/** POST /api/session and return the cookie header value plus the new user. */
+export async function signIn(
+  server: { url: string },
+  name: string,
+  cookie?: string,
+): Promise<{ cookie: string; user: { id: string; name: string } }> {
+  const response = await fetch(`${server.url}/api/session`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      origin: server.url,
+      ...(cookie ? { cookie } : {}),
+    },
+    body: JSON.stringify({ name }),
+  });
+  if (response.status !== 200) throw new Error(`sign-in failed: ${response.status}`);
+  const { user } = await response.json();
+  const setCookie = response.headers.get("set-cookie") ?? "";
+  return { cookie: setCookie.split(";")[0]!, user };
+}
+
+export class RequestFailed extends Error {
+  constructor(readonly code: string, message: string) {
+    super(`${code}: ${message}`);
+  }
+}
+
+type Waiter = { match: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };
+
+/** A protocol client over a real WebSocket, recording every frame it receives. */
+export class TestClient {
+  readonly frames: ServerFrame[] = [];
+  /** WebSocket messages that carried more than one frame (coalesced). */
+  batches = 0;
+  readonly closed: Promise<CloseEvent>;
+  #nextId = 1;
+  #waiters: Waiter[] = [];
+
+  private constructor(readonly socket: WebSocket, readonly user: { id: string; name: string }) {
+    socket.onmessage = (event) => {
+      const frames = decodeServerData(event.data as string);
+      if (frames.length > 1) this.batches++;
+      for (const frame of frames) {
+        this.frames.push(frame);
+        this.#waiters = this.#waiters.filter((w) => {
+          if (!w.match(frame)) return true;
+          w.resolve(frame);
+          return false;
+        });
+      }
+    };
+    this.closed = new Promise((resolve) => socket.addEventListener("close", resolve));
+  }
+
+  /** Sign in as `name`, open the socket and (unless told not to) say hello. */
+  static async connect(
+    server: { url: string; wsUrl: string },
+    name: string,
+    options: { hello?: boolean; origin?: string } = {},
+  ): Promise<TestClient> {
+    const { cookie, user } = await signIn(server, name);
+    const socket = new WebSocket(`${server.wsUrl}?uid=${user.id}`, {
+      headers: { cookie, origin: options.origin ?? server.url },
+    } as unknown as string[]);
+    await new Promise<void>((resolve, reject) => {
+      socket.onopen = () => resolve();
+      socket.onerror = () => reject(new Error("WebSocket failed to open"));
+    });
+    const client = new TestClient(socket, user);
+    if (options.hello !== false) await client.request("hello", { v: [...PROTOCOL_VERSIONS] });
+    return client;
+  }
+
+  /** Send a typed request and wait for its reply. */
+  async request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ResultOf<T>> {
+    const reply = await this.requestRaw({ type, ...body });
+    if ("error" in reply) throw new RequestFailed(reply.error.code, reply.error.message);
+    return reply.ok as ResultOf<T>;
+  }
+
+  /** Send any object (even an invalid one) with a fresh id; resolve with the reply frame. */
+  requestRaw(frame: Record<string, unknown>): Promise<Extract<ServerFrame, { type: "reply" }>> {
+    const id = this.#nextId++;
+    const reply = this.next((f) => f.type === "reply" && f.id === id);
+    this.socket.send(JSON.stringify({ ...frame, id }));
+    return reply as Promise<Extract<ServerFrame, { type: "reply" }>>;
+  }
+
+  /** Wait for the next frame (received from now on) that matches. */
+  next(match: (f: ServerFrame) => boolean, timeoutMs = 5000): Promise<ServerFrame> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(new Error(`no matching frame within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        match,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      };
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Frames received so far of one push type. */
+  pushes<T extends ServerFrame["type"]>(type: T): Extract<ServerFrame, { type: T }>[] {
+    return this.frames.filter((f) => f.type === type) as Extract<ServerFrame, { type: T }>[];
+  }
+
+  async close(): Promise<void> {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.close();
+    await this.closed;
+  }
+}
+
+/** Send a raw HTTP/1.1 WebSocket upgrade and return the response status code. */
+export async function upgradeStatus(url: string, headers: Record<string, string>): Promise<number> {
+  const target = new URL(url);
+  const conn = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+  try {
+    const lines = [
+      `GET ${target.pathname}${target.search} HTTP/1.1`,
+      `Host: ${target.host}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Version: 13",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
+    await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+    const buffer = new Uint8Array(1024);
+    const n = await conn.read(buffer);
+    const statusLine = new TextDecoder().decode(buffer.subarray(0, n ?? 0)).split("\r\n")[0]!;
+    return Number(statusLine.split(" ")[1]);
+  } finally {
+    conn.close();
+  }
+}
+
+/** Poll until `check` returns true, or fail after `timeoutMs`. */
+export async function eventually(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

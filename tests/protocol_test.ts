@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { decodeClientFrame } from "../protocol/codec.ts";
+import { CLOSE_CODES, ERROR_CODE_LIST, shouldReconnect } from "../protocol/errors.ts";
+import { decodeServerData, encodeBatch } from "../protocol/frames.ts";
+import { LIMITS, utf8Bytes } from "../protocol/limits.ts";
+import type { ClientFrame, ServerFrame } from "../protocol/messages.ts";
+import { ClientFrame as ClientSchema, protocolJsonSchema, ServerFrame as ServerSchema } from "../protocol/schema.ts";
+
+const member = { id: "u_1", name: "Ada" };
+const message = { id: "m1", room: "general", seq: 3, author: member, text: "hi", ts: 1, nonce: "nonce-123" };
+const roomInfo = { name: "general", topic: "", createdAt: 1, lastSeq: 3, online: 2 };
+
+const CLIENT_SAMPLES: ClientFrame[] = [
+  { type: "hello", id: 1, v: [1] },
+  { type: "room.create", id: 2, room: "dev-talk", topic: "Deno" },
+  { type: "room.list", id: 3 },
+  { type: "room.join", id: 4, room: "general", limit: 20 },
+  { type: "room.leave", id: 5, room: "general" },
+  { type: "send", id: 6, room: "general", text: "hello ✓ 👋", nonce: "abcdefgh12" },
+  { type: "history", id: 7, room: "general", before: 10, limit: 5 },
+  { type: "typing", id: 8, room: "general", active: true },
+  { type: "ping", id: 9 },
+];
+
+const SERVER_SAMPLES: ServerFrame[] = [
+  { type: "reply", id: 1, ok: { v: 1, user: member, epoch: "e", limits: { frameBytes: 1 } } },
+  { type: "reply", id: 2, ok: { room: roomInfo, messages: [message], hasMore: false, presence: [member] } },
+  { type: "reply", id: 3, error: { code: "not_joined", message: "Join first." } },
+  { type: "reply", id: 4, error: { code: "rate_limited", message: "Slow.", retryAfterMs: 200 } },
+  { type: "error", error: { code: "bad_json", message: "Bad." } },
+  { type: "message", message },
+  { type: "presence", room: "general", joins: [member], leaves: [] },
+  { type: "typing", room: "general", user: member, active: false },
+  { type: "room", room: roomInfo },
+];
+
+Deno.test("every client frame type round-trips through the decoder", () => {
+  const types = new Set(ClientSchema.options.map((o) => o.shape.type.value));
+  assert.deepEqual(new Set(CLIENT_SAMPLES.map((f) => f.type)), types);
+  for (const frame of CLIENT_SAMPLES) {
+    assert.deepEqual(decodeClientFrame(JSON.stringify(frame)), { ok: true, frame });
+  }
+});
+
+Deno.test("every server frame type matches the schema, alone and coalesced", () => {
+  for (const frame of SERVER_SAMPLES) {
+    assert.deepEqual(ServerSchema.parse(JSON.parse(JSON.stringify(frame))), frame);
+  }
+  const parts = SERVER_SAMPLES.map((f) => JSON.stringify(f));
+  assert.deepEqual(decodeServerData(encodeBatch(parts)), SERVER_SAMPLES);
+  assert.deepEqual(decodeServerData(encodeBatch(parts.slice(0, 1))), SERVER_SAMPLES.slice(0, 1));
+});
+
+const REJECTIONS: [string, string, string | Record<string, unknown>][] = [
+  ["malformed JSON", "bad_json", "{nope"],
+  ["a JSON array", "invalid_frame", "[1,2]"],
+  ["no type", "invalid_frame", { id: 1 }],
+  ["unknown type", "unknown_type", { type: "teleport", id: 1 }],
+  ["missing field", "invalid_frame", { type: "send", id: 1, room: "general", nonce: "abcdefgh" }],
+  ["extra field", "invalid_frame", { type: "ping", id: 1, admin: true }],
+  ["missing id", "invalid_frame", { type: "ping" }],
+  ["empty text", "text_empty", { type: "send", id: 1, room: "general", text: "", nonce: "abcdefgh" }],
+  ["blank text", "text_empty", { type: "send", id: 1, room: "general", text: " \n\t ", nonce: "abcdefgh" }],
+  ["text too long", "text_too_long", {
+    type: "send",
+    id: 1,
+    room: "general",
+    text: "x".repeat(LIMITS.messageChars + 1),
+    nonce: "abcdefgh",
+  }],
+  ["bad room name", "invalid_room_name", { type: "room.join", id: 1, room: "Bad Name!" }],
+  ["room name too long", "invalid_room_name", { type: "room.create", id: 1, room: "a".repeat(33) }],
+  ["history limit over the page cap", "invalid_frame", {
+    type: "history",
+    id: 1,
+    room: "general",
+    limit: LIMITS.historyPageMax + 1,
+  }],
+  ["frame over the byte cap", "frame_too_large", "x".repeat(LIMITS.frameBytes + 1)],
+];
+
+for (const [what, code, input] of REJECTIONS) {
+  Deno.test(`decoder rejects ${what} with ${code}`, () => {
+    const raw = typeof input === "string" ? input : JSON.stringify(input);
+    const decoded = decodeClientFrame(raw);
+    assert.equal(decoded.ok, false);
+    if (!decoded.ok) {
+      assert.equal(decoded.code, code);
+      assert.ok(decoded.message.length > 0);
+      if (typeof input === "object" && typeof input.id === "number") assert.equal(decoded.id, input.id);
+    }
+  });
+}
+
+Deno.test("the byte cap counts UTF-8 bytes, not characters", () => {
+  const emoji = "😀".repeat(LIMITS.frameBytes / 4); // exactly the cap in bytes, half in code units
+  assert.equal(utf8Bytes(emoji), LIMITS.frameBytes);
+  assert.equal(decodeClientFrame(emoji + "x").ok, false);
+  assert.equal((decodeClientFrame(emoji + "x") as { code: string }).code, "frame_too_large");
+  assert.equal(utf8Bytes("é€"), 5);
+});
+
+Deno.test("close codes say whether to reconnect", () => {
+  assert.equal(shouldReconnect(CLOSE_CODES.unauthorized), false);
+  assert.equal(shouldReconnect(CLOSE_CODES.unsupportedVersion), false);
+  assert.equal(shouldReconnect(CLOSE_CODES.policyViolation), false);
+  assert.equal(shouldReconnect(CLOSE_CODES.frameTooLarge), false);
+  assert.equal(shouldReconnect(CLOSE_CODES.normal), false);
+  assert.equal(shouldReconnect(CLOSE_CODES.slowConsumer), true);
+  assert.equal(shouldReconnect(CLOSE_CODES.serviceRestart), true);
+  assert.equal(shouldReconnect(CLOSE_CODES.goingAway), true);
+  assert.equal(shouldReconnect(1006), true);
+});
+
+Deno.test("the JSON Schema document describes both directions and every error code", () => {
+  const doc = protocolJsonSchema();
+  const client = doc.client as { oneOf: { properties: { type: { const: string } } }[] };
+  assert.deepEqual(
+    client.oneOf.map((s) => s.properties.type.const).sort(),
+    CLIENT_SAMPLES.map((f) => f.type).sort(),
+  );
+  const text = JSON.stringify(doc.server);
+  for (const code of ERROR_CODE_LIST) assert.ok(text.includes(`"${code}"`), code);
+  assert.deepEqual(Object.keys(doc.results as object).sort(), CLIENT_SAMPLES.map((f) => f.type).sort());
+});
