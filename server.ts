@@ -83,7 +83,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 /** `deno serve` marks this module main too; it must not start a second listener then. */
-function runByDenoServe(): boolean {
+export function runByDenoServe(): boolean {
   const path = "/proc/self/cmdline";
   try {
     if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return false;

@@ -28,6 +28,8 @@ export interface App {
   close(code?: number, reason?: string): Promise<void>;
 }
 
+const CLOSE_GRACE_MS = 2000;
+
 /** Rooms a fresh server starts with, so the first visitor has somewhere to talk. */
 const DEFAULT_ROOMS = [{ name: "general", topic: "Say hello" }];
 
@@ -37,7 +39,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     for (const room of DEFAULT_ROOMS) await store.createRoom({ ...room, createdBy: "system" });
   }
   const hub = new Hub({ store, bus });
-  const handler = createHttpHandler({
+  const http = createHttpHandler({
     hub,
     signer: new IdentitySigner(options.secret),
     assets: await makeAssets(options.assets),
@@ -49,10 +51,12 @@ export async function createApp(options: AppOptions): Promise<App> {
     ...(options.session ? { session: options.session } : {}),
   });
   return {
-    handler,
+    handler: http.handler,
     hub,
     async close(code = 1012, reason = "server restarting") {
       hub.close(code, reason);
+      // Let the close frames reach the clients before the listener goes away.
+      await http.closeAll(code, reason, CLOSE_GRACE_MS);
       await bus.close();
       await store.close();
     },

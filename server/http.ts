@@ -40,6 +40,12 @@ export interface HttpOptions {
 
 export type Handler = (request: Request) => Promise<Response>;
 
+export interface HttpLayer {
+  handler: Handler;
+  /** Close every WebSocket, handshaken or not, and wait up to `graceMs` for them to go. */
+  closeAll(code: number, reason: string, graceMs: number): Promise<void>;
+}
+
 const SECURITY_HEADERS: Record<string, string> = {
   "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; " +
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; " +
@@ -52,8 +58,10 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 const MAX_API_BODY_BYTES = 4096;
 
-export function createHttpHandler(options: HttpOptions): Handler {
+export function createHttpHandler(options: HttpOptions): HttpLayer {
   const { hub, signer, assets, log } = options;
+  const sockets = new Set<WebSocket>();
+  let drained: (() => void) | undefined;
   const assetsByPath = new Map<string, Asset>([
     [assets.js.path, assets.js],
     [assets.css.path, assets.css],
@@ -91,7 +99,12 @@ export function createHttpHandler(options: HttpOptions): Handler {
     const conn = new WebSocketConnection(socket, user, options.maxBufferedBytes);
     const session = new Session(conn, hub, { ...options.session, log });
     socket.onmessage = (event) => session.receive(event.data);
-    socket.onclose = () => session.closed();
+    sockets.add(socket);
+    socket.onclose = () => {
+      session.closed();
+      sockets.delete(socket);
+      if (sockets.size === 0) drained?.();
+    };
     socket.onerror = () => {}; // onclose follows and cleans up
     return response;
   }
@@ -185,7 +198,7 @@ export function createHttpHandler(options: HttpOptions): Handler {
     return json(404, { error: { code: "not_found", message: "Not found." } });
   }
 
-  return async (request) => {
+  const handler: Handler = async (request) => {
     let response: Response;
     try {
       response = await route(request);
@@ -201,6 +214,21 @@ export function createHttpHandler(options: HttpOptions): Handler {
     }
     return response;
   };
+
+  async function closeAll(code: number, reason: string, graceMs: number): Promise<void> {
+    for (const socket of sockets) {
+      if (socket.readyState === WebSocket.OPEN) socket.close(code, reason);
+    }
+    if (sockets.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => (drained = resolve)),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  return { handler, closeAll };
 }
 
 function serveAsset(request: Request, asset: Asset): Response {

@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { CLOSE_CODES } from "../protocol/errors.ts";
+import { decodeServerData } from "../protocol/frames.ts";
+import { tick } from "../tests/fakes.ts";
+import { WebSocketConnection } from "./ws_connection.ts";
+
+/** Just enough of a WebSocket: bytes stay "buffered" until the test drains them. */
+class FakeSocket {
+  readyState: number = WebSocket.OPEN;
+  bufferedAmount = 0;
+  readonly messages: string[] = [];
+  closedWith: number | null = null;
+  send(data: string) {
+    this.messages.push(data);
+    this.bufferedAmount += data.length;
+  }
+  close(code: number) {
+    this.closedWith = code;
+    this.readyState = WebSocket.CLOSING;
+  }
+}
+
+const user = { id: "u_1", name: "Ada" };
+const frame = (n: number) => JSON.stringify({ type: "typing", room: "r", user, active: n % 2 === 0 });
+
+Deno.test("ws connection: an idle socket sends at once; a busy one coalesces into one frame", async () => {
+  const socket = new FakeSocket();
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, user);
+  conn.send(frame(0));
+  assert.equal(socket.messages.length, 1, "sent immediately while idle");
+  for (let i = 1; i <= 5; i++) conn.send(frame(i));
+  assert.equal(socket.messages.length, 1, "held while bytes are still buffered");
+  await tick();
+  assert.equal(socket.messages.length, 2, "flushed as one message");
+  const batch = decodeServerData(socket.messages[1]!);
+  assert.deepEqual(batch, [1, 2, 3, 4, 5].map((i) => JSON.parse(frame(i))));
+  socket.bufferedAmount = 0;
+  conn.send(frame(6));
+  assert.equal(socket.messages.length, 3, "idle again: immediate");
+  assert.deepEqual(decodeServerData(socket.messages[2]!), [JSON.parse(frame(6))]);
+});
+
+Deno.test("ws connection: a consumer that falls too far behind is dropped to recover later", async () => {
+  const socket = new FakeSocket();
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, user, 64 * 1024);
+  const big = JSON.stringify({ type: "error", error: { code: "internal", message: "x".repeat(8000) } });
+  for (let i = 0; i < 20 && socket.closedWith === null; i++) conn.send(big);
+  assert.equal(socket.closedWith, CLOSE_CODES.slowConsumer);
+  const before = socket.messages.length;
+  conn.send(big);
+  await tick();
+  assert.equal(socket.messages.length, before, "nothing more is queued or sent after the drop");
+});

@@ -1,0 +1,71 @@
+/** The single-file build: dist/parley.js runs from an empty directory, client assets inlined. */
+import assert from "node:assert/strict";
+import { build, COMPILE_PERMISSIONS } from "../scripts/build.ts";
+import { TestClient } from "./helpers.ts";
+import { runDeno, spawnServer } from "./process.ts";
+
+Deno.test("single file: dist/parley.js serves the page and chats from an empty directory", async () => {
+  const bundle = await build();
+  const dir = await Deno.makeTempDir();
+  await Deno.copyFile(bundle, `${dir}/parley.js`);
+  const server = await spawnServer(["parley.js"], { cwd: dir });
+  try {
+    const html = await (await fetch(server.url)).text();
+    const js = html.match(/src="(\/assets\/app\.[0-9a-f]+\.js)"/)?.[1];
+    assert.ok(js, "the page links the embedded client bundle");
+    const asset = await fetch(server.url + js);
+    assert.equal(asset.status, 200);
+    assert.ok((await asset.text()).length > 1000);
+
+    const ada = await TestClient.connect(server, "Ada");
+    const bob = await TestClient.connect(server, "Bob");
+    await ada.request("room.join", { room: "general" });
+    await bob.request("room.join", { room: "general" });
+    const received = bob.next((f) => f.type === "message" && f.message.text === "from one file");
+    await ada.request("send", { room: "general", text: "from one file", nonce: "nonce-single" });
+    await received;
+    await ada.close();
+    await bob.close();
+    assert.ok((await Deno.stat(`${dir}/data/secret.key`)).isFile, "data directory made beside it");
+  } finally {
+    assert.equal(await server.stop(), 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const denort = Deno.env.get("DENORT_BIN");
+Deno.test({
+  name: denort
+    ? "single file: the compiled executable serves the page"
+    : "single file: the compiled executable (SKIPPED: deno compile downloads the denort runtime, " +
+      "which these machines cannot reach; set DENORT_BIN to a local denort to run it)",
+  ignore: !denort,
+  async fn() {
+    const bundle = await build();
+    const dir = await Deno.makeTempDir();
+    const exe = `${dir}/parley`;
+    const compiled = await runDeno(["compile", ...COMPILE_PERMISSIONS, "-o", exe, bundle.pathname]);
+    assert.equal(compiled.code, 0, compiled.stderr);
+    const child = new Deno.Command(exe, {
+      args: ["--port", "0", "--hostname", "127.0.0.1", "--data", ":memory:"],
+      stderr: "piped",
+      stdout: "null",
+    }).spawn();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    let port = 0;
+    while (!port) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`exited early: ${text}`);
+      text += value;
+      port = Number(text.match(/listening on http:\/\/[^:]+:(\d+)\//)?.[1] ?? 0);
+    }
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(page.status, 200);
+    await page.body?.cancel();
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+    await Deno.remove(dir, { recursive: true });
+  },
+});
