@@ -19,7 +19,10 @@ import { loadOrCreateSecret, MEMORY_DATA } from "./server/secret.ts";
 import { MemoryStore } from "./server/store/memory.ts";
 
 /** Build the whole server for `config`: the one place that chooses implementations. */
-export async function compose(config: Config, log: Logger = createLogger(config.logLevel)): Promise<App> {
+export async function compose(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+): Promise<App> {
   const assets = embeddedAssets() ?? await bundleClient(
     new URL("./client/main.tsx", import.meta.url),
     new URL("./client/styles.css", import.meta.url),

@@ -28,7 +28,9 @@ export async function build(): Promise<URL> {
   // Embedding runs before server.ts is evaluated: module evaluation follows import order.
   await Deno.writeTextFile(
     new URL("embedded.ts", gen),
-    `import { embedAssets } from "../../server/assets.ts";\nembedAssets(${JSON.stringify(assets)});\n`,
+    `import { embedAssets } from "../../server/assets.ts";\nembedAssets(${
+      JSON.stringify(assets)
+    });\n`,
   );
   await Deno.writeTextFile(
     new URL("entry.ts", gen),
@@ -41,7 +43,15 @@ export async function build(): Promise<URL> {
     ].join("\n") + "\n",
   );
   const out = new URL("parley.js", dist);
-  await deno(["bundle", "--quiet", "--platform", "deno", new URL("entry.ts", gen).pathname, "-o", out.pathname]);
+  await deno([
+    "bundle",
+    "--quiet",
+    "--platform",
+    "deno",
+    new URL("entry.ts", gen).pathname,
+    "-o",
+    out.pathname,
+  ]);
   await Deno.remove(gen, { recursive: true });
   return out;
 }
@@ -52,7 +62,11 @@ export const COMPILE_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read"
 if (import.meta.main) {
   const out = await build();
   const { size } = await Deno.stat(out);
-  console.log(`wrote ${out.pathname} (${(size / 1024).toFixed(0)} KiB); run it with: deno run -A dist/parley.js`);
+  console.log(
+    `wrote ${out.pathname} (${
+      (size / 1024).toFixed(0)
+    } KiB); run it with: deno run -A dist/parley.js`,
+  );
   if (Deno.args.includes("--compile")) {
     const exe = new URL("parley", dist);
     await deno(["compile", ...COMPILE_PERMISSIONS, "-o", exe.pathname, out.pathname]);

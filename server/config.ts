@@ -13,8 +13,6 @@ export interface Config {
   title: string;
   maxBufferedBytes: number;
   logLevel: LogLevel;
-  /** Rebuild the client bundle on every start and skip asset caching. */
-  dev: boolean;
 }
 
 interface FlagSpec {
@@ -26,7 +24,12 @@ interface FlagSpec {
 }
 
 export const FLAGS: Record<string, FlagSpec> = {
-  port: { type: "string", env: "PARLEY_PORT", default: "8000", help: "TCP port (0 picks a free one)" },
+  port: {
+    type: "string",
+    env: "PARLEY_PORT",
+    default: "8000",
+    help: "TCP port (0 picks a free one)",
+  },
   hostname: {
     type: "string",
     env: "PARLEY_HOSTNAME",
@@ -37,7 +40,7 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "PARLEY_DATA",
     default: "./data",
-    help: 'Data directory (secret, and later the database); ":memory:" keeps nothing',
+    help: 'Data directory (holds the signing secret); ":memory:" keeps nothing',
   },
   "allowed-origin": {
     type: "string",
@@ -46,7 +49,12 @@ export const FLAGS: Record<string, FlagSpec> = {
     multiple: true,
     help: "Extra origin allowed to open WebSockets (repeat, or comma-separate in env)",
   },
-  title: { type: "string", env: "PARLEY_TITLE", default: "Parley", help: "Name shown in the web client" },
+  title: {
+    type: "string",
+    env: "PARLEY_TITLE",
+    default: "Parley",
+    help: "Name shown in the web client",
+  },
   "max-buffered": {
     type: "string",
     env: "PARLEY_MAX_BUFFERED",
@@ -59,7 +67,6 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: "info",
     help: "debug, info, warn, error or silent",
   },
-  dev: { type: "boolean", env: "PARLEY_DEV", default: false, help: "Development mode: rebuild the client on start" },
   help: { type: "boolean", default: false, help: "Show this help and exit" },
 };
 
@@ -74,7 +81,9 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     const options = Object.fromEntries(
-      Object.entries(FLAGS).map(([name, spec]) => [name, { type: spec.type, multiple: spec.multiple ?? false }]),
+      Object.entries(FLAGS).map((
+        [name, spec],
+      ) => [name, { type: spec.type, multiple: spec.multiple ?? false }]),
     );
     values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
@@ -88,12 +97,6 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     if (typeof given === "string") return given;
     return (spec.env ? env(spec.env) : undefined) ?? String(spec.default);
   };
-  const flag = (name: string): boolean => {
-    const given = values[name];
-    if (typeof given === "boolean") return given;
-    const fromEnv = FLAGS[name]!.env ? env(FLAGS[name]!.env!) : undefined;
-    return fromEnv === undefined ? Boolean(FLAGS[name]!.default) : /^(1|true|yes)$/i.test(fromEnv);
-  };
 
   const port = integer("--port", pick("port"), 0, 65535);
   const given = values["allowed-origin"];
@@ -103,7 +106,9 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
   const allowedOrigins = origins.map((o) => o.trim()).filter(Boolean).map(normalizeOrigin);
   const logLevel = pick("log-level");
   if (!["debug", "info", "warn", "error", "silent"].includes(logLevel)) {
-    throw new ConfigError(`--log-level must be debug, info, warn, error or silent, not "${logLevel}".`);
+    throw new ConfigError(
+      `--log-level must be debug, info, warn, error or silent, not "${logLevel}".`,
+    );
   }
   return {
     help: false,
@@ -115,7 +120,6 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       title: pick("title").slice(0, 60),
       maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),
       logLevel: logLevel as LogLevel,
-      dev: flag("dev"),
     },
   };
 }
@@ -144,6 +148,8 @@ function normalizeOrigin(origin: string): string {
   try {
     return new URL(origin).origin;
   } catch {
-    throw new ConfigError(`--allowed-origin "${origin}" is not an origin like https://chat.example.com.`);
+    throw new ConfigError(
+      `--allowed-origin "${origin}" is not an origin like https://chat.example.com.`,
+    );
   }
 }

@@ -72,7 +72,9 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     const origin = request.headers.get("origin");
     // Non-browser clients send no Origin; cross-site hijacking needs a browser, which always does.
     if (origin === null) return true;
-    if (options.allowedOrigins.includes("*") || options.allowedOrigins.includes(origin)) return true;
+    if (options.allowedOrigins.includes("*") || options.allowedOrigins.includes(origin)) {
+      return true;
+    }
     try {
       // Compare hosts, not schemes: behind a TLS proxy the request URL says http.
       return new URL(origin).host === (request.headers.get("host") ?? new URL(request.url).host);
@@ -186,7 +188,9 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       if (path === "/healthz") return json(200, { ok: true });
       if (path === "/metrics") return metrics();
       if (path === "/api/me") {
-        const identities = signer.verify(readCookie(request.headers.get("cookie"), IDENTITY_COOKIE));
+        const identities = signer.verify(
+          readCookie(request.headers.get("cookie"), IDENTITY_COOKIE),
+        );
         return json(200, { identities });
       }
     }

@@ -5,13 +5,7 @@
  */
 import { ProtocolError } from "../protocol/errors.ts";
 import { LIMITS } from "../protocol/limits.ts";
-import type {
-  Member,
-  Message,
-  PushFrame,
-  ResultOf,
-  RoomInfo,
-} from "../protocol/messages.ts";
+import type { Member, Message, PushFrame, ResultOf, RoomInfo } from "../protocol/messages.ts";
 import type { Bus, BusEnvelope } from "./bus/types.ts";
 import type { RoomRecord, Store } from "./store/types.ts";
 
@@ -126,7 +120,12 @@ export class Hub {
     });
     const local = this.#rooms.get(name);
     const presence = local ? [...local.users.values()].map((u) => u.member) : [];
-    return { room: this.roomInfo(record), messages: page.messages, hasMore: page.hasMore, presence };
+    return {
+      room: this.roomInfo(record),
+      messages: page.messages,
+      hasMore: page.hasMore,
+      presence,
+    };
   }
 
   leave(conn: Connection, name: string): void {

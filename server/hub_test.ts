@@ -60,7 +60,12 @@ Deno.test("hub: presence snapshot on join, then join and leave diffs, merged per
   a!.clear();
   const bJoin = await hub.join(b!, "a");
   assert.deepEqual(bJoin.presence.map((m) => m.id).sort(), [ada.id, bob.id]);
-  assert.deepEqual(a!.pushes("presence"), [{ type: "presence", room: "a", joins: [bob], leaves: [] }]);
+  assert.deepEqual(a!.pushes("presence"), [{
+    type: "presence",
+    room: "a",
+    joins: [bob],
+    leaves: [],
+  }]);
   assert.equal(b!.pushes("presence").length, 0, "the newcomer learns of itself from the snapshot");
 
   // A second device of Bob's is not a new join, and its leaving is not a leave.
@@ -72,7 +77,12 @@ Deno.test("hub: presence snapshot on join, then join and leave diffs, merged per
   assert.equal(a!.pushes("presence").length, 0);
 
   hub.leave(b!, "a");
-  assert.deepEqual(a!.pushes("presence"), [{ type: "presence", room: "a", joins: [], leaves: [bob] }]);
+  assert.deepEqual(a!.pushes("presence"), [{
+    type: "presence",
+    room: "a",
+    joins: [],
+    leaves: [bob],
+  }]);
   assert.equal(hub.roomInfo((await hub.store.getRoom("a"))!).online, 1);
 });
 

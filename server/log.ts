@@ -25,7 +25,11 @@ export function createLogger(level: LogLevel = "info"): Logger {
 
 function formatFields(fields: object): string {
   return Object.entries(fields).map(([k, v]) => {
-    const text = v instanceof Error ? (v.stack ?? v.message) : typeof v === "string" ? v : JSON.stringify(v);
+    const text = v instanceof Error
+      ? (v.stack ?? v.message)
+      : typeof v === "string"
+      ? v
+      : JSON.stringify(v);
     return `${k}=${text}`;
   }).join(" ");
 }

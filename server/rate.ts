@@ -15,7 +15,10 @@ export class TokenBucket {
   /** Take one token: 0 when granted, otherwise the milliseconds until one is available. */
   take(): number {
     const now = this.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.perSecond);
+    this.#tokens = Math.min(
+      this.burst,
+      this.#tokens + ((now - this.#updatedAt) / 1000) * this.perSecond,
+    );
     this.#updatedAt = now;
     if (this.#tokens >= 1) {
       this.#tokens -= 1;

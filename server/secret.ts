@@ -8,7 +8,9 @@ export async function loadOrCreateSecret(dataDir: string): Promise<Uint8Array> {
   const path = join(dataDir, "secret.key");
   try {
     const hex = (await Deno.readTextFile(path)).trim();
-    if (/^[0-9a-f]{64}$/.test(hex)) return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+    if (/^[0-9a-f]{64}$/.test(hex)) {
+      return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+    }
     throw new Error(`${path} is not a 32-byte hex secret; remove it to generate a new one`);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;

@@ -4,7 +4,7 @@
  * Past this file nothing sees unvalidated JSON.
  */
 import { decodeClientFrame } from "../protocol/codec.ts";
-import { CLOSE_CODES, type ErrorCode, ERROR_CODES, ProtocolError } from "../protocol/errors.ts";
+import { CLOSE_CODES, ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { LIMITS, PROTOCOL_VERSIONS, RATES } from "../protocol/limits.ts";
 import type { ClientFrame, ErrorBody, ResultOf } from "../protocol/messages.ts";
 import type { Connection, Hub } from "./hub.ts";

@@ -88,7 +88,13 @@ Deno.test("session: sends beyond the message rate get rate_limited with a retry 
   await send({ type: "hello", id: 1, v: [1] });
   await send({ type: "room.join", id: 2, room: "general" });
   for (let i = 0; i < 5; i++) {
-    await send({ type: "send", id: 10 + i, room: "general", text: `m${i}`, nonce: `nonce-000${i}` });
+    await send({
+      type: "send",
+      id: 10 + i,
+      room: "general",
+      text: `m${i}`,
+      nonce: `nonce-000${i}`,
+    });
   }
   const sends = replies().filter((r) => r.id >= 10);
   assert.deepEqual(sends.map((r) => ("error" in r ? r.error.code : "ok")), [

@@ -21,7 +21,8 @@ class FakeSocket {
 }
 
 const user = { id: "u_1", name: "Ada" };
-const frame = (n: number) => JSON.stringify({ type: "typing", room: "r", user, active: n % 2 === 0 });
+const frame = (n: number) =>
+  JSON.stringify({ type: "typing", room: "r", user, active: n % 2 === 0 });
 
 Deno.test("ws connection: an idle socket sends at once; a busy one coalesces into one frame", async () => {
   const socket = new FakeSocket();
@@ -43,7 +44,10 @@ Deno.test("ws connection: an idle socket sends at once; a busy one coalesces int
 Deno.test("ws connection: a consumer that falls too far behind is dropped to recover later", async () => {
   const socket = new FakeSocket();
   const conn = new WebSocketConnection(socket as unknown as WebSocket, user, 64 * 1024);
-  const big = JSON.stringify({ type: "error", error: { code: "internal", message: "x".repeat(8000) } });
+  const big = JSON.stringify({
+    type: "error",
+    error: { code: "internal", message: "x".repeat(8000) },
+  });
   for (let i = 0; i < 20 && socket.closedWith === null; i++) conn.send(big);
   assert.equal(socket.closedWith, CLOSE_CODES.slowConsumer);
   const before = socket.messages.length;

@@ -45,15 +45,18 @@ export function busContract(name: string, makePair: () => Promise<BusPair> | Bus
     assert.deepEqual(got.map((e) => Number(e.data)), [...Array(200).keys()]);
   });
 
-  withPair("anything a hub receives from itself is marked with its own origin", async ({ a, b }) => {
-    const own = collect(a);
-    const other = collect(b);
-    a.publish({ room: "r", data: "x" });
-    await waitFor(() => other.length === 1);
-    await new Promise((r) => setTimeout(r, 20));
-    // Adapters may or may not echo; when they do, the origin lets the hub drop it.
-    for (const e of own) assert.equal(e.origin, a.instanceId);
-  });
+  withPair(
+    "anything a hub receives from itself is marked with its own origin",
+    async ({ a, b }) => {
+      const own = collect(a);
+      const other = collect(b);
+      a.publish({ room: "r", data: "x" });
+      await waitFor(() => other.length === 1);
+      await new Promise((r) => setTimeout(r, 20));
+      // Adapters may or may not echo; when they do, the origin lets the hub drop it.
+      for (const e of own) assert.equal(e.origin, a.instanceId);
+    },
+  );
 
   withPair("unsubscribe stops delivery", async ({ a, b }) => {
     const got: BusEnvelope[] = [];

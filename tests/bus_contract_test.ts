@@ -9,5 +9,8 @@ busContract("local", () => {
 
 busContract("BroadcastChannel", () => {
   const channel = `parley-test-${crypto.randomUUID()}`;
-  return { a: new BroadcastChannelBus(undefined, channel), b: new BroadcastChannelBus(undefined, channel) };
+  return {
+    a: new BroadcastChannelBus(undefined, channel),
+    b: new BroadcastChannelBus(undefined, channel),
+  };
 });

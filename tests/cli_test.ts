@@ -30,7 +30,9 @@ Deno.test("cli: an unknown flag or a bad value is a clear error with exit code 2
 
 Deno.test("cli: starts from flags and PARLEY_* variables, serves, and stops cleanly on SIGTERM", async () => {
   const dir = await Deno.makeTempDir();
-  const server = await spawnServer([SERVER, "--data", `${dir}/data`], { env: { PARLEY_TITLE: "Team Talk" } });
+  const server = await spawnServer([SERVER, "--data", `${dir}/data`], {
+    env: { PARLEY_TITLE: "Team Talk" },
+  });
   try {
     const page = await (await fetch(server.url)).text();
     assert.match(page, /<title>Team Talk<\/title>/);

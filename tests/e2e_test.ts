@@ -28,7 +28,11 @@ Deno.test("e2e: three clients in two rooms chat, with history, presence and typi
 
     // Messages stay inside their room.
     const atBob = bob.next((f) => f.type === "message" && f.message.text === "hi general");
-    const sent = await ada.request("send", { room: "general", text: "hi general", nonce: "nonce-ada-1" });
+    const sent = await ada.request("send", {
+      room: "general",
+      text: "hi general",
+      nonce: "nonce-ada-1",
+    });
     assert.equal(sent.message.seq, 1);
     assert.deepEqual((await atBob as { message: unknown }).message, sent.message);
     const atCyOwn = cy.next((f) => f.type === "message" && f.message.room === "dev");
@@ -61,7 +65,11 @@ Deno.test("e2e: three clients in two rooms chat, with history, presence and typi
     assert.equal(ada.pushes("typing").length, 0);
 
     // A resend with the same nonce is acknowledged with the original and not delivered twice.
-    const again = await ada.request("send", { room: "general", text: "hi general", nonce: "nonce-ada-1" });
+    const again = await ada.request("send", {
+      room: "general",
+      text: "hi general",
+      nonce: "nonce-ada-1",
+    });
     assert.equal(again.duplicate, true);
     assert.equal(again.message.seq, 1);
     await bob.request("ping", {});
@@ -87,7 +95,10 @@ Deno.test("e2e: bad input gets a specific error code and the connection stays us
       const reply = await ada.requestRaw(frame);
       return "error" in reply ? reply.error.code : "ok";
     };
-    assert.equal(await codeOf({ type: "send", room: "general", text: "x", nonce: "nonce-0001" }), "not_joined");
+    assert.equal(
+      await codeOf({ type: "send", room: "general", text: "x", nonce: "nonce-0001" }),
+      "not_joined",
+    );
     assert.equal(await codeOf({ type: "room.join", room: "nowhere" }), "room_not_found");
     assert.equal(await codeOf({ type: "room.create", room: "general" }), "room_exists");
     assert.equal(await codeOf({ type: "room.create", room: "No Spaces" }), "invalid_room_name");
@@ -95,9 +106,15 @@ Deno.test("e2e: bad input gets a specific error code and the connection stays us
     assert.equal(await codeOf({ type: "ping", extra: 1 }), "invalid_frame");
     assert.equal(await codeOf({ type: "room.join" }), "invalid_frame");
     await ada.request("room.join", { room: "general" });
-    assert.equal(await codeOf({ type: "send", room: "general", text: "  ", nonce: "nonce-0002" }), "text_empty");
+    assert.equal(
+      await codeOf({ type: "send", room: "general", text: "  ", nonce: "nonce-0002" }),
+      "text_empty",
+    );
     const long = "x".repeat(LIMITS.messageChars + 1);
-    assert.equal(await codeOf({ type: "send", room: "general", text: long, nonce: "nonce-0003" }), "text_too_long");
+    assert.equal(
+      await codeOf({ type: "send", room: "general", text: long, nonce: "nonce-0003" }),
+      "text_too_long",
+    );
     assert.equal(await codeOf({ type: "hello", v: [1] }), "already_hello");
 
     const pushed = ada.next((f) => f.type === "error");
@@ -107,7 +124,11 @@ Deno.test("e2e: bad input gets a specific error code and the connection stays us
     // Still usable after all of that.
     const { ts } = await ada.request("ping", {});
     assert.ok(ts > 0);
-    const ok = await ada.request("send", { room: "general", text: "still here", nonce: "nonce-0004" });
+    const ok = await ada.request("send", {
+      room: "general",
+      text: "still here",
+      nonce: "nonce-0004",
+    });
     assert.equal(ok.message.seq, 1);
   } finally {
     await ada.close();
@@ -140,7 +161,10 @@ Deno.test("e2e: the upgrade checks Origin (403) and identity (401) before openin
     assert.equal(await upgradeStatus(ws, { cookie, Origin: "http://evil.example" }), 403);
     assert.equal(await upgradeStatus(ws, { Origin: server.url }), 401);
     assert.equal(await upgradeStatus(ws, { cookie: cookie + "x", Origin: server.url }), 401);
-    assert.equal(await upgradeStatus(`${server.wsUrl}?uid=u_forged`, { cookie, Origin: server.url }), 401);
+    assert.equal(
+      await upgradeStatus(`${server.wsUrl}?uid=u_forged`, { cookie, Origin: server.url }),
+      401,
+    );
     assert.equal(await upgradeStatus(ws, { cookie, Origin: server.url }), 101);
     assert.equal(await upgradeStatus(ws, { cookie, Origin: "https://app.example" }), 101);
     // A browser-made connection from a foreign page fails to open at all.
@@ -159,7 +183,10 @@ Deno.test("e2e: one browser holds several signed identities; each tab picks its 
     const { identities } = await me.json();
     assert.deepEqual(identities.map((m: { name: string }) => m.name), ["Bob", "Ada"]);
     for (const user of [first.user, second.user]) {
-      assert.equal(await upgradeStatus(`${server.wsUrl}?uid=${user.id}`, { cookie: second.cookie }), 101);
+      assert.equal(
+        await upgradeStatus(`${server.wsUrl}?uid=${user.id}`, { cookie: second.cookie }),
+        101,
+      );
     }
     const bad = await fetch(`${server.url}/api/session`, {
       method: "POST",
@@ -220,4 +247,3 @@ Deno.test("e2e: shutting down closes sockets with a reconnect code", async () =>
   assert.equal(event.code, CLOSE_CODES.serviceRestart);
   await eventually(() => ada.socket.readyState === WebSocket.CLOSED);
 });
-

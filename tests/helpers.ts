@@ -1,11 +1,6 @@
 /** Test support: a real server on port 0, and a small client that speaks the protocol. */
 import { decodeServerData } from "../protocol/frames.ts";
-import type {
-  RequestBody,
-  RequestType,
-  ResultOf,
-  ServerFrame,
-} from "../protocol/messages.ts";
+import type { RequestBody, RequestType, ResultOf, ServerFrame } from "../protocol/messages.ts";
 import { PROTOCOL_VERSIONS } from "../protocol/limits.ts";
 import { compose } from "../server.ts";
 import type { App } from "../server/app.ts";
@@ -28,7 +23,6 @@ export const TEST_CONFIG: Config = {
   title: "Parley",
   maxBufferedBytes: 1024 * 1024,
   logLevel: "silent",
-  dev: false,
 };
 
 /** Start the real composition (store, bus, client bundle) on 127.0.0.1, port 0. */

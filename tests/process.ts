@@ -25,7 +25,10 @@ export async function spawnServer(
   const decoder = new TextDecoder();
   const reader = child.stderr.getReader();
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line in time:\n${text}`)), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`no listening line in time:\n${text}`)),
+      options.timeoutMs ?? 60_000,
+    );
     (async () => {
       for (;;) {
         const { value, done } = await reader.read();

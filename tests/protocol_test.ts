@@ -4,10 +4,22 @@ import { CLOSE_CODES, ERROR_CODE_LIST, shouldReconnect } from "../protocol/error
 import { decodeServerData, encodeBatch } from "../protocol/frames.ts";
 import { LIMITS, utf8Bytes } from "../protocol/limits.ts";
 import type { ClientFrame, ServerFrame } from "../protocol/messages.ts";
-import { ClientFrame as ClientSchema, protocolJsonSchema, ServerFrame as ServerSchema } from "../protocol/schema.ts";
+import {
+  ClientFrame as ClientSchema,
+  protocolJsonSchema,
+  ServerFrame as ServerSchema,
+} from "../protocol/schema.ts";
 
 const member = { id: "u_1", name: "Ada" };
-const message = { id: "m1", room: "general", seq: 3, author: member, text: "hi", ts: 1, nonce: "nonce-123" };
+const message = {
+  id: "m1",
+  room: "general",
+  seq: 3,
+  author: member,
+  text: "hi",
+  ts: 1,
+  nonce: "nonce-123",
+};
 const roomInfo = { name: "general", topic: "", createdAt: 1, lastSeq: 3, online: 2 };
 
 const CLIENT_SAMPLES: ClientFrame[] = [
@@ -24,7 +36,11 @@ const CLIENT_SAMPLES: ClientFrame[] = [
 
 const SERVER_SAMPLES: ServerFrame[] = [
   { type: "reply", id: 1, ok: { v: 1, user: member, epoch: "e", limits: { frameBytes: 1 } } },
-  { type: "reply", id: 2, ok: { room: roomInfo, messages: [message], hasMore: false, presence: [member] } },
+  {
+    type: "reply",
+    id: 2,
+    ok: { room: roomInfo, messages: [message], hasMore: false, presence: [member] },
+  },
   { type: "reply", id: 3, error: { code: "not_joined", message: "Join first." } },
   { type: "reply", id: 4, error: { code: "rate_limited", message: "Slow.", retryAfterMs: 200 } },
   { type: "error", error: { code: "bad_json", message: "Bad." } },
@@ -59,8 +75,20 @@ const REJECTIONS: [string, string, string | Record<string, unknown>][] = [
   ["missing field", "invalid_frame", { type: "send", id: 1, room: "general", nonce: "abcdefgh" }],
   ["extra field", "invalid_frame", { type: "ping", id: 1, admin: true }],
   ["missing id", "invalid_frame", { type: "ping" }],
-  ["empty text", "text_empty", { type: "send", id: 1, room: "general", text: "", nonce: "abcdefgh" }],
-  ["blank text", "text_empty", { type: "send", id: 1, room: "general", text: " \n\t ", nonce: "abcdefgh" }],
+  ["empty text", "text_empty", {
+    type: "send",
+    id: 1,
+    room: "general",
+    text: "",
+    nonce: "abcdefgh",
+  }],
+  ["blank text", "text_empty", {
+    type: "send",
+    id: 1,
+    room: "general",
+    text: " \n\t ",
+    nonce: "abcdefgh",
+  }],
   ["text too long", "text_too_long", {
     type: "send",
     id: 1,
@@ -87,7 +115,9 @@ for (const [what, code, input] of REJECTIONS) {
     if (!decoded.ok) {
       assert.equal(decoded.code, code);
       assert.ok(decoded.message.length > 0);
-      if (typeof input === "object" && typeof input.id === "number") assert.equal(decoded.id, input.id);
+      if (typeof input === "object" && typeof input.id === "number") {
+        assert.equal(decoded.id, input.id);
+      }
     }
   });
 }
@@ -121,5 +151,8 @@ Deno.test("the JSON Schema document describes both directions and every error co
   );
   const text = JSON.stringify(doc.server);
   for (const code of ERROR_CODE_LIST) assert.ok(text.includes(`"${code}"`), code);
-  assert.deepEqual(Object.keys(doc.results as object).sort(), CLIENT_SAMPLES.map((f) => f.type).sort());
+  assert.deepEqual(
+    Object.keys(doc.results as object).sort(),
+    CLIENT_SAMPLES.map((f) => f.type).sort(),
+  );
 });

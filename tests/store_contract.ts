@@ -35,11 +35,25 @@ export function storeContract(
   withStore("seq is gapless and follows call order under concurrent appends", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
     const results = await Promise.all(
-      Array.from({ length: 300 }, (_, i) =>
-        store.append({ room: "r", author: i % 2 ? ada : bob, text: `m${i}`, nonce: `nonce-${i}` })),
+      Array.from(
+        { length: 300 },
+        (_, i) =>
+          store.append({
+            room: "r",
+            author: i % 2 ? ada : bob,
+            text: `m${i}`,
+            nonce: `nonce-${i}`,
+          }),
+      ),
     );
-    assert.deepEqual(results.map((r) => r.message.seq), Array.from({ length: 300 }, (_, i) => i + 1));
-    assert.deepEqual(results.map((r) => r.message.text), Array.from({ length: 300 }, (_, i) => `m${i}`));
+    assert.deepEqual(
+      results.map((r) => r.message.seq),
+      Array.from({ length: 300 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      results.map((r) => r.message.text),
+      Array.from({ length: 300 }, (_, i) => `m${i}`),
+    );
     assert.equal((await store.getRoom("r"))?.lastSeq, 300);
     assert.equal(new Set(results.map((r) => r.message.id)).size, 300);
   });
@@ -91,7 +105,12 @@ export function storeContract(
   withStore("messages keep author, text, time and nonce", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
     const before = Date.now();
-    const { message } = await store.append({ room: "r", author: ada, text: "ünïcode 👋", nonce: "nonce-x" });
+    const { message } = await store.append({
+      room: "r",
+      author: ada,
+      text: "ünïcode 👋",
+      nonce: "nonce-x",
+    });
     const [read] = (await store.history("r", { limit: 1 })).messages;
     assert.deepEqual(read, message);
     assert.deepEqual(message.author, ada);

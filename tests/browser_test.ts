@@ -1,0 +1,116 @@
+/** The web client in a real Chromium: two people chat through two browser contexts. */
+import assert from "node:assert/strict";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { startServer } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const OUTPUT = new URL("./output/browser/", import.meta.url);
+const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
+
+export async function launchChromium(): Promise<Browser> {
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
+
+async function signIn(page: Page, url: string, name: string): Promise<void> {
+  await page.goto(url);
+  await page.getByTestId("name-input").fill(name);
+  await page.getByTestId("name-submit").click();
+  await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  const composer = page.getByTestId("composer");
+  await composer.fill(text);
+  await composer.press("Enter");
+}
+
+const messageTexts = (page: Page) => page.getByTestId("message-text").allInnerTexts();
+
+Deno.test({
+  name: hasChromium
+    ? "browser: two people chat, see presence, typing and history, and switch rooms"
+    : "browser: two people chat (SKIPPED: /usr/bin/chromium is missing; apt-get install chromium)",
+  ignore: !hasChromium,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await Deno.mkdir(OUTPUT, { recursive: true });
+    const server = await startServer();
+    const browser = await launchChromium();
+    try {
+      const ada = await (await browser.newContext()).newPage();
+      const bob = await (await browser.newContext({ viewport: { width: 390, height: 780 } }))
+        .newPage();
+      const errors: string[] = [];
+      for (const page of [ada, bob]) page.on("pageerror", (e) => errors.push(e.message));
+
+      await signIn(ada, server.url, "Ada");
+      await ada.getByTestId("room-input").fill("lounge");
+      await ada.getByTestId("room-create").click();
+      await ada.locator('[data-testid="room-item"][data-room="lounge"]').waitFor();
+      await say(ada, "hello from Ada, see https://example.com/docs");
+      await ada.getByTestId("message-text").filter({ hasText: "hello from Ada" }).waitFor();
+
+      // Bob joins later and finds the earlier message waiting.
+      await signIn(bob, server.url, "Bob");
+      await bob.locator('[data-testid="room-item"][data-room="lounge"]').click();
+      await bob.getByTestId("message-text").filter({ hasText: "hello from Ada" }).waitFor();
+      const link = bob.locator('[data-testid="message-text"] a[href="https://example.com/docs"]');
+      assert.equal(await link.getAttribute("rel"), "noopener noreferrer nofollow");
+
+      // Presence: each sees the other online in the room.
+      await ada.getByTestId("member").filter({ hasText: "Bob" }).waitFor();
+      assert.ok((await ada.getByTestId("member").allInnerTexts()).some((t) => t.includes("Ada")));
+
+      // Typing shows on the other side, then the message arrives at once.
+      await bob.getByTestId("composer").pressSequentially("hi A", { delay: 20 });
+      await ada.getByTestId("typing").filter({ hasText: "Bob is typing" }).waitFor();
+      await bob.getByTestId("composer").fill('hi Ada <img src=x onerror="window.__xss=1">');
+      await bob.getByTestId("composer").press("Enter");
+      await ada.getByTestId("message-text").filter({ hasText: "hi Ada <img" }).waitFor();
+      assert.equal(await ada.evaluate(() => (globalThis as { __xss?: number }).__xss), undefined);
+      assert.equal(await ada.locator('[data-testid="message-text"] img').count(), 0);
+      await ada.getByTestId("typing").filter({ hasText: "Bob is typing" }).waitFor({
+        state: "hidden",
+      });
+
+      await ada.screenshot({ path: new URL("ada-lounge.png", OUTPUT).pathname, fullPage: true });
+      await bob.screenshot({
+        path: new URL("bob-lounge-phone.png", OUTPUT).pathname,
+        fullPage: true,
+      });
+
+      // Switching rooms: general is separate from lounge.
+      await ada.locator('[data-testid="room-item"][data-room="general"]').click();
+      await say(ada, "over in general");
+      await ada.getByTestId("message-text").filter({ hasText: "over in general" }).waitFor();
+      assert.ok(!(await messageTexts(ada)).some((t) => t.includes("hello from Ada")));
+      assert.ok(!(await messageTexts(bob)).some((t) => t.includes("over in general")));
+      await bob.locator('[data-testid="room-item"][data-room="general"]').click();
+      await bob.getByTestId("message-text").filter({ hasText: "over in general" }).waitFor();
+      await bob.locator('[data-testid="room-item"][data-room="lounge"]').click();
+      await bob.getByTestId("message-text").filter({ hasText: "hi Ada" }).waitFor();
+      assert.equal(
+        (await messageTexts(bob)).filter((t) => t.includes("hello from Ada")).length,
+        1,
+        "no message shown twice after switching back",
+      );
+      await ada.screenshot({ path: new URL("ada-general.png", OUTPUT).pathname, fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  },
+});
