@@ -35,6 +35,16 @@ async function say(page: Page, text: string): Promise<void> {
   await composer.press("Enter");
 }
 
+/** Open a room from the room list; on a phone the list is a drawer behind a toggle. */
+async function openRoom(page: Page, name: string): Promise<void> {
+  const item = page.locator(`[data-testid="room-item"][data-room="${name}"]`);
+  const toggle = page.getByTestId("rooms-toggle");
+  if (await toggle.isVisible() && (await toggle.getAttribute("aria-expanded")) !== "true") {
+    await toggle.click();
+  }
+  await item.click();
+}
+
 const messageTexts = (page: Page) => page.getByTestId("message-text").allInnerTexts();
 
 Deno.test({
@@ -64,7 +74,7 @@ Deno.test({
 
       // Bob joins later and finds the earlier message waiting.
       await signIn(bob, server.url, "Bob");
-      await bob.locator('[data-testid="room-item"][data-room="lounge"]').click();
+      await openRoom(bob, "lounge");
       await bob.getByTestId("message-text").filter({ hasText: "hello from Ada" }).waitFor();
       const link = bob.locator('[data-testid="message-text"] a[href="https://example.com/docs"]');
       assert.equal(await link.getAttribute("rel"), "noopener noreferrer nofollow");
@@ -92,14 +102,14 @@ Deno.test({
       });
 
       // Switching rooms: general is separate from lounge.
-      await ada.locator('[data-testid="room-item"][data-room="general"]').click();
+      await openRoom(ada, "general");
       await say(ada, "over in general");
       await ada.getByTestId("message-text").filter({ hasText: "over in general" }).waitFor();
       assert.ok(!(await messageTexts(ada)).some((t) => t.includes("hello from Ada")));
       assert.ok(!(await messageTexts(bob)).some((t) => t.includes("over in general")));
-      await bob.locator('[data-testid="room-item"][data-room="general"]').click();
+      await openRoom(bob, "general");
       await bob.getByTestId("message-text").filter({ hasText: "over in general" }).waitFor();
-      await bob.locator('[data-testid="room-item"][data-room="lounge"]').click();
+      await openRoom(bob, "lounge");
       await bob.getByTestId("message-text").filter({ hasText: "hi Ada" }).waitFor();
       assert.equal(
         (await messageTexts(bob)).filter((t) => t.includes("hello from Ada")).length,

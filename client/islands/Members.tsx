@@ -1,0 +1,34 @@
+import { Avatar } from "../components/Avatar.tsx";
+import { currentRoom, identity, panel, roomView } from "../lib/state.ts";
+
+/** Who is online in the current room; a drawer on narrow screens. */
+export function Members() {
+  const room = currentRoom.value;
+  const me = identity.value;
+  const members = room ? roomView(room).presence.value : [];
+  const open = panel.value === "members";
+  return (
+    <>
+      <aside class={open ? "members-panel open" : "members-panel"} aria-label="Online members">
+        <h2 class="panel-title">Online{room ? ` — ${members.length}` : ""}</h2>
+        <ul class="member-list">
+          {members.map((m) => (
+            <li key={m.id} class="member" data-testid="member" data-uid={m.id}>
+              <Avatar user={m} small />
+              <span class="member-name">{m.name}</span>
+              {m.id === me?.id && <span class="you">you</span>}
+            </li>
+          ))}
+        </ul>
+      </aside>
+      {open && (
+        <button
+          type="button"
+          class="backdrop"
+          aria-label="Close members"
+          onClick={() => panel.value = null}
+        />
+      )}
+    </>
+  );
+}
