@@ -8,6 +8,7 @@
 import { isAbsolute, join } from "node:path";
 import { renderPage } from "./client/page.tsx";
 import { CLOSE_CODES } from "./protocol/errors.ts";
+import { RATES } from "./protocol/limits.ts";
 import { type App, createApp } from "./server/app.ts";
 import { bundleClient, embeddedAssets } from "./server/assets.ts";
 import { BroadcastChannelBus } from "./server/bus/broadcast_channel.ts";
@@ -16,7 +17,9 @@ import type { Bus } from "./server/bus/types.ts";
 import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
 import { createLogger, type Logger } from "./server/log.ts";
 import { loadOrCreateSecret, MEMORY_DATA } from "./server/secret.ts";
+import { KvStore } from "./server/store/kv.ts";
 import { MemoryStore } from "./server/store/memory.ts";
+import type { Store } from "./server/store/types.ts";
 
 /** Build the whole server for `config`: the one place that chooses implementations. */
 export async function compose(
@@ -28,7 +31,7 @@ export async function compose(
     new URL("./client/styles.css", import.meta.url),
   );
   return await createApp({
-    store: new MemoryStore(),
+    store: await chooseStore(config.data),
     bus: chooseBus(config.data),
     assets,
     renderPage,
@@ -37,7 +40,17 @@ export async function compose(
     title: config.title,
     allowedOrigins: config.allowedOrigins,
     maxBufferedBytes: config.maxBufferedBytes,
+    retention: config.retention,
+    recoveryMax: config.recoveryMax,
+    session: { rates: { ...RATES, messages: config.messageRate } },
   });
+}
+
+/** Deno KV in the data directory, or memory for a throwaway ":memory:" server. */
+async function chooseStore(data: string): Promise<Store> {
+  if (data === MEMORY_DATA) return new MemoryStore();
+  await Deno.mkdir(data, { recursive: true });
+  return await KvStore.open(join(data, "parley.kv"));
 }
 
 /**
@@ -96,15 +109,46 @@ export function runByDenoServe(): boolean {
   }
 }
 
+/**
+ * Deno KV is still behind --unstable-kv, and a bundle run from an empty directory has no
+ * deno.json to turn it on: run the same file again with the flag and pass signals on.
+ */
+export async function relaunchWithKv(): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-kv", Deno.mainModule, ...Deno.args],
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => child.kill(signal));
+  }
+  return (await child.status).code;
+}
+
 let served: Promise<App> | undefined;
+
+/**
+ * Under `deno serve` each worker composes its own app from PARLEY_* variables on the
+ * first request. The bus channel and store keep a worker alive, so on SIGINT or
+ * SIGTERM it closes them (sockets get "reconnect") and the process can exit.
+ */
+async function serveFromEnvironment(): Promise<App> {
+  const parsed = parseConfig([], (name) => Deno.env.get(name));
+  if (parsed.help) throw new Error("unreachable: no arguments were given");
+  const app = await compose(parsed.config);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(
+      signal,
+      () => void app.close(CLOSE_CODES.serviceRestart, "server restarting"),
+    );
+  }
+  return app;
+}
 
 export default {
   async fetch(request: Request): Promise<Response> {
-    served ??= (async () => {
-      const parsed = parseConfig([], (name) => Deno.env.get(name));
-      if (parsed.help) throw new Error("unreachable");
-      return await compose(parsed.config);
-    })();
+    served ??= serveFromEnvironment();
     return await (await served).handler(request);
   },
 } satisfies Deno.ServeDefaultExport;

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   invalid_room_name: "Room names are 1-32 characters: a-z, 0-9, '-' and '_'.",
   room_exists: "A room with that name already exists.",
   room_not_found: "No such room.",
+  message_not_found: "No such message in this room.",
   not_joined: "Join the room first.",
   too_many_rooms: "This connection has joined too many rooms.",
   rate_limited: "Too many requests; slow down.",

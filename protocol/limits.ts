@@ -17,6 +17,8 @@ export const LIMITS = {
   nonceChars: 64,
   historyPageMax: 100,
   historyPageDefault: 50,
+  /** Most entries replayed to a reconnecting client before it is told to reload instead. */
+  recoveryMax: 1000,
   roomsPerConnection: 50,
   /** A client sends at most one `typing` frame per this interval while the user types. */
   typingThrottleMs: 2500,

@@ -8,6 +8,8 @@ import type * as S from "./schema.ts";
 export type Member = z.infer<typeof S.Member>;
 export type Message = z.infer<typeof S.Message>;
 export type RoomInfo = z.infer<typeof S.RoomInfo>;
+export type Retention = z.infer<typeof S.Retention>;
+export type Receipt = z.infer<typeof S.Receipt>;
 
 /** Every frame a client may send; each carries an `id` and gets exactly one reply. */
 export type ClientFrame = z.infer<typeof S.ClientFrame>;
@@ -25,6 +27,8 @@ export type MessagePush = z.infer<typeof S.MessagePush>;
 export type PresencePush = z.infer<typeof S.PresencePush>;
 export type TypingPush = z.infer<typeof S.TypingPush>;
 export type RoomPush = z.infer<typeof S.RoomPush>;
+export type ReceiptPush = z.infer<typeof S.ReceiptPush>;
+export type ReadPush = z.infer<typeof S.ReadPush>;
 
 /** Every frame the server may send. Pushes have no `id`. */
 export type ServerFrame =
@@ -34,5 +38,7 @@ export type ServerFrame =
   | MessagePush
   | PresencePush
   | TypingPush
-  | RoomPush;
+  | RoomPush
+  | ReceiptPush
+  | ReadPush;
 export type PushFrame = Exclude<ServerFrame, ReplyOk | ReplyError>;

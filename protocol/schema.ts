@@ -17,23 +17,48 @@ const Topic = z.string().max(LIMITS.topicChars);
 
 export const Member = z.strictObject({ id: z.string(), name: z.string() });
 
+/**
+ * One entry of a room's stream. Every entry takes the next `seq`, so a client that
+ * replays from its last seq misses nothing: new messages (`text`), and edits and
+ * deletions of earlier ones, which name their `target`. Entries read back from
+ * history show a text message as it is now: edited text, or a tombstone.
+ */
 export const Message = z.strictObject({
   id: z.string(),
   room: RoomName,
   seq: Seq,
-  author: Member,
-  text: z.string(),
+  kind: z.enum(["text", "edit", "delete"]),
+  author: Member.describe("Who wrote it; for edit and delete, who acted"),
+  text: z.string().describe("Message text; the new text of an edit; empty when deleted"),
   ts: z.number().describe("Commit time, ms since the Unix epoch"),
   nonce: z.string().optional().describe("The sender's nonce, so its own client can match it"),
+  target: Seq.optional().describe("For edit and delete: the seq of the text message"),
+  editedAt: z.number().optional().describe("For text: when it was last edited"),
+  deleted: z.literal(true).optional().describe("For text: a tombstone"),
 });
+
+export const Retention = z.strictObject({
+  maxAgeDays: z.number().positive().max(36500).optional(),
+  maxCount: z.int().positive().optional(),
+}).describe("Older messages are removed; absent limits mean keep forever");
 
 export const RoomInfo = z.strictObject({
   name: RoomName,
   topic: z.string(),
   createdAt: z.number(),
+  createdBy: z.string(),
   lastSeq: Seq,
   online: z.int().min(0).describe("Users online in the room on this server"),
+  receipts: z.boolean().describe("Members see who has read up to where"),
+  retention: Retention.optional(),
+  member: z.boolean().optional().describe("Caller only: the caller has joined this room"),
+  unread: z.int().min(0).optional().describe(
+    "Caller only: text messages from others after the read marker (capped at 100)",
+  ),
+  readSeq: Seq.optional().describe("Caller only: the caller's read marker"),
 });
+
+export const Receipt = z.strictObject({ user: Member, seq: Seq });
 
 // ---- client -> server requests ------------------------------------------------------------
 
@@ -47,6 +72,16 @@ export const RoomCreateRequest = z.strictObject({
   id: RequestId,
   room: RoomName,
   topic: Topic.optional(),
+  receipts: z.boolean().optional(),
+  retention: Retention.optional(),
+});
+export const RoomUpdateRequest = z.strictObject({
+  type: z.literal("room.update"),
+  id: RequestId,
+  room: RoomName,
+  topic: Topic.optional(),
+  receipts: z.boolean().optional(),
+  retention: Retention.nullable().optional().describe("null removes the room's own limits"),
 });
 export const RoomListRequest = z.strictObject({ type: z.literal("room.list"), id: RequestId });
 export const RoomJoinRequest = z.strictObject({
@@ -54,6 +89,8 @@ export const RoomJoinRequest = z.strictObject({
   id: RequestId,
   room: RoomName,
   limit: z.int().min(0).max(LIMITS.historyPageMax).optional(),
+  after: Seq.optional().describe("Recover: the last seq this client has seen in the room"),
+  epoch: z.string().max(64).optional().describe("With `after`: the epoch that seq belongs to"),
 });
 export const RoomLeaveRequest = z.strictObject({
   type: z.literal("room.leave"),
@@ -71,8 +108,28 @@ export const HistoryRequest = z.strictObject({
   type: z.literal("history"),
   id: RequestId,
   room: RoomName,
-  before: Seq.optional().describe("Return messages with seq below this; latest page if absent"),
+  before: Seq.optional().describe("Entries with seq below this; the latest page if neither is set"),
+  after: Seq.optional().describe("Entries with seq above this, oldest first"),
   limit: z.int().min(1).max(LIMITS.historyPageMax).optional(),
+});
+export const EditRequest = z.strictObject({
+  type: z.literal("edit"),
+  id: RequestId,
+  room: RoomName,
+  seq: Seq,
+  text: Text,
+});
+export const DeleteRequest = z.strictObject({
+  type: z.literal("delete"),
+  id: RequestId,
+  room: RoomName,
+  seq: Seq,
+});
+export const ReadRequest = z.strictObject({
+  type: z.literal("read"),
+  id: RequestId,
+  room: RoomName,
+  seq: Seq.describe("Everything up to and including this seq has been read"),
 });
 export const TypingRequest = z.strictObject({
   type: z.literal("typing"),
@@ -85,11 +142,15 @@ export const PingRequest = z.strictObject({ type: z.literal("ping"), id: Request
 export const ClientFrame = z.discriminatedUnion("type", [
   HelloRequest,
   RoomCreateRequest,
+  RoomUpdateRequest,
   RoomListRequest,
   RoomJoinRequest,
   RoomLeaveRequest,
   SendRequest,
   HistoryRequest,
+  EditRequest,
+  DeleteRequest,
+  ReadRequest,
   TypingRequest,
   PingRequest,
 ]);
@@ -100,19 +161,29 @@ export const Results = {
     v: z.int(),
     user: Member,
     epoch: z.string().describe("Changes when the server's history is reset"),
+    instance: z.string().describe("Which server instance (worker, process) holds this socket"),
     limits: z.record(z.string(), z.number()),
   }),
   "room.create": z.strictObject({ room: RoomInfo }),
+  "room.update": z.strictObject({ room: RoomInfo }),
   "room.list": z.strictObject({ rooms: z.array(RoomInfo) }),
   "room.join": z.strictObject({
     room: RoomInfo,
-    messages: z.array(Message),
-    hasMore: z.boolean(),
+    messages: z.array(Message).describe("The latest page, or with `after` every entry since"),
+    hasMore: z.boolean().describe("Older entries exist before this page"),
     presence: z.array(Member).describe("Snapshot; `presence` pushes carry diffs after it"),
+    recovered: z.boolean().optional().describe(
+      "With `after`: true when `messages` holds everything since it; false when the gap " +
+        "was too large or the epoch changed, and `messages` is the latest page instead",
+    ),
+    receipts: z.array(Receipt).optional().describe("Members' read markers, in rooms with receipts"),
   }),
   "room.leave": z.strictObject({}),
   send: z.strictObject({ message: Message, duplicate: z.boolean() }),
   history: z.strictObject({ messages: z.array(Message), hasMore: z.boolean() }),
+  edit: z.strictObject({ message: Message }),
+  delete: z.strictObject({ message: Message }),
+  read: z.strictObject({ seq: Seq }),
   typing: z.strictObject({}),
   ping: z.strictObject({ ts: z.number() }),
 } as const;
@@ -154,6 +225,17 @@ export const TypingPush = z.strictObject({
 });
 export const RoomPush = z.strictObject({ type: z.literal("room"), room: RoomInfo })
   .describe("A room was created or changed");
+export const ReceiptPush = z.strictObject({
+  type: z.literal("receipt"),
+  room: RoomName,
+  user: Member,
+  seq: Seq,
+}).describe("A member read up to seq (rooms with receipts)");
+export const ReadPush = z.strictObject({
+  type: z.literal("read"),
+  room: RoomName,
+  seq: Seq,
+}).describe("Your read marker moved, from another of your devices");
 
 export const ServerFrame = z.union([
   ReplyOk,
@@ -163,6 +245,8 @@ export const ServerFrame = z.union([
   PresencePush,
   TypingPush,
   RoomPush,
+  ReceiptPush,
+  ReadPush,
 ]);
 
 /** Several server frames sent as one WebSocket message (frame coalescing). */

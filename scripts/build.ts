@@ -37,9 +37,11 @@ export async function build(): Promise<URL> {
     // The bundler folds import.meta.main to false outside the entry, so the entry runs main.
     [
       `import "./embedded.ts";`,
-      `import server, { main, runByDenoServe } from "../../server.ts";`,
+      `import server, { main, relaunchWithKv, runByDenoServe } from "../../server.ts";`,
       `export default server;`,
-      `if (import.meta.main && !runByDenoServe()) Deno.exit(await main(Deno.args));`,
+      `if (import.meta.main && !runByDenoServe()) {`,
+      `  Deno.exit(typeof Deno.openKv === "function" ? await main(Deno.args) : await relaunchWithKv());`,
+      `}`,
     ].join("\n") + "\n",
   );
   const out = new URL("parley.js", dist);
@@ -57,7 +59,13 @@ export async function build(): Promise<URL> {
 }
 
 /** Permissions baked into the executable: network and files, never subprocesses or FFI. */
-export const COMPILE_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-write"];
+export const COMPILE_PERMISSIONS = [
+  "--unstable-kv",
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-write",
+];
 
 if (import.meta.main) {
   const out = await build();

@@ -7,6 +7,7 @@ import { IdentitySigner } from "./identity.ts";
 import type { Logger } from "./log.ts";
 import type { SessionOptions } from "./session.ts";
 import type { Store } from "./store/types.ts";
+import type { Retention } from "../protocol/messages.ts";
 
 export interface AppOptions {
   store: Store;
@@ -19,6 +20,11 @@ export interface AppOptions {
   allowedOrigins?: string[];
   maxBufferedBytes?: number;
   session?: Omit<SessionOptions, "log">;
+  /** Server-wide retention for rooms without their own. */
+  retention?: Retention;
+  recoveryMax?: number;
+  /** How often retention runs; 0 disables the timer (tests call hub.sweep()). */
+  sweepIntervalMs?: number;
 }
 
 export interface App {
@@ -29,6 +35,7 @@ export interface App {
 }
 
 const CLOSE_GRACE_MS = 2000;
+const DEFAULT_SWEEP_MS = 10 * 60 * 1000;
 
 /** Rooms a fresh server starts with, so the first visitor has somewhere to talk. */
 const DEFAULT_ROOMS = [{ name: "general", topic: "Say hello" }];
@@ -38,7 +45,21 @@ export async function createApp(options: AppOptions): Promise<App> {
   if ((await store.listRooms()).length === 0) {
     for (const room of DEFAULT_ROOMS) await store.createRoom({ ...room, createdBy: "system" });
   }
-  const hub = new Hub({ store, bus });
+  const retention = options.retention && Object.keys(options.retention).length
+    ? options.retention
+    : undefined;
+  const hub = new Hub({
+    store,
+    bus,
+    ...(retention ? { retention } : {}),
+    ...(options.recoveryMax === undefined ? {} : { recoveryMax: options.recoveryMax }),
+  });
+  const sweepEvery = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
+  const sweeper = sweepEvery > 0
+    ? setInterval(() => {
+      hub.sweep().catch((error) => options.log.error("retention sweep failed", { error }));
+    }, sweepEvery)
+    : undefined;
   const http = createHttpHandler({
     hub,
     signer: new IdentitySigner(options.secret),
@@ -54,6 +75,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     handler: http.handler,
     hub,
     async close(code = 1012, reason = "server restarting") {
+      clearInterval(sweeper);
       hub.close(code, reason);
       // Let the close frames reach the clients before the listener goes away.
       await http.closeAll(code, reason, CLOSE_GRACE_MS);

@@ -1,5 +1,6 @@
 /** Command-line flags and PARLEY_* environment variables -> typed configuration. */
 import { parseArgs } from "node:util";
+import { RATES } from "../protocol/limits.ts";
 import type { LogLevel } from "./log.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 
@@ -13,6 +14,12 @@ export interface Config {
   title: string;
   maxBufferedBytes: number;
   logLevel: LogLevel;
+  /** Server-wide retention for rooms without their own; empty keeps everything. */
+  retention: { maxAgeDays?: number; maxCount?: number };
+  /** Most entries replayed to a reconnecting client before it reloads instead. */
+  recoveryMax: number;
+  /** Messages (sends, edits, deletes) per second per connection, and the burst allowed. */
+  messageRate: { perSecond: number; burst: number };
 }
 
 interface FlagSpec {
@@ -40,7 +47,7 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "PARLEY_DATA",
     default: "./data",
-    help: 'Data directory (holds the signing secret); ":memory:" keeps nothing',
+    help: 'Data directory (the Deno KV database and signing secret); ":memory:" keeps nothing',
   },
   "allowed-origin": {
     type: "string",
@@ -60,6 +67,36 @@ export const FLAGS: Record<string, FlagSpec> = {
     env: "PARLEY_MAX_BUFFERED",
     default: String(DEFAULT_MAX_BUFFERED_BYTES),
     help: "Bytes a slow client may have pending before it is dropped",
+  },
+  "retention-days": {
+    type: "string",
+    env: "PARLEY_RETENTION_DAYS",
+    default: "",
+    help: "Delete messages older than this many days (rooms may set their own)",
+  },
+  "retention-count": {
+    type: "string",
+    env: "PARLEY_RETENTION_COUNT",
+    default: "",
+    help: "Keep at most this many entries per room (rooms may set their own)",
+  },
+  "recovery-max": {
+    type: "string",
+    env: "PARLEY_RECOVERY_MAX",
+    default: "1000",
+    help: "Most missed entries replayed on reconnect before the client reloads instead",
+  },
+  "message-rate": {
+    type: "string",
+    env: "PARLEY_MESSAGE_RATE",
+    default: String(RATES.messages.perSecond),
+    help: "Messages per second a connection may send (sends, edits, deletes)",
+  },
+  "message-burst": {
+    type: "string",
+    env: "PARLEY_MESSAGE_BURST",
+    default: String(RATES.messages.burst),
+    help: "Messages a connection may send in a burst before the rate applies",
   },
   "log-level": {
     type: "string",
@@ -120,6 +157,19 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       title: pick("title").slice(0, 60),
       maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),
       logLevel: logLevel as LogLevel,
+      retention: {
+        ...(pick("retention-days")
+          ? { maxAgeDays: positive("--retention-days", pick("retention-days")) }
+          : {}),
+        ...(pick("retention-count")
+          ? { maxCount: integer("--retention-count", pick("retention-count"), 1, 2 ** 40) }
+          : {}),
+      },
+      recoveryMax: integer("--recovery-max", pick("recovery-max"), 0, 100_000),
+      messageRate: {
+        perSecond: positiveRate("--message-rate", pick("message-rate")),
+        burst: integer("--message-burst", pick("message-burst"), 1, 1_000_000),
+      },
     },
   };
 }
@@ -139,6 +189,22 @@ function integer(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, not "${text}".`);
+  }
+  return n;
+}
+
+function positiveRate(flag: string, text: string): number {
+  const n = Number(text);
+  if (!(n > 0) || n > 1_000_000) {
+    throw new ConfigError(`${flag} must be a number above 0, not "${text}".`);
+  }
+  return n;
+}
+
+function positive(flag: string, text: string): number {
+  const n = Number(text);
+  if (!(n > 0) || n > 36500) {
+    throw new ConfigError(`${flag} must be a number of days above 0, not "${text}".`);
   }
   return n;
 }

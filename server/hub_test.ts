@@ -14,7 +14,7 @@ async function setup(now = () => Date.now()) {
   await store.createRoom({ name: "b", topic: "", createdBy: "t" });
   const hub = new Hub({ store, bus: new LocalBroker().connect(), now });
   const conns = [new FakeConnection(ada), new FakeConnection(bob), new FakeConnection(cy)];
-  for (const c of conns) hub.connect(c);
+  for (const c of conns) await hub.connect(c);
   return { hub, store, conns };
 }
 
@@ -50,7 +50,7 @@ Deno.test("hub: sending or typing without joining is refused with not_joined", a
   await assert.rejects(hub.send(a!, "a", "x", "nonce-0001"), { code: "not_joined" });
   assert.throws(() => hub.typing(a!, "a", true), { code: "not_joined" });
   await assert.rejects(hub.join(a!, "nope"), { code: "room_not_found" });
-  assert.throws(() => hub.leave(a!, "a"), { code: "not_joined" });
+  await assert.rejects(hub.leave(a!, "a"), { code: "not_joined" });
 });
 
 Deno.test("hub: presence snapshot on join, then join and leave diffs, merged per user", async () => {
@@ -70,13 +70,13 @@ Deno.test("hub: presence snapshot on join, then join and leave diffs, merged per
 
   // A second device of Bob's is not a new join, and its leaving is not a leave.
   const bob2 = new FakeConnection(bob);
-  hub.connect(bob2);
+  await hub.connect(bob2);
   a!.clear();
   await hub.join(bob2, "a");
   hub.disconnect(bob2);
   assert.equal(a!.pushes("presence").length, 0);
 
-  hub.leave(b!, "a");
+  await hub.leave(b!, "a");
   assert.deepEqual(a!.pushes("presence"), [{
     type: "presence",
     room: "a",
@@ -135,8 +135,8 @@ Deno.test("hub: two hubs on one bus share room broadcasts and drop their own ech
   const hub2 = new Hub({ store, bus: broker.connect("two") });
   const a = new FakeConnection(ada);
   const b = new FakeConnection(bob);
-  hub1.connect(a);
-  hub2.connect(b);
+  await hub1.connect(a);
+  await hub2.connect(b);
   await hub1.join(a, "a");
   await hub2.join(b, "a");
   a.clear();
@@ -145,7 +145,166 @@ Deno.test("hub: two hubs on one bus share room broadcasts and drop their own ech
   await tick();
   assert.deepEqual(b.pushes("message").map((m) => m.message.text), ["across"]);
   assert.equal(a.pushes("message").length, 1, "no echo back to the origin hub");
-  await hub1.createRoom(a, "c", "new");
+  await hub1.createRoom(a, { name: "c", topic: "new" });
   await tick();
   assert.deepEqual(b.pushes("room").map((r) => r.room.name), ["c"]);
+});
+
+Deno.test("hub: a recovering join replays exactly what was missed, then stays live", async () => {
+  const { hub, conns: [a, b] } = await setup();
+  await hub.join(a!, "a");
+  for (let i = 1; i <= 5; i++) await hub.send(a!, "a", `m${i}`, `nonce-000${i}`);
+  const join = await hub.join(b!, "a", { after: 2, epoch: hub.store.epoch });
+  assert.equal(join.recovered, true);
+  assert.deepEqual(join.messages.map((m) => m.seq), [3, 4, 5]);
+  assert.equal(join.hasMore, true, "older entries exist before the replay");
+  b!.clear();
+  await hub.send(a!, "a", "live", "nonce-0006");
+  assert.deepEqual(b!.pushes("message").map((m) => m.message.seq), [6]);
+});
+
+Deno.test("hub: recovery is refused plainly when it cannot be whole", async () => {
+  const store = new MemoryStore();
+  await store.createRoom({ name: "a", topic: "", createdBy: "t" });
+  const hub = new Hub({ store, bus: new LocalBroker().connect(), recoveryMax: 3 });
+  const a = new FakeConnection(ada);
+  await hub.connect(a);
+  await hub.join(a, "a");
+  for (let i = 1; i <= 6; i++) await hub.send(a, "a", `m${i}`, `nonce-000${i}`);
+  const cases: [string, { after: number; epoch?: string }][] = [
+    ["too many missed", { after: 1 }],
+    ["another epoch", { after: 5, epoch: "not-this-one" }],
+    ["ahead of the store (restored data)", { after: 9 }],
+  ];
+  for (const [why, options] of cases) {
+    const b = new FakeConnection(bob);
+    await hub.connect(b);
+    const join = await hub.join(b, "a", { ...options, limit: 2 });
+    assert.equal(join.recovered, false, why);
+    assert.deepEqual(join.messages.map((m) => m.seq), [5, 6], `${why}: the latest page instead`);
+    hub.disconnect(b);
+  }
+  const c = new FakeConnection(cy);
+  await hub.connect(c);
+  assert.equal(
+    (await hub.join(c, "a", { after: 3 })).recovered,
+    true,
+    "3 missed is within the cap",
+  );
+  // Retention removed part of what was missed.
+  await store.prune("a", { maxCount: 2 }, Date.now());
+  const d = new FakeConnection({ id: "u_d", name: "D" });
+  await hub.connect(d);
+  assert.equal((await hub.join(d, "a", { after: 3 })).recovered, false);
+});
+
+Deno.test("hub: authors edit and delete their own; the room's creator deletes anyone's", async () => {
+  const store = new MemoryStore();
+  await store.createRoom({ name: "a", topic: "", createdBy: ada.id });
+  const hub = new Hub({ store, bus: new LocalBroker().connect() });
+  const [a, b] = [new FakeConnection(ada), new FakeConnection(bob)];
+  for (const c of [a, b]) {
+    await hub.connect(c);
+    await hub.join(c, "a");
+  }
+  await hub.send(b, "a", "bob's", "nonce-0001");
+  await hub.send(a, "a", "ada's", "nonce-0002");
+  await assert.rejects(hub.edit(a, "a", 1, "mine now"), { code: "forbidden" });
+  await assert.rejects(hub.delete(b, "a", 2), { code: "forbidden" });
+  a.clear();
+  const edit = await hub.edit(b, "a", 1, "bob's, edited");
+  assert.deepEqual([edit.message.kind, edit.message.target], ["edit", 1]);
+  assert.deepEqual(
+    a.pushes("message").map((m) => m.message.kind),
+    ["edit"],
+    "edits reach live clients",
+  );
+  const del = await hub.delete(a, "a", 1);
+  assert.equal(del.message.kind, "delete");
+  await assert.rejects(hub.edit(b, "a", 1, "too late"), { code: "message_not_found" });
+  const page = await hub.history(a, "a", { limit: 10 });
+  assert.deepEqual(page.messages.map((m) => [m.seq, m.kind, m.deleted ?? false]), [
+    [1, "text", true],
+    [2, "text", false],
+    [3, "edit", false],
+    [4, "delete", false],
+  ]);
+});
+
+Deno.test("hub: read markers reach the user's other devices and, with receipts on, the room", async () => {
+  const store = new MemoryStore();
+  await store.createRoom({ name: "a", topic: "", createdBy: ada.id, receipts: true });
+  await store.createRoom({ name: "quiet", topic: "", createdBy: ada.id });
+  const hub = new Hub({ store, bus: new LocalBroker().connect() });
+  const [phone, laptop, b] = [
+    new FakeConnection(ada),
+    new FakeConnection(ada),
+    new FakeConnection(bob),
+  ];
+  for (const c of [phone, laptop, b]) {
+    await hub.connect(c);
+    await hub.join(c, "a");
+    await hub.join(c, "quiet");
+  }
+  for (let i = 1; i <= 3; i++) await hub.send(b, "a", `m${i}`, `nonce-000${i}`);
+  await hub.send(b, "quiet", "psst", "nonce-0009");
+  const rooms = await hub.listRooms(ada);
+  assert.deepEqual(rooms.map((r) => [r.name, r.member, r.unread]), [["a", true, 3], [
+    "quiet",
+    true,
+    1,
+  ]]);
+  for (const c of [phone, laptop, b]) c.clear();
+  assert.deepEqual(await hub.read(phone, "a", 2), { seq: 2 });
+  assert.deepEqual(laptop.pushes("read"), [{ type: "read", room: "a", seq: 2 }]);
+  assert.equal(phone.pushes("read").length, 0, "not echoed to the device that read");
+  assert.deepEqual(b.pushes("receipt").map((r) => [r.user.id, r.seq]), [[ada.id, 2]]);
+  await hub.read(phone, "a", 1); // behind the marker: nothing to tell
+  await hub.read(phone, "quiet", 1);
+  assert.equal(
+    b.pushes("receipt").length,
+    1,
+    "no receipts for rooms without them, or for going back",
+  );
+  assert.equal((await hub.listRooms(ada)).find((r) => r.name === "a")?.unread, 1);
+  const c = new FakeConnection(cy);
+  await hub.connect(c);
+  assert.deepEqual((await hub.join(c, "a")).receipts?.map((r) => [r.user.name, r.seq]), [[
+    "Ada",
+    2,
+  ]]);
+});
+
+Deno.test("hub: only the creator changes a room's settings; retention sweeps old entries", async () => {
+  const store = new MemoryStore();
+  await store.createRoom({ name: "a", topic: "", createdBy: ada.id });
+  const hub = new Hub({ store, bus: new LocalBroker().connect(), retention: { maxCount: 3 } });
+  const [a, b] = [new FakeConnection(ada), new FakeConnection(bob)];
+  for (const c of [a, b]) {
+    await hub.connect(c);
+    await hub.join(c, "a");
+  }
+  await assert.rejects(hub.updateRoom(b, "a", { topic: "hijack" }), { code: "forbidden" });
+  b.clear();
+  const { room } = await hub.updateRoom(a, "a", { topic: "New topic", receipts: true });
+  assert.deepEqual([room.topic, room.receipts], ["New topic", true]);
+  assert.deepEqual(b.pushes("room").map((r) => r.room.topic), ["New topic"]);
+  for (let i = 1; i <= 5; i++) await hub.send(a, "a", `m${i}`, `nonce-000${i}`);
+  assert.equal(await hub.sweep(), 2, "the server-wide count applies");
+  await hub.updateRoom(a, "a", { retention: { maxCount: 1 } });
+  assert.equal(await hub.sweep(), 2, "the room's own limit wins");
+  assert.deepEqual((await hub.history(a, "a", { limit: 10 })).messages.map((m) => m.seq), [5]);
+});
+
+Deno.test("hub: membership is kept across connections; leaving ends it", async () => {
+  const { hub, conns: [a] } = await setup();
+  await hub.join(a!, "a");
+  await hub.join(a!, "b");
+  hub.disconnect(a!);
+  assert.deepEqual(await hub.store.roomsOf(ada.id), ["a", "b"]);
+  const again = new FakeConnection(ada);
+  await hub.connect(again);
+  await hub.join(again, "b");
+  await hub.leave(again, "b");
+  assert.deepEqual(await hub.store.roomsOf(ada.id), ["a"]);
 });

@@ -103,25 +103,44 @@ export class Session {
   }
 
   async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]>> {
-    if (frame.type === "hello") return this.#hello(frame.v);
+    if (frame.type === "hello") return await this.#hello(frame.v);
     if (this.#version === 0) throw new ProtocolError("hello_required");
     const conn = this.#conn;
     switch (frame.type) {
-      case "room.create":
+      case "room.create": {
         this.#limit(this.#roomCreates);
-        return await this.#hub.createRoom(conn, frame.room, frame.topic ?? "");
+        const { room, topic, receipts, retention } = frame;
+        return await this.#hub.createRoom(conn, {
+          name: room,
+          topic: topic ?? "",
+          receipts,
+          retention,
+        });
+      }
+      case "room.update": {
+        const { room, topic, receipts, retention } = frame;
+        return await this.#hub.updateRoom(conn, room, { topic, receipts, retention });
+      }
       case "room.list":
-        return { rooms: await this.#hub.listRooms() };
+        return { rooms: await this.#hub.listRooms(conn.user) };
       case "room.join":
-        return await this.#hub.join(conn, frame.room, frame.limit);
+        return await this.#hub.join(conn, frame.room, frame);
       case "room.leave":
-        this.#hub.leave(conn, frame.room);
+        await this.#hub.leave(conn, frame.room);
         return {};
       case "send":
         this.#limit(this.#messages);
         return await this.#hub.send(conn, frame.room, frame.text, frame.nonce);
+      case "edit":
+        this.#limit(this.#messages);
+        return await this.#hub.edit(conn, frame.room, frame.seq, frame.text);
+      case "delete":
+        this.#limit(this.#messages);
+        return await this.#hub.delete(conn, frame.room, frame.seq);
       case "history":
-        return await this.#hub.history(conn, frame.room, frame.before, frame.limit);
+        return await this.#hub.history(conn, frame.room, frame);
+      case "read":
+        return await this.#hub.read(conn, frame.room, frame.seq);
       case "typing":
         this.#hub.typing(conn, frame.room, frame.active);
         return {};
@@ -130,7 +149,7 @@ export class Session {
     }
   }
 
-  #hello(offered: number[]): ResultOf<"hello"> {
+  async #hello(offered: number[]): Promise<ResultOf<"hello">> {
     if (this.#version !== 0) throw new ProtocolError("already_hello");
     const common = offered.filter((v) => (PROTOCOL_VERSIONS as readonly number[]).includes(v));
     if (common.length === 0) {
@@ -141,11 +160,12 @@ export class Session {
     }
     this.#version = Math.max(...common);
     clearTimeout(this.#helloTimer);
-    this.#hub.connect(this.#conn);
+    await this.#hub.connect(this.#conn);
     return {
       v: this.#version,
       user: this.#conn.user,
       epoch: this.#hub.store.epoch,
+      instance: this.#hub.instanceId,
       limits: { ...LIMITS },
     };
   }

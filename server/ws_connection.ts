@@ -4,8 +4,10 @@
  * Deno pays per WebSocket frame, so frames that pile up while the socket is busy go
  * out together as one JSON array. An idle socket sends at once, which keeps latency
  * low; only what arrives while bytes are still buffered waits for the next task.
- * Deno queues `send()` without limit, so past `maxBufferedBytes` the connection is
- * dropped with a code that tells the client to reconnect and recover from history.
+ * Deno queues `send()` without limit, so while the socket holds more than
+ * `maxBufferedBytes` unsent, new frames wait here instead; once that wait passes the
+ * same limit, or lasts too long, the connection is dropped with a code that tells the
+ * client to reconnect and recover from history.
  */
 import { CLOSE_CODES } from "../protocol/errors.ts";
 import { encodeBatch } from "../protocol/frames.ts";
@@ -13,12 +15,16 @@ import type { Member } from "../protocol/messages.ts";
 import type { Connection } from "./hub.ts";
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+/** How often a held queue re-checks the socket, and how long a peer may stall. */
+const RECHECK_MS = 25;
+const MAX_STALL_MS = 30_000;
 
 export class WebSocketConnection implements Connection {
   readonly id: string = crypto.randomUUID();
   #queue: string[] = [];
   #queuedBytes = 0;
   #flushScheduled = false;
+  #stalledSince = 0;
 
   constructor(
     private readonly socket: WebSocket,
@@ -35,14 +41,11 @@ export class WebSocketConnection implements Connection {
     }
     this.#queue.push(data);
     this.#queuedBytes += data.length;
-    if (socket.bufferedAmount + this.#queuedBytes > this.maxBufferedBytes) {
+    if (this.#queuedBytes > this.maxBufferedBytes) {
       this.close(CLOSE_CODES.slowConsumer, "slow consumer");
       return;
     }
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setTimeout(this.#flush, 0);
-    }
+    this.#schedule(0);
   }
 
   close(code: number, reason: string): void {
@@ -54,9 +57,25 @@ export class WebSocketConnection implements Connection {
     }
   }
 
+  #schedule(delayMs: number): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setTimeout(this.#flush, delayMs);
+  }
+
   readonly #flush = (): void => {
     this.#flushScheduled = false;
     if (this.#queue.length === 0 || this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      // The peer is not reading; hold our frames rather than grow Deno's queue.
+      const now = Date.now();
+      this.#stalledSince ||= now;
+      if (now - this.#stalledSince > MAX_STALL_MS) {
+        this.close(CLOSE_CODES.slowConsumer, "slow consumer");
+      } else this.#schedule(RECHECK_MS);
+      return;
+    }
+    this.#stalledSince = 0;
     const batch = encodeBatch(this.#queue);
     this.#queue = [];
     this.#queuedBytes = 0;

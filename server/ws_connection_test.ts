@@ -55,3 +55,21 @@ Deno.test("ws connection: a consumer that falls too far behind is dropped to rec
   await tick();
   assert.equal(socket.messages.length, before, "nothing more is queued or sent after the drop");
 });
+
+Deno.test("ws connection: after one large reply, later frames wait until the socket drains", async () => {
+  const socket = new FakeSocket();
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, user, 64 * 1024);
+  conn.send("x".repeat(200 * 1024)); // e.g. a long replay: sent at once while idle
+  conn.send(frame(1));
+  conn.send(frame(2));
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(socket.messages.length, 1, "held while the socket is over the limit");
+  assert.equal(socket.closedWith, null, "a big reply alone is not a slow consumer");
+  socket.bufferedAmount = 0; // the peer read it
+  await new Promise((r) => setTimeout(r, 40));
+  assert.equal(socket.messages.length, 2);
+  assert.deepEqual(decodeServerData(socket.messages[1]!), [
+    JSON.parse(frame(1)),
+    JSON.parse(frame(2)),
+  ]);
+});

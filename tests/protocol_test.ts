@@ -15,31 +15,77 @@ const message = {
   id: "m1",
   room: "general",
   seq: 3,
+  kind: "text" as const,
   author: member,
   text: "hi",
   ts: 1,
   nonce: "nonce-123",
+  editedAt: 2,
 };
-const roomInfo = { name: "general", topic: "", createdAt: 1, lastSeq: 3, online: 2 };
+const edit = {
+  id: "m2",
+  room: "general",
+  seq: 4,
+  kind: "edit" as const,
+  author: member,
+  text: "hey",
+  ts: 2,
+  target: 3,
+};
+const roomInfo = {
+  name: "general",
+  topic: "",
+  createdAt: 1,
+  createdBy: "u_1",
+  lastSeq: 3,
+  online: 2,
+  receipts: true,
+  retention: { maxCount: 10 },
+  member: true,
+  unread: 2,
+  readSeq: 1,
+};
 
 const CLIENT_SAMPLES: ClientFrame[] = [
   { type: "hello", id: 1, v: [1] },
-  { type: "room.create", id: 2, room: "dev-talk", topic: "Deno" },
+  {
+    type: "room.create",
+    id: 2,
+    room: "dev-talk",
+    topic: "Deno",
+    receipts: true,
+    retention: { maxAgeDays: 30 },
+  },
+  { type: "room.update", id: 10, room: "dev-talk", topic: "Deno 2", retention: null },
   { type: "room.list", id: 3 },
-  { type: "room.join", id: 4, room: "general", limit: 20 },
+  { type: "room.join", id: 4, room: "general", limit: 20, after: 17, epoch: "e-1" },
   { type: "room.leave", id: 5, room: "general" },
   { type: "send", id: 6, room: "general", text: "hello ✓ 👋", nonce: "abcdefgh12" },
   { type: "history", id: 7, room: "general", before: 10, limit: 5 },
+  { type: "edit", id: 11, room: "general", seq: 3, text: "fixed" },
+  { type: "delete", id: 12, room: "general", seq: 3 },
+  { type: "read", id: 13, room: "general", seq: 3 },
   { type: "typing", id: 8, room: "general", active: true },
   { type: "ping", id: 9 },
 ];
 
 const SERVER_SAMPLES: ServerFrame[] = [
-  { type: "reply", id: 1, ok: { v: 1, user: member, epoch: "e", limits: { frameBytes: 1 } } },
+  {
+    type: "reply",
+    id: 1,
+    ok: { v: 1, user: member, epoch: "e", instance: "i", limits: { frameBytes: 1 } },
+  },
   {
     type: "reply",
     id: 2,
-    ok: { room: roomInfo, messages: [message], hasMore: false, presence: [member] },
+    ok: {
+      room: roomInfo,
+      messages: [message, edit],
+      hasMore: false,
+      presence: [member],
+      recovered: true,
+      receipts: [{ user: member, seq: 3 }],
+    },
   },
   { type: "reply", id: 3, error: { code: "not_joined", message: "Join first." } },
   { type: "reply", id: 4, error: { code: "rate_limited", message: "Slow.", retryAfterMs: 200 } },
@@ -48,6 +94,8 @@ const SERVER_SAMPLES: ServerFrame[] = [
   { type: "presence", room: "general", joins: [member], leaves: [] },
   { type: "typing", room: "general", user: member, active: false },
   { type: "room", room: roomInfo },
+  { type: "receipt", room: "general", user: member, seq: 3 },
+  { type: "read", room: "general", seq: 3 },
 ];
 
 Deno.test("every client frame type round-trips through the decoder", () => {
@@ -98,6 +146,14 @@ const REJECTIONS: [string, string, string | Record<string, unknown>][] = [
   }],
   ["bad room name", "invalid_room_name", { type: "room.join", id: 1, room: "Bad Name!" }],
   ["room name too long", "invalid_room_name", { type: "room.create", id: 1, room: "a".repeat(33) }],
+  ["edit with empty text", "text_empty", {
+    type: "edit",
+    id: 1,
+    room: "general",
+    seq: 1,
+    text: "",
+  }],
+  ["negative seq", "invalid_frame", { type: "read", id: 1, room: "general", seq: -1 }],
   ["history limit over the page cap", "invalid_frame", {
     type: "history",
     id: 1,

@@ -1,121 +1,327 @@
 /** The Store contract: one suite, run against every adapter. */
 import assert from "node:assert/strict";
-import type { Store } from "../server/store/types.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import type { Member } from "../protocol/messages.ts";
+import type { EntryDraft, Store } from "../server/store/types.ts";
 
 const ada = { id: "u_ada", name: "Ada" };
 const bob = { id: "u_bob", name: "Bob" };
+const DAY = 24 * 60 * 60 * 1000;
+
+export interface StoreFixture {
+  store: Store;
+  /** Another handle on the same data, as a second worker would have; absent for memory. */
+  openShared?: () => Promise<Store>;
+  /** Close and open the same data again, as a restart would. */
+  reopen?: () => Promise<Store>;
+  dispose?: () => Promise<void>;
+}
+
+export function text(room: string, author: Member, body: string, nonce: string): EntryDraft {
+  return { kind: "text", room, author, text: body, nonce };
+}
 
 export function storeContract(
   name: string,
-  open: () => Promise<{ store: Store; dispose?: () => Promise<void> }>,
+  open: (options: { now?: () => number }) => Promise<StoreFixture>,
 ): void {
-  const withStore = (title: string, body: (store: Store) => Promise<void>) =>
+  const withStore = (
+    title: string,
+    body: (store: Store, fixture: StoreFixture) => Promise<void>,
+    options: { now?: () => number } = {},
+  ) =>
     Deno.test(`store contract (${name}): ${title}`, async () => {
-      const { store, dispose } = await open();
+      const fixture = await open(options);
       try {
-        await body(store);
+        await body(fixture.store, fixture);
       } finally {
-        await store.close();
-        await dispose?.();
+        await fixture.store.close();
+        await fixture.dispose?.();
       }
     });
 
-  withStore("rooms are created once, listed and read back", async (store) => {
-    const created = await store.createRoom({ name: "r1", topic: "t", createdBy: ada.id });
+  withStore("rooms are created once, listed, read back and updated", async (store) => {
+    const created = await store.createRoom({
+      name: "r1",
+      topic: "t",
+      createdBy: ada.id,
+      receipts: true,
+    });
     assert.equal(created?.name, "r1");
     assert.equal(created?.lastSeq, 0);
+    assert.equal(created?.receipts, true);
     assert.equal(await store.createRoom({ name: "r1", topic: "other", createdBy: bob.id }), null);
     assert.equal((await store.getRoom("r1"))?.topic, "t");
     assert.equal(await store.getRoom("missing"), null);
     assert.ok((await store.listRooms()).some((r) => r.name === "r1"));
-    assert.equal(typeof store.epoch, "string");
+    const updated = await store.updateRoom("r1", { topic: "new", retention: { maxCount: 5 } });
+    assert.equal(updated?.topic, "new");
+    assert.deepEqual(updated?.retention, { maxCount: 5 });
+    assert.equal(updated?.createdBy, ada.id);
+    const cleared = await store.updateRoom("r1", { retention: null });
+    assert.equal(cleared?.retention, undefined);
+    assert.equal(await store.updateRoom("missing", { topic: "x" }), null);
     assert.ok(store.epoch.length > 0);
   });
 
   withStore("seq is gapless and follows call order under concurrent appends", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    await store.createRoom({ name: "s", topic: "", createdBy: ada.id });
     const results = await Promise.all(
       Array.from(
-        { length: 300 },
-        (_, i) =>
-          store.append({
-            room: "r",
-            author: i % 2 ? ada : bob,
-            text: `m${i}`,
-            nonce: `nonce-${i}`,
-          }),
+        { length: 600 },
+        (_, i) => store.append(text(i % 3 ? "r" : "s", i % 2 ? ada : bob, `m${i}`, `nonce-${i}`)),
       ),
     );
+    const inR = results.filter((r) => r.message.room === "r");
+    assert.deepEqual(inR.map((r) => r.message.seq), inR.map((_, i) => i + 1));
+    const inS = results.filter((r) => r.message.room === "s");
+    assert.deepEqual(inS.map((r) => r.message.seq), inS.map((_, i) => i + 1));
+    assert.equal((await store.getRoom("r"))?.lastSeq, inR.length);
+    assert.equal(new Set(results.map((r) => r.message.id)).size, 600);
+    const page = await store.history("r", { after: 0, limit: 100 });
     assert.deepEqual(
-      results.map((r) => r.message.seq),
-      Array.from({ length: 300 }, (_, i) => i + 1),
+      page.messages.map((m) => m.text),
+      inR.slice(0, 100).map((r) => r.message.text),
     );
-    assert.deepEqual(
-      results.map((r) => r.message.text),
-      Array.from({ length: 300 }, (_, i) => `m${i}`),
-    );
-    assert.equal((await store.getRoom("r"))?.lastSeq, 300);
-    assert.equal(new Set(results.map((r) => r.message.id)).size, 300);
   });
 
   withStore("a repeated nonce returns the original message and stores nothing", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
-    const first = await store.append({ room: "r", author: ada, text: "hi", nonce: "nonce-1" });
-    const again = await store.append({ room: "r", author: ada, text: "hi", nonce: "nonce-1" });
+    const first = await store.append(text("r", ada, "hi", "nonce-1"));
+    const again = await store.append(text("r", ada, "hi", "nonce-1"));
     assert.equal(first.duplicate, false);
     assert.equal(again.duplicate, true);
     assert.deepEqual(again.message, first.message);
+    // Inside one batch, too.
+    const [x, y] = await Promise.all([
+      store.append(text("r", ada, "twice", "nonce-2")),
+      store.append(text("r", ada, "twice", "nonce-2")),
+    ]);
+    assert.equal(x.duplicate, false);
+    assert.equal(y.duplicate, true);
+    assert.equal(y.message.seq, x.message.seq);
     // The same nonce from someone else is a different message.
-    const other = await store.append({ room: "r", author: bob, text: "hi", nonce: "nonce-1" });
+    const other = await store.append(text("r", bob, "hi", "nonce-1"));
     assert.equal(other.duplicate, false);
-    assert.equal(other.message.seq, 2);
-    assert.equal((await store.history("r", { limit: 10 })).messages.length, 2);
+    assert.equal(other.message.seq, 3);
+    assert.equal((await store.history("r", { limit: 10 })).messages.length, 3);
   });
 
   withStore("appending to an unknown room fails with room_not_found", async (store) => {
-    await assert.rejects(
-      store.append({ room: "nope", author: ada, text: "x", nonce: "nonce-1" }),
-      { code: "room_not_found" },
-    );
+    await assert.rejects(store.append(text("nope", ada, "x", "nonce-1")), {
+      code: "room_not_found",
+    });
+    await assert.rejects(store.history("nope", { limit: 1 }), { code: "room_not_found" });
   });
 
-  withStore("history pages walk back by seq and forward with after", async (store) => {
+  withStore("history pages walk back with before and forward with after", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
-    for (let i = 1; i <= 25; i++) {
-      await store.append({ room: "r", author: ada, text: `m${i}`, nonce: `nonce-${i}` });
-    }
+    for (let i = 1; i <= 25; i++) await store.append(text("r", ada, `m${i}`, `nonce-${i}`));
+    const seqs = (p: { messages: { seq: number }[] }) => p.messages.map((m) => m.seq);
     const latest = await store.history("r", { limit: 10 });
-    assert.deepEqual(latest.messages.map((m) => m.seq), [16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
+    assert.deepEqual(seqs(latest), [16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
     assert.equal(latest.hasMore, true);
-    const older = await store.history("r", { before: 16, limit: 10 });
-    assert.deepEqual(older.messages.map((m) => m.seq), [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+    assert.deepEqual(seqs(await store.history("r", { before: 16, limit: 10 })), [
+      6,
+      7,
+      8,
+      9,
+      10,
+      11,
+      12,
+      13,
+      14,
+      15,
+    ]);
     const oldest = await store.history("r", { before: 6, limit: 10 });
-    assert.deepEqual(oldest.messages.map((m) => m.seq), [1, 2, 3, 4, 5]);
+    assert.deepEqual(seqs(oldest), [1, 2, 3, 4, 5]);
     assert.equal(oldest.hasMore, false);
     const after = await store.history("r", { after: 20, limit: 3 });
-    assert.deepEqual(after.messages.map((m) => m.seq), [21, 22, 23]);
+    assert.deepEqual(seqs(after), [21, 22, 23]);
     assert.equal(after.hasMore, true);
     const tail = await store.history("r", { after: 23, limit: 10 });
-    assert.deepEqual(tail.messages.map((m) => m.seq), [24, 25]);
+    assert.deepEqual(seqs(tail), [24, 25]);
     assert.equal(tail.hasMore, false);
-    const empty = await store.history("r", { before: 1, limit: 10 });
-    assert.deepEqual(empty, { messages: [], hasMore: false });
+    assert.deepEqual(await store.history("r", { before: 1, limit: 10 }), {
+      messages: [],
+      hasMore: false,
+    });
+    assert.deepEqual(await store.history("r", { after: 25, limit: 10 }), {
+      messages: [],
+      hasMore: false,
+    });
   });
 
   withStore("messages keep author, text, time and nonce", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
     const before = Date.now();
-    const { message } = await store.append({
-      room: "r",
-      author: ada,
-      text: "ünïcode 👋",
-      nonce: "nonce-x",
-    });
+    const { message } = await store.append(text("r", ada, "ünïcode 👋", "nonce-x"));
     const [read] = (await store.history("r", { limit: 1 })).messages;
     assert.deepEqual(read, message);
+    assert.equal(message.kind, "text");
     assert.deepEqual(message.author, ada);
     assert.equal(message.text, "ünïcode 👋");
     assert.equal(message.nonce, "nonce-x");
     assert.ok(message.ts >= before && message.ts <= Date.now());
   });
+
+  withStore(
+    "edits and deletes are entries of their own and rewrite their target",
+    async (store) => {
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      await store.append(text("r", ada, "frist", "nonce-1"));
+      await store.append(text("r", bob, "second", "nonce-2"));
+      const edit = await store.append({
+        kind: "edit",
+        room: "r",
+        author: ada,
+        target: 1,
+        text: "first",
+      });
+      assert.deepEqual([
+        edit.message.kind,
+        edit.message.seq,
+        edit.message.target,
+        edit.message.text,
+      ], ["edit", 3, 1, "first"]);
+      const del = await store.append({ kind: "delete", room: "r", author: bob, target: 2 });
+      assert.deepEqual([del.message.kind, del.message.seq, del.message.target], ["delete", 4, 2]);
+      const page = await store.history("r", { limit: 10 });
+      const [one, two] = page.messages;
+      assert.equal(one?.text, "first");
+      assert.ok(one?.editedAt);
+      assert.equal(two?.deleted, true);
+      assert.equal(two?.text, "");
+      assert.deepEqual(page.messages.map((m) => m.kind), ["text", "text", "edit", "delete"]);
+      // Deleted, missing, or not a text message: message_not_found; no seq is used up.
+      for (const target of [2, 99, 3]) {
+        await assert.rejects(
+          store.append({ kind: "edit", room: "r", author: ada, target, text: "x" }),
+          { code: "message_not_found" },
+        );
+      }
+      // The guard decides who may act.
+      await assert.rejects(
+        store.append(
+          { kind: "edit", room: "r", author: bob, target: 1, text: "mine now" },
+          (target) => {
+            if (target.author.id !== bob.id) throw new ProtocolError("forbidden", "not yours");
+          },
+        ),
+        { code: "forbidden" },
+      );
+      assert.equal((await store.getRoom("r"))?.lastSeq, 4);
+      assert.equal((await store.history("r", { limit: 1, after: 0 })).messages[0]?.text, "first");
+    },
+  );
+
+  withStore("users and memberships are kept", async (store) => {
+    await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    await store.createRoom({ name: "s", topic: "", createdBy: ada.id });
+    await store.putUser(ada);
+    assert.deepEqual(await store.getUser(ada.id), ada);
+    assert.equal(await store.getUser("u_nobody"), null);
+    await store.addMember("r", ada.id);
+    await store.addMember("s", ada.id);
+    await store.addMember("r", ada.id);
+    assert.deepEqual((await store.roomsOf(ada.id)).sort(), ["r", "s"]);
+    await store.removeMember("s", ada.id);
+    assert.deepEqual(await store.roomsOf(ada.id), ["r"]);
+    assert.deepEqual(await store.roomsOf(bob.id), []);
+  });
+
+  withStore("read markers only move forward and drive unread counts", async (store) => {
+    await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    for (let i = 1; i <= 6; i++) {
+      await store.append(text("r", i <= 4 ? bob : ada, `m${i}`, `nonce-${i}`));
+    }
+    await store.append({ kind: "delete", room: "r", author: bob, target: 4 });
+    assert.equal(await store.unreadCount("r", ada.id, 100), 3, "bob's texts, less the deleted one");
+    assert.equal(await store.unreadCount("r", ada.id, 2), 2, "capped");
+    assert.equal(await store.setReadMarker("r", ada.id, 2), 2);
+    assert.equal(await store.setReadMarker("r", ada.id, 1), 2, "never backwards");
+    assert.equal(await store.unreadCount("r", ada.id, 100), 1);
+    assert.equal(await store.setReadMarker("r", ada.id, 999), 7, "clamped to the last seq");
+    assert.equal(await store.unreadCount("r", ada.id, 100), 0);
+    await store.setReadMarker("r", bob.id, 3);
+    assert.deepEqual(
+      (await store.readMarkers("r")).sort((a, b) => a.userId.localeCompare(b.userId)),
+      [{ userId: ada.id, seq: 7 }, { userId: bob.id, seq: 3 }],
+    );
+    assert.equal(await store.readMarker("r", "u_nobody"), 0);
+  });
+
+  let clock = 1_000 * DAY;
+  withStore("retention removes the oldest entries by count and by age", async (store) => {
+    await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    for (let i = 1; i <= 10; i++) {
+      clock += DAY;
+      await store.append(text("r", ada, `m${i}`, `nonce-${i}`));
+    }
+    assert.deepEqual(await store.prune("r", { maxCount: 6 }, clock), { removed: 4 });
+    assert.equal(await store.firstSeq("r"), 5);
+    const page = await store.history("r", { limit: 100 });
+    assert.deepEqual(page.messages.map((m) => m.seq), [5, 6, 7, 8, 9, 10]);
+    assert.equal(page.hasMore, false);
+    assert.deepEqual(
+      (await store.history("r", { after: 0, limit: 2 })).messages.map((m) => m.seq),
+      [5, 6],
+    );
+    // m5..m10 were written on days 1005..1010; keep the last 3 days' worth.
+    assert.deepEqual(await store.prune("r", { maxAgeDays: 2.5 }, clock), { removed: 3 });
+    assert.equal(await store.firstSeq("r"), 8);
+    assert.deepEqual(await store.prune("r", { maxAgeDays: 2.5, maxCount: 100 }, clock), {
+      removed: 0,
+    });
+    // seq keeps counting from where it was.
+    assert.equal((await store.append(text("r", ada, "after", "nonce-new"))).message.seq, 11);
+  }, { now: () => clock });
+
+  withStore("two handles on the same data commit one gapless timeline", async (store, fixture) => {
+    if (!fixture.openShared) return; // a memory store has no second handle
+    const other = await fixture.openShared();
+    try {
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      const results = await Promise.all(
+        Array.from(
+          { length: 200 },
+          (_, i) =>
+            (i % 2 ? store : other).append(text("r", i % 2 ? ada : bob, `m${i}`, `nonce-${i}`)),
+        ),
+      );
+      const seqs = results.map((r) => r.message.seq).sort((a, b) => a - b);
+      assert.deepEqual(seqs, Array.from({ length: 200 }, (_, i) => i + 1));
+      const page = await other.history("r", { after: 0, limit: 100 });
+      assert.deepEqual(page.messages.map((m) => m.seq), seqs.slice(0, 100));
+      // A resend of a nonce committed through the other handle is a duplicate here too.
+      const again = await store.append(text("r", bob, "m0", "nonce-0"));
+      assert.equal(again.duplicate, true);
+      assert.equal(store.epoch, other.epoch);
+    } finally {
+      await other.close();
+    }
+  });
+
+  withStore(
+    "everything survives a close and reopen, with the same epoch",
+    async (store, fixture) => {
+      if (!fixture.reopen) return; // nothing to reopen in memory
+      await store.createRoom({ name: "r", topic: "kept", createdBy: ada.id });
+      await store.append(text("r", ada, "durable", "nonce-1"));
+      await store.putUser(ada);
+      await store.addMember("r", ada.id);
+      await store.setReadMarker("r", ada.id, 1);
+      const epoch = store.epoch;
+      await store.close();
+      const again = await fixture.reopen();
+      fixture.store = again;
+      assert.equal(again.epoch, epoch);
+      assert.equal((await again.getRoom("r"))?.topic, "kept");
+      assert.equal((await again.history("r", { limit: 5 })).messages[0]?.text, "durable");
+      assert.deepEqual(await again.roomsOf(ada.id), ["r"]);
+      assert.equal(await again.readMarker("r", ada.id), 1);
+      assert.equal((await again.append(text("r", ada, "durable", "nonce-1"))).duplicate, true);
+    },
+  );
 }

@@ -9,6 +9,8 @@ export interface BusEnvelope {
   data: string;
   /** Skip this user's connections (e.g. their own typing indicator). */
   excludeUser?: string;
+  /** Deliver only to this user's connections (with `room` null), e.g. their read marker. */
+  toUser?: string;
 }
 
 export type BusHandler = (envelope: BusEnvelope) => void;

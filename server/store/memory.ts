@@ -1,26 +1,36 @@
 /** In-memory Store: for tests and `--data :memory:` throwaway servers. */
 import { ProtocolError } from "../../protocol/errors.ts";
-import type { Message } from "../../protocol/messages.ts";
+import type { Member, Message, Retention } from "../../protocol/messages.ts";
+import { applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
 import type {
   AppendResult,
+  EntryDraft,
+  EntryGuard,
   HistoryPage,
   HistoryQuery,
-  MessageDraft,
   NewRoom,
+  PruneResult,
+  ReadMarker,
+  RoomPatch,
   RoomRecord,
   Store,
 } from "./types.ts";
 
 interface RoomData {
   record: RoomRecord;
-  /** messages[i].seq === i + 1 */
-  messages: Message[];
-  byNonce: Map<string, Message>;
+  /** entries[i].seq === firstSeq + i */
+  entries: Message[];
+  firstSeq: number;
+  /** "authorId\nnonce" -> seq */
+  nonces: Map<string, number>;
+  markers: Map<string, number>;
+  members: Set<string>;
 }
 
 export class MemoryStore implements Store {
   readonly epoch: string = crypto.randomUUID();
   readonly #rooms = new Map<string, RoomData>();
+  readonly #users = new Map<string, Member>();
   readonly #now: () => number;
 
   constructor(options: { now?: () => number } = {}) {
@@ -29,8 +39,23 @@ export class MemoryStore implements Store {
 
   createRoom(room: NewRoom): Promise<RoomRecord | null> {
     if (this.#rooms.has(room.name)) return Promise.resolve(null);
-    const record: RoomRecord = { ...room, createdAt: this.#now(), lastSeq: 0 };
-    this.#rooms.set(room.name, { record, messages: [], byNonce: new Map() });
+    const record: RoomRecord = {
+      name: room.name,
+      topic: room.topic,
+      createdBy: room.createdBy,
+      createdAt: this.#now(),
+      lastSeq: 0,
+      receipts: room.receipts ?? false,
+      ...(room.retention ? { retention: room.retention } : {}),
+    };
+    this.#rooms.set(room.name, {
+      record,
+      entries: [],
+      firstSeq: 1,
+      nonces: new Map(),
+      markers: new Map(),
+      members: new Set(),
+    });
     return Promise.resolve({ ...record });
   }
 
@@ -43,43 +68,147 @@ export class MemoryStore implements Store {
     return Promise.resolve([...this.#rooms.values()].map((d) => ({ ...d.record })));
   }
 
-  append(draft: MessageDraft): Promise<AppendResult> {
-    const data = this.#rooms.get(draft.room);
-    if (!data) return Promise.reject(new ProtocolError("room_not_found"));
-    const key = `${draft.author.id}\n${draft.nonce}`;
-    const original = data.byNonce.get(key);
-    if (original) return Promise.resolve({ message: original, duplicate: true });
+  updateRoom(name: string, patch: RoomPatch): Promise<RoomRecord | null> {
+    const data = this.#rooms.get(name);
+    if (!data) return Promise.resolve(null);
+    const { retention, ...rest } = patch;
+    const record: RoomRecord = { ...data.record, ...rest };
+    if (retention === null) delete record.retention;
+    else if (retention) record.retention = retention;
+    data.record = record;
+    return Promise.resolve({ ...record });
+  }
+
+  append(draft: EntryDraft, guard?: EntryGuard): Promise<AppendResult> {
+    try {
+      return Promise.resolve(this.#append(draft, guard));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #append(draft: EntryDraft, guard?: EntryGuard): AppendResult {
+    const data = this.#room(draft.room);
+    const ts = this.#now();
+    if (draft.kind === "text") {
+      const original = data.nonces.get(`${draft.author.id}\n${draft.nonce}`);
+      const entry = original === undefined ? undefined : this.#entry(data, original);
+      if (entry) return { message: entry, duplicate: true };
+    } else {
+      const target = this.#entry(data, draft.target);
+      const updated = applyToTarget(draft, target, ts, guard);
+      data.entries[draft.target - data.firstSeq] = updated;
+    }
     const seq = data.record.lastSeq + 1;
-    const message: Message = {
-      id: `${draft.room}:${seq}:${this.epoch.slice(0, 8)}`,
-      room: draft.room,
-      seq,
-      author: { id: draft.author.id, name: draft.author.name },
-      text: draft.text,
-      ts: this.#now(),
-      nonce: draft.nonce,
-    };
-    data.messages.push(message);
-    data.byNonce.set(key, message);
+    const message = makeEntry(draft, seq, ts, this.epoch);
+    data.entries.push(message);
+    if (draft.kind === "text") data.nonces.set(`${draft.author.id}\n${draft.nonce}`, seq);
     data.record.lastSeq = seq;
-    return Promise.resolve({ message, duplicate: false });
+    return { message, duplicate: false };
   }
 
   history(room: string, query: HistoryQuery): Promise<HistoryPage> {
     const data = this.#rooms.get(room);
     if (!data) return Promise.reject(new ProtocolError("room_not_found"));
-    const all = data.messages;
-    if (query.before === undefined && query.after !== undefined) {
-      const start = Math.max(0, query.after);
-      const messages = all.slice(start, start + query.limit);
-      return Promise.resolve({ messages, hasMore: start + query.limit < all.length });
+    const { entries, firstSeq } = data;
+    const end = Math.min(data.record.lastSeq + 1, query.before ?? Infinity); // exclusive
+    if (query.after !== undefined) {
+      const from = Math.max(query.after + 1, firstSeq);
+      const to = Math.min(end, from + query.limit);
+      const messages = entries.slice(from - firstSeq, Math.max(from, to) - firstSeq);
+      return Promise.resolve({ messages, hasMore: to < end });
     }
-    const end = Math.min(all.length, Math.max(0, (query.before ?? all.length + 1) - 1));
-    const start = Math.max(0, end - query.limit);
-    return Promise.resolve({ messages: all.slice(start, end), hasMore: start > 0 });
+    const from = Math.max(firstSeq, end - query.limit);
+    const messages = entries.slice(from - firstSeq, Math.max(from, end) - firstSeq);
+    return Promise.resolve({ messages, hasMore: from > firstSeq });
+  }
+
+  firstSeq(room: string): Promise<number> {
+    return Promise.resolve(this.#rooms.get(room)?.firstSeq ?? 1);
+  }
+
+  putUser(user: Member): Promise<void> {
+    this.#users.set(user.id, { id: user.id, name: user.name });
+    return Promise.resolve();
+  }
+
+  getUser(id: string): Promise<Member | null> {
+    return Promise.resolve(this.#users.get(id) ?? null);
+  }
+
+  addMember(room: string, userId: string): Promise<void> {
+    this.#rooms.get(room)?.members.add(userId);
+    return Promise.resolve();
+  }
+
+  removeMember(room: string, userId: string): Promise<void> {
+    this.#rooms.get(room)?.members.delete(userId);
+    return Promise.resolve();
+  }
+
+  roomsOf(userId: string): Promise<string[]> {
+    const names = [...this.#rooms.values()].filter((d) => d.members.has(userId));
+    return Promise.resolve(names.map((d) => d.record.name).sort());
+  }
+
+  setReadMarker(room: string, userId: string, seq: number): Promise<number> {
+    const data = this.#rooms.get(room);
+    if (!data) return Promise.reject(new ProtocolError("room_not_found"));
+    const marker = Math.max(data.markers.get(userId) ?? 0, Math.min(seq, data.record.lastSeq));
+    data.markers.set(userId, marker);
+    return Promise.resolve(marker);
+  }
+
+  readMarker(room: string, userId: string): Promise<number> {
+    return Promise.resolve(this.#rooms.get(room)?.markers.get(userId) ?? 0);
+  }
+
+  readMarkers(room: string): Promise<ReadMarker[]> {
+    const markers = this.#rooms.get(room)?.markers ?? new Map<string, number>();
+    return Promise.resolve([...markers].map(([userId, seq]) => ({ userId, seq })));
+  }
+
+  unreadCount(room: string, userId: string, cap: number): Promise<number> {
+    const data = this.#rooms.get(room);
+    if (!data) return Promise.resolve(0);
+    const from = Math.max(data.firstSeq, (data.markers.get(userId) ?? 0) + 1);
+    let count = 0;
+    for (let i = from - data.firstSeq; i < data.entries.length && count < cap; i++) {
+      if (countsAsUnread(data.entries[i]!, userId)) count++;
+    }
+    return Promise.resolve(count);
+  }
+
+  prune(room: string, retention: Retention, now: number): Promise<PruneResult> {
+    const data = this.#rooms.get(room);
+    if (!data) return Promise.resolve({ removed: 0 });
+    let drop = 0;
+    if (retention.maxCount !== undefined) {
+      drop = Math.max(0, data.entries.length - retention.maxCount);
+    }
+    if (retention.maxAgeDays !== undefined) {
+      const cutoff = now - retention.maxAgeDays * DAY_MS;
+      while (drop < data.entries.length && data.entries[drop]!.ts < cutoff) drop++;
+    }
+    for (const entry of data.entries.slice(0, drop)) {
+      if (entry.kind === "text") data.nonces.delete(`${entry.author.id}\n${entry.nonce}`);
+    }
+    data.entries.splice(0, drop);
+    data.firstSeq += drop;
+    return Promise.resolve({ removed: drop });
   }
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  #room(name: string): RoomData {
+    const data = this.#rooms.get(name);
+    if (!data) throw new ProtocolError("room_not_found", `No room named "${name}".`);
+    return data;
+  }
+
+  #entry(data: RoomData, seq: number): Message | undefined {
+    return seq >= data.firstSeq ? data.entries[seq - data.firstSeq] : undefined;
   }
 }

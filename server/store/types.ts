@@ -1,5 +1,8 @@
-/** The Store: the source of truth for rooms and messages. It assigns each message its `seq`. */
-import type { Member, Message } from "../../protocol/messages.ts";
+/**
+ * The Store: the source of truth for users, rooms, memberships, read markers and each
+ * room's stream of entries. It assigns every entry its `seq`.
+ */
+import type { Member, Message, Retention } from "../../protocol/messages.ts";
 
 export interface RoomRecord {
   name: string;
@@ -8,21 +11,33 @@ export interface RoomRecord {
   createdBy: string;
   /** Highest committed seq; 0 for an empty room. */
   lastSeq: number;
+  receipts: boolean;
+  retention?: Retention;
 }
 
 export interface NewRoom {
   name: string;
   topic: string;
   createdBy: string;
+  receipts?: boolean;
+  retention?: Retention;
 }
 
-export interface MessageDraft {
-  room: string;
-  author: Member;
-  text: string;
-  /** Client idempotency key: the same (room, author, nonce) never commits twice. */
-  nonce: string;
+export interface RoomPatch {
+  topic?: string;
+  receipts?: boolean;
+  /** null removes the room's own retention limits. */
+  retention?: Retention | null;
 }
+
+/** A new entry for a room's stream. */
+export type EntryDraft =
+  | { kind: "text"; room: string; author: Member; text: string; nonce: string }
+  | { kind: "edit"; room: string; author: Member; target: number; text: string }
+  | { kind: "delete"; room: string; author: Member; target: number };
+
+/** Decides whether `author` may edit or delete `target`; throws ProtocolError if not. */
+export type EntryGuard = (target: Message) => void;
 
 export interface AppendResult {
   message: Message;
@@ -31,9 +46,9 @@ export interface AppendResult {
 }
 
 export interface HistoryQuery {
-  /** Messages with seq strictly below this; the latest page when absent. */
+  /** Entries with seq strictly below this; the latest page when neither bound is set. */
   before?: number;
-  /** Messages with seq strictly above this, oldest first. Ignored when `before` is set. */
+  /** Entries with seq strictly above this, oldest first. */
   after?: number;
   limit: number;
 }
@@ -41,25 +56,61 @@ export interface HistoryQuery {
 export interface HistoryPage {
   /** Ascending by seq. */
   messages: Message[];
-  /** More messages exist beyond this page in the direction asked. */
+  /** More entries exist beyond this page in the direction asked. */
   hasMore: boolean;
+}
+
+export interface ReadMarker {
+  userId: string;
+  seq: number;
+}
+
+/** What retention removed. */
+export interface PruneResult {
+  removed: number;
 }
 
 /**
  * Contract (tests/store_contract.ts runs it against every adapter):
- * - `append` resolves only after the message is committed, with `seq` = previous + 1;
- * - appends to one room commit in call order, so seq follows the order of calls;
- * - a repeated nonce from the same author in the same room returns the original message;
+ * - `append` resolves only after the entry is committed, with `seq` = previous + 1;
+ * - appends to one room commit in call order, so seq follows the order of calls, and
+ *   stays gapless when several instances share the store;
+ * - a repeated nonce from the same author in the same room returns the original;
+ * - an edit or delete is itself an entry, and also rewrites its target in place;
  * - `epoch` changes whenever the stored history is lost or replaced.
  */
 export interface Store {
   readonly epoch: string;
-  /** Null when a room with that name exists already. */
+
   createRoom(room: NewRoom): Promise<RoomRecord | null>;
   getRoom(name: string): Promise<RoomRecord | null>;
   listRooms(): Promise<RoomRecord[]>;
-  /** Rejects with ProtocolError("room_not_found") for an unknown room. */
-  append(draft: MessageDraft): Promise<AppendResult>;
+  updateRoom(name: string, patch: RoomPatch): Promise<RoomRecord | null>;
+
+  /**
+   * Commit an entry. Rejects with ProtocolError: room_not_found, message_not_found (an
+   * edit or delete of a missing or deleted text message), or whatever `guard` throws.
+   */
+  append(draft: EntryDraft, guard?: EntryGuard): Promise<AppendResult>;
   history(room: string, query: HistoryQuery): Promise<HistoryPage>;
+  /** Seq of the oldest entry retention has kept (1 when nothing was removed). */
+  firstSeq(room: string): Promise<number>;
+
+  putUser(user: Member): Promise<void>;
+  getUser(id: string): Promise<Member | null>;
+  addMember(room: string, userId: string): Promise<void>;
+  removeMember(room: string, userId: string): Promise<void>;
+  roomsOf(userId: string): Promise<string[]>;
+
+  /** Move the user's marker forward to `seq` (never back); returns the marker now. */
+  setReadMarker(room: string, userId: string, seq: number): Promise<number>;
+  readMarker(room: string, userId: string): Promise<number>;
+  readMarkers(room: string): Promise<ReadMarker[]>;
+  /** Text entries by others after the user's marker, counting at most `cap`. */
+  unreadCount(room: string, userId: string, cap: number): Promise<number>;
+
+  /** Apply retention to one room; `now` decides message age. */
+  prune(room: string, retention: Retention, now: number): Promise<PruneResult>;
+
   close(): Promise<void>;
 }

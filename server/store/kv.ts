@@ -1,0 +1,473 @@
+/**
+ * Deno KV Store, the default: one embedded file in the data directory.
+ *
+ * Appends are group-committed: everything queued while a commit is in flight goes
+ * into the next atomic operation, so concurrent senders share one write instead of
+ * paying one each. Each room's `seq` key is checked in that operation; any other
+ * writer to the room (another worker on the same file, retention) changes it, so a
+ * lost race is retried from fresh reads and seq stays gapless.
+ */
+import { ProtocolError } from "../../protocol/errors.ts";
+import type { Member, Message, Retention } from "../../protocol/messages.ts";
+import { applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
+import type {
+  AppendResult,
+  EntryDraft,
+  EntryGuard,
+  HistoryPage,
+  HistoryQuery,
+  NewRoom,
+  PruneResult,
+  ReadMarker,
+  RoomPatch,
+  RoomRecord,
+  Store,
+} from "./types.ts";
+
+/** Deno KV's own limits are 100 checks, 1000 mutations and 800 KiB; stay clear of them. */
+const BATCH_MAX_ENTRIES = 400;
+const BATCH_MAX_ROOMS = 90;
+const BATCH_MAX_BYTES = 600 * 1024;
+const GET_MANY_MAX = 10;
+const MAX_COMMIT_ATTEMPTS = 50;
+const SEQ_END = Number.MAX_SAFE_INTEGER;
+
+type StoredRoom = Omit<RoomRecord, "lastSeq">;
+
+interface Pending {
+  draft: EntryDraft;
+  guard: EntryGuard | undefined;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+export interface KvStoreStats {
+  commits: number;
+  entries: number;
+  retries: number;
+}
+
+export class KvStore implements Store {
+  readonly #kv: Deno.Kv;
+  readonly #now: () => number;
+  readonly #groupCommit: boolean;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | null = null;
+  readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
+
+  private constructor(kv: Deno.Kv, readonly epoch: string, options: KvStoreOptions) {
+    this.#kv = kv;
+    this.#now = options.now ?? Date.now;
+    this.#groupCommit = options.groupCommit ?? true;
+  }
+
+  /** Open (or create) the store at `path`; `:memory:` gives a throwaway KV. */
+  static async open(path: string, options: KvStoreOptions = {}): Promise<KvStore> {
+    if (typeof Deno.openKv !== "function") {
+      throw new Error("Deno KV is disabled: run with --unstable-kv (deno.json turns it on).");
+    }
+    const kv = await Deno.openKv(path);
+    return new KvStore(kv, await ensureEpoch(kv), options);
+  }
+
+  // ---- rooms --------------------------------------------------------------------------
+
+  async createRoom(room: NewRoom): Promise<RoomRecord | null> {
+    const stored: StoredRoom = {
+      name: room.name,
+      topic: room.topic,
+      createdBy: room.createdBy,
+      createdAt: this.#now(),
+      receipts: room.receipts ?? false,
+      ...(room.retention ? { retention: room.retention } : {}),
+    };
+    const result = await untilUnlocked(() =>
+      this.#kv.atomic()
+        .check({ key: ["room", room.name], versionstamp: null })
+        .set(["room", room.name], stored)
+        .set(["seq", room.name], 0)
+        .commit()
+    );
+    return result.ok ? { ...stored, lastSeq: 0 } : null;
+  }
+
+  async getRoom(name: string): Promise<RoomRecord | null> {
+    const [room, seq] = await this.#kv.getMany<[StoredRoom, number]>([["room", name], [
+      "seq",
+      name,
+    ]]);
+    return room.value ? { ...room.value, lastSeq: seq.value ?? 0 } : null;
+  }
+
+  async listRooms(): Promise<RoomRecord[]> {
+    const rooms: StoredRoom[] = [];
+    for await (const entry of this.#kv.list<StoredRoom>({ prefix: ["room"] })) {
+      rooms.push(entry.value);
+    }
+    const seqs = await this.#getMany<number>(rooms.map((r) => ["seq", r.name]));
+    return rooms.map((room, i) => ({ ...room, lastSeq: seqs[i]?.value ?? 0 }));
+  }
+
+  async updateRoom(name: string, patch: RoomPatch): Promise<RoomRecord | null> {
+    for (;;) {
+      const current = await this.#kv.get<StoredRoom>(["room", name]);
+      if (!current.value) return null;
+      const { retention, ...rest } = patch;
+      const next: StoredRoom = { ...current.value, ...rest };
+      if (retention === null) delete next.retention;
+      else if (retention) next.retention = retention;
+      const result = await untilUnlocked(() =>
+        this.#kv.atomic().check(current).set(["room", name], next).commit()
+      );
+      if (result.ok) return await this.getRoom(name);
+    }
+  }
+
+  // ---- the stream -----------------------------------------------------------------------
+
+  append(draft: EntryDraft, guard?: EntryGuard): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ draft, guard, resolve, reject });
+      // Everything appended in this same tick joins the batch; later ones wait for it.
+      this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
+    });
+  }
+
+  async #flushLoop(): Promise<void> {
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#takeBatch();
+        try {
+          await this.#commitBatch(batch);
+        } catch (error) {
+          for (const p of batch) p.reject(error);
+        }
+      }
+    } finally {
+      this.#flushing = null;
+    }
+  }
+
+  #takeBatch(): Pending[] {
+    if (!this.#groupCommit) return this.#queue.splice(0, 1);
+    const rooms = new Set<string>();
+    let bytes = 0;
+    let n = 0;
+    for (; n < this.#queue.length && n < BATCH_MAX_ENTRIES; n++) {
+      const draft = this.#queue[n]!.draft;
+      // Text is at most 3 bytes per code unit; keys and envelope fit in the rest.
+      const size = 3 * ("text" in draft ? draft.text.length : 0) * 2 + 600;
+      if (
+        n > 0 &&
+        (bytes + size > BATCH_MAX_BYTES ||
+          (!rooms.has(draft.room) && rooms.size >= BATCH_MAX_ROOMS))
+      ) break;
+      rooms.add(draft.room);
+      bytes += size;
+    }
+    return this.#queue.splice(0, n);
+  }
+
+  /** Commit one batch, retrying from fresh reads when another writer got there first. */
+  async #commitBatch(batch: Pending[]): Promise<void> {
+    let pending = batch;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > MAX_COMMIT_ATTEMPTS) throw new Error("KV append kept losing races; giving up");
+      if (attempt > 1) {
+        this.stats.retries++;
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+      }
+      pending = await this.#tryCommit(pending);
+    }
+  }
+
+  /** One attempt. Settles what it can and returns what must be retried. */
+  async #tryCommit(batch: Pending[]): Promise<Pending[]> {
+    const ts = this.#now();
+    const rooms = [...new Set(batch.map((p) => p.draft.room))];
+    const seqEntries = await this.#getMany<number>(rooms.map((r) => ["seq", r]));
+    const seqs = new Map<string, { next: number; check: Deno.KvEntryMaybe<number> }>();
+    rooms.forEach((room, i) => {
+      const entry = seqEntries[i]!;
+      if (entry.value !== null) seqs.set(room, { next: entry.value + 1, check: entry });
+    });
+
+    // Reads that decide duplicates and targets; they stay valid while the seq checks hold.
+    const texts = batch.filter((p) => p.draft.kind === "text");
+    const nonceSeqs = await this.#getMany<number>(texts.map((p) => nonceKey(p.draft as TextDraft)));
+    const targets = batch.filter((p) => p.draft.kind !== "text");
+    const targetEntries = await this.#getMany<Message>(
+      targets.map((p) => ["e", p.draft.room, (p.draft as TargetDraft).target]),
+    );
+    const duplicateOf = new Map<Pending, number>();
+    texts.forEach((p, i) => {
+      const seq = nonceSeqs[i]!.value;
+      if (seq !== null) duplicateOf.set(p, seq);
+    });
+    const originals = await this.#getMany<Message>(
+      [...duplicateOf].map(([p, seq]) => ["e", p.draft.room, seq]),
+    );
+    const original = new Map<Pending, Message | null>(
+      [...duplicateOf.keys()].map((p, i) => [p, originals[i]!.value]),
+    );
+
+    const op = this.#kv.atomic();
+    for (const { check } of seqs.values()) op.check(check);
+    const committed: [Pending, AppendResult][] = [];
+    const updatedTargets = new Map<string, Message>();
+    targets.forEach((p, i) => {
+      const value = targetEntries[i]!.value;
+      if (value) updatedTargets.set(`${p.draft.room}\n${value.seq}`, value);
+    });
+    const newNonces = new Map<string, Message>();
+
+    for (const p of batch) {
+      const { draft } = p;
+      const seq = seqs.get(draft.room);
+      if (!seq) {
+        p.reject(new ProtocolError("room_not_found", `No room named "${draft.room}".`));
+        continue;
+      }
+      if (draft.kind === "text") {
+        const key = nonceKey(draft).join("\n");
+        const earlier = original.get(p) ?? newNonces.get(key);
+        if (earlier) {
+          committed.push([p, { message: earlier, duplicate: true }]);
+          continue;
+        }
+      } else {
+        const key = `${draft.room}\n${draft.target}`;
+        try {
+          const updated = applyToTarget(draft, updatedTargets.get(key), ts, p.guard);
+          updatedTargets.set(key, updated);
+          op.set(["e", draft.room, draft.target], updated);
+        } catch (error) {
+          p.reject(error);
+          continue;
+        }
+      }
+      const message = makeEntry(draft, seq.next++, ts, this.epoch);
+      op.set(["e", draft.room, message.seq], message);
+      if (draft.kind === "text") {
+        op.set(nonceKey(draft), message.seq);
+        newNonces.set(nonceKey(draft).join("\n"), message);
+      }
+      committed.push([p, { message, duplicate: false }]);
+    }
+    for (const [room, { next, check }] of seqs) {
+      if (next - 1 !== check.value) op.set(["seq", room], next - 1);
+    }
+    if (!committed.some(([, r]) => !r.duplicate)) {
+      for (const [p, result] of committed) p.resolve(result);
+      return [];
+    }
+    const result = await busy(() => op.commit(), null);
+    if (!result?.ok) return committed.map(([p]) => p);
+    this.stats.commits++;
+    this.stats.entries += committed.filter(([, r]) => !r.duplicate).length;
+    for (const [p, r] of committed) p.resolve(r);
+    return [];
+  }
+
+  async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
+    if (!(await this.#kv.get(["seq", room])).versionstamp) {
+      throw new ProtocolError("room_not_found");
+    }
+    const end = query.before ?? SEQ_END;
+    const messages: Message[] = [];
+    if (query.after !== undefined) {
+      const selector = { start: ["e", room, query.after + 1], end: ["e", room, end] };
+      for await (const e of this.#kv.list<Message>(selector, { limit: query.limit + 1 })) {
+        messages.push(e.value);
+      }
+      const hasMore = messages.length > query.limit;
+      return { messages: messages.slice(0, query.limit), hasMore };
+    }
+    const selector = { start: ["e", room, 0], end: ["e", room, end] };
+    for await (
+      const e of this.#kv.list<Message>(selector, { limit: query.limit + 1, reverse: true })
+    ) {
+      messages.push(e.value);
+    }
+    const hasMore = messages.length > query.limit;
+    return { messages: messages.slice(0, query.limit).reverse(), hasMore };
+  }
+
+  async firstSeq(room: string): Promise<number> {
+    return (await this.#kv.get<number>(["first", room])).value ?? 1;
+  }
+
+  // ---- users, membership, read markers ----------------------------------------------------
+
+  async putUser(user: Member): Promise<void> {
+    await untilUnlocked(() => this.#kv.set(["user", user.id], { id: user.id, name: user.name }));
+  }
+
+  async getUser(id: string): Promise<Member | null> {
+    return (await this.#kv.get<Member>(["user", id])).value;
+  }
+
+  async addMember(room: string, userId: string): Promise<void> {
+    await untilUnlocked(() =>
+      this.#kv.atomic().set(["member", room, userId], true).set(["urooms", userId, room], true)
+        .commit()
+    );
+  }
+
+  async removeMember(room: string, userId: string): Promise<void> {
+    await untilUnlocked(() =>
+      this.#kv.atomic().delete(["member", room, userId]).delete(["urooms", userId, room]).commit()
+    );
+  }
+
+  async roomsOf(userId: string): Promise<string[]> {
+    const rooms: string[] = [];
+    for await (const e of this.#kv.list({ prefix: ["urooms", userId] })) {
+      rooms.push(e.key[2] as string);
+    }
+    return rooms;
+  }
+
+  async setReadMarker(room: string, userId: string, seq: number): Promise<number> {
+    for (;;) {
+      const [current, last] = await this.#kv.getMany<[number, number]>([["read", room, userId], [
+        "seq",
+        room,
+      ]]);
+      if (last.value === null) throw new ProtocolError("room_not_found");
+      const marker = Math.max(current.value ?? 0, Math.min(seq, last.value));
+      if (marker === current.value) return marker;
+      const result = await untilUnlocked(() =>
+        this.#kv.atomic().check(current).set(["read", room, userId], marker).commit()
+      );
+      if (result.ok) return marker;
+    }
+  }
+
+  async readMarker(room: string, userId: string): Promise<number> {
+    return (await this.#kv.get<number>(["read", room, userId])).value ?? 0;
+  }
+
+  async readMarkers(room: string): Promise<ReadMarker[]> {
+    const markers: ReadMarker[] = [];
+    for await (const e of this.#kv.list<number>({ prefix: ["read", room] })) {
+      markers.push({ userId: e.key[2] as string, seq: e.value });
+    }
+    return markers;
+  }
+
+  async unreadCount(room: string, userId: string, cap: number): Promise<number> {
+    const marker = await this.readMarker(room, userId);
+    let count = 0;
+    const selector = { start: ["e", room, marker + 1], end: ["e", room, SEQ_END] };
+    // Edits and deletions are entries too; scan a bounded window rather than the whole tail.
+    for await (const e of this.#kv.list<Message>(selector, { limit: cap * 4, batchSize: 200 })) {
+      if (countsAsUnread(e.value, userId) && ++count >= cap) break;
+    }
+    return count;
+  }
+
+  // ---- retention ------------------------------------------------------------------------
+
+  async prune(room: string, retention: Retention, now: number): Promise<PruneResult> {
+    let removed = 0;
+    for (;;) {
+      const [seqEntry, firstEntry] = await this.#kv.getMany<[number, number]>([["seq", room], [
+        "first",
+        room,
+      ]]);
+      if (seqEntry.value === null) return { removed };
+      const first = firstEntry.value ?? 1;
+      const last = seqEntry.value;
+      let cut = first; // first seq to keep
+      if (retention.maxCount !== undefined) cut = Math.max(cut, last - retention.maxCount + 1);
+      const doomed: Message[] = [];
+      const limit = 300; // one atomic: two deletes each, well under the mutation cap
+      const selector = { start: ["e", room, first], end: ["e", room, SEQ_END] };
+      const cutoff = retention.maxAgeDays === undefined
+        ? -Infinity
+        : now - retention.maxAgeDays * DAY_MS;
+      for await (const e of this.#kv.list<Message>(selector, { limit })) {
+        if (e.value.seq >= cut && e.value.ts >= cutoff) break;
+        doomed.push(e.value);
+      }
+      if (doomed.length === 0) return { removed };
+      const op = this.#kv.atomic().check(seqEntry).check(firstEntry);
+      for (const m of doomed) {
+        op.delete(["e", room, m.seq]);
+        if (m.kind === "text" && m.nonce) op.delete(["n", room, m.author.id, m.nonce]);
+      }
+      // Rewriting seq (same value) makes concurrent appends re-read, so none resurrects a
+      // pruned target.
+      op.set(["first", room], doomed.at(-1)!.seq + 1).set(["seq", room], last);
+      if ((await untilUnlocked(() => op.commit())).ok) removed += doomed.length;
+    }
+  }
+
+  close(): Promise<void> {
+    this.#kv.close();
+    return Promise.resolve();
+  }
+
+  /** Wait for queued appends to commit (used before close). */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  /** getMany without its 10-key limit: the chunks are read concurrently. */
+  async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
+    const chunks: Deno.KvKey[][] = [];
+    for (let i = 0; i < keys.length; i += GET_MANY_MAX) {
+      chunks.push(keys.slice(i, i + GET_MANY_MAX));
+    }
+    const results = await Promise.all(chunks.map((chunk) => this.#kv.getMany<T[]>(chunk)));
+    return results.flat();
+  }
+}
+
+export interface KvStoreOptions {
+  now?: () => number;
+  /** False commits one entry per atomic operation; only the benchmark's baseline wants it. */
+  groupCommit?: boolean;
+}
+
+type TextDraft = Extract<EntryDraft, { kind: "text" }>;
+type TargetDraft = Extract<EntryDraft, { kind: "edit" | "delete" }>;
+
+function nonceKey(draft: TextDraft): Deno.KvKey {
+  return ["n", draft.room, draft.author.id, draft.nonce];
+}
+
+/**
+ * Another handle on the same file (a sibling worker) may hold SQLite's write lock for a
+ * moment; that is a transient "database is locked", not a failure. Retry it, and give
+ * `onBusy` back if it persists, so group commits can re-read and try again.
+ */
+async function busy<T, F>(fn: () => Promise<T>, onBusy: F, attempts = 5): Promise<T | F> {
+  for (let i = 0;; i++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (!(error instanceof Error) || !/database is locked|busy/i.test(error.message)) throw error;
+      if (i + 1 >= attempts) return onBusy;
+      await new Promise((r) => setTimeout(r, 1 + Math.random() * 5 * (i + 1)));
+    }
+  }
+}
+
+/** Like `busy`, for operations that must go through: retry until the lock clears. */
+function untilUnlocked<T>(fn: () => Promise<T>): Promise<T> {
+  return busy(fn, undefined as never, 1000);
+}
+
+async function ensureEpoch(kv: Deno.Kv): Promise<string> {
+  for (;;) {
+    const current = await kv.get<string>(["meta", "epoch"]);
+    if (current.value) return current.value;
+    const epoch = crypto.randomUUID();
+    const result = await untilUnlocked(() =>
+      kv.atomic().check(current).set(["meta", "epoch"], epoch).commit()
+    );
+    if (result.ok) return epoch;
+  }
+}
