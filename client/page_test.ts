@@ -5,7 +5,15 @@ Deno.test("renderPage renders a CSP-friendly document with hydratable islands", 
   const html = renderPage({
     title: "Parley",
     assets: { js: "/assets/app.js", css: "/assets/app.css" },
-    rooms: [{ name: "general", topic: '"quoted" <b>', createdAt: 0, lastSeq: 0, online: 1 }],
+    rooms: [{
+      name: "general",
+      topic: '"quoted" <b>',
+      createdAt: 0,
+      createdBy: "u1",
+      lastSeq: 0,
+      online: 1,
+      receipts: false,
+    }],
   });
   ok(html.startsWith("<!doctype html>"));
   ok(html.includes('<script type="module" src="/assets/app.js"></script>'));

@@ -1,3 +1,5 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { LIMITS } from "../../protocol/limits.ts";
 import type { Member } from "../../protocol/messages.ts";
 import { Avatar } from "./Avatar.tsx";
 import { LinkifiedText } from "./LinkifiedText.tsx";
@@ -12,21 +14,43 @@ interface MessageItemProps {
   /** Absent while the message is pending. */
   seq?: number;
   mine: boolean;
+  /** When the text was last edited. */
+  editedAt?: number;
+  deleted?: boolean;
   /** Set while the message is not committed: what is happening to it ("sending…"). */
   pending?: string;
   /** Why sending failed; the actions let the user retry or give up. */
   error?: string | null;
   onRetry?: () => void;
   onDiscard?: () => void;
+  /** "Seen by …" under this message. */
+  seenBy?: string;
+  /** Shown in place of the text while editing. */
+  editing?: boolean;
+  /** Present when the user may edit: start editing. */
+  onEdit?: () => void;
+  /** Save an edit; rejects with the reason it was refused. */
+  onSave?: (text: string) => Promise<void>;
+  onCancelEdit?: () => void;
+  /** Present when the user may delete; rejects with the reason it was refused. */
+  onDelete?: () => Promise<void>;
 }
 
 export function MessageItem(props: MessageItemProps) {
-  const { author, text, ts, seq, mine, pending, error } = props;
+  const { author, text, ts, seq, mine, editedAt, deleted, pending, error } = props;
+  const [actionError, setActionError] = useState<string | null>(null);
   const date = new Date(ts);
-  const cls = ["message", mine && "mine", pending && "pending", error && "failed"]
-    .filter(Boolean).join(" ");
+  const cls = [
+    "message",
+    mine && "mine",
+    pending && "pending",
+    error && "failed",
+    props.editing && "editing",
+  ].filter(Boolean).join(" ");
+  const remove = props.onDelete;
+  const actions = !deleted && !pending && !props.editing && (props.onEdit || remove);
   return (
-    <li class={cls} data-testid="message" data-seq={seq}>
+    <li class={cls} data-testid={pending ? "pending" : "message"} data-seq={seq}>
       <Avatar user={author} />
       <div class="message-body">
         <div class="message-meta">
@@ -35,10 +59,63 @@ export function MessageItem(props: MessageItemProps) {
             {timeFormat.format(date)}
           </time>
           {pending && !error && <span class="message-state">{pending}</span>}
+          {editedAt !== undefined && !deleted && (
+            <span
+              class="message-edited"
+              data-testid="message-edited"
+              title={`Edited ${fullFormat.format(editedAt)}`}
+            >
+              (edited)
+            </span>
+          )}
+          {actions && (
+            <span class="message-actions">
+              {props.onEdit && (
+                <button
+                  type="button"
+                  class="link-button"
+                  data-testid="message-edit"
+                  onClick={() => {
+                    setActionError(null);
+                    props.onEdit?.();
+                  }}
+                >
+                  Edit
+                </button>
+              )}
+              {remove && (
+                <button
+                  type="button"
+                  class="link-button danger"
+                  data-testid="message-delete"
+                  onClick={() => {
+                    setActionError(null);
+                    remove().catch((err: Error) => setActionError(err.message));
+                  }}
+                >
+                  Delete
+                </button>
+              )}
+            </span>
+          )}
         </div>
-        <div class="message-text" data-testid="message-text">
-          <LinkifiedText text={text} />
-        </div>
+        {deleted
+          ? <div class="message-deleted" data-testid="message-deleted">message deleted</div>
+          : props.editing && props.onSave
+          ? (
+            <EditBox
+              text={text}
+              onSave={props.onSave}
+              onCancel={() => props.onCancelEdit?.()}
+              onError={setActionError}
+            />
+          )
+          : (
+            <div class="message-text" data-testid="message-text">
+              <LinkifiedText text={text} />
+            </div>
+          )}
+        {actionError && <div class="message-error" role="alert">{actionError}</div>}
         {error && (
           <div class="message-error" role="alert">
             <span>Not sent: {error}</span>
@@ -46,8 +123,71 @@ export function MessageItem(props: MessageItemProps) {
             <button type="button" class="link-button" onClick={props.onDiscard}>Discard</button>
           </div>
         )}
+        {props.seenBy && <div class="receipts" data-testid="receipts">{props.seenBy}</div>}
       </div>
     </li>
+  );
+}
+
+interface EditBoxProps {
+  text: string;
+  onSave: (text: string) => Promise<void>;
+  onCancel: () => void;
+  onError: (message: string | null) => void;
+}
+
+/** Edit in place: Enter saves, Shift+Enter adds a newline, Escape cancels. */
+function EditBox({ text, onSave, onCancel, onError }: EditBoxProps) {
+  const [value, setValue] = useState(text);
+  const [busy, setBusy] = useState(false);
+  const input = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    const el = input.current;
+    if (!el) return;
+    el.focus();
+    el.setSelectionRange(el.value.length, el.value.length);
+    el.scrollIntoView({ block: "nearest" });
+  }, []);
+  const save = async () => {
+    if (value === text) return onCancel();
+    if (value.trim() === "" || busy) return;
+    setBusy(true);
+    onError(null);
+    try {
+      await onSave(value);
+    } catch (err) {
+      onError((err as Error).message);
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="edit-box">
+      <textarea
+        ref={input}
+        data-testid="message-edit-input"
+        aria-label="Edit message"
+        rows={1}
+        maxLength={LIMITS.messageChars}
+        value={value}
+        disabled={busy}
+        onInput={(e) => setValue(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === "Escape") {
+            e.preventDefault();
+            onCancel();
+          } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            save();
+          }
+        }}
+      />
+      <div class="edit-hint">
+        <span>Enter to</span>
+        <button type="button" class="link-button" onClick={save}>save</button>
+        <span>· Escape to</span>
+        <button type="button" class="link-button" onClick={onCancel}>cancel</button>
+      </div>
+    </div>
   );
 }
 

@@ -1,12 +1,15 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LIMITS } from "../../protocol/limits.ts";
-import { sendMessage, sendTyping } from "../lib/app.ts";
+import { editLastMessage, sendMessage, sendTyping } from "../lib/app.ts";
 import { currentRoom } from "../lib/state.ts";
 
 /** Show the remaining characters once fewer than this are left. */
 const COUNTER_FROM = 200;
 
-/** The message box: Enter sends, Shift+Enter adds a newline; tells the room while we type. */
+/**
+ * The message box: Enter sends, Shift+Enter adds a newline, ArrowUp when empty edits our
+ * last message; tells the room while we type.
+ */
 export function Composer() {
   const room = currentRoom.value;
   const [text, setText] = useState("");
@@ -63,6 +66,10 @@ export function Composer() {
           if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
             e.preventDefault();
             submit();
+          }
+          const plain = !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey;
+          if (e.key === "ArrowUp" && plain && text === "" && room && editLastMessage(room)) {
+            e.preventDefault();
           }
         }}
       />

@@ -6,7 +6,7 @@ import { currentRoom, panel, peekRoomView, rooms } from "../lib/state.ts";
 
 const ROOM_HINT = "Lowercase letters, digits, - and _ (up to 32).";
 
-/** The rooms with online counts and unread dots; a drawer on narrow screens. */
+/** The rooms with online and unread counts; a drawer on narrow screens. */
 export function RoomList(props: { rooms: RoomInfo[] }) {
   // Until the socket lists rooms, show the ones the server rendered the page with.
   const list = rooms.value ?? props.rooms;
@@ -48,7 +48,11 @@ function RoomItem({ room, current }: { room: RoomInfo; current: string | null })
       >
         <span class="room-hash" aria-hidden="true">#</span>
         <span class="room-name">{room.name}</span>
-        {unread > 0 && <span class="unread-dot" title={`${unread} unread`} />}
+        {unread > 0 && (
+          <span class="unread-badge" data-testid="room-unread" title={`${unread} unread`}>
+            {unread > 99 ? "99+" : unread}
+          </span>
+        )}
         <span class="online-count" title={`${online} online`}>{online}</span>
       </a>
     </li>
@@ -57,6 +61,7 @@ function RoomItem({ room, current }: { room: RoomInfo; current: string | null })
 
 function CreateRoomForm() {
   const [name, setName] = useState("");
+  const [receipts, setReceipts] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const invalid = name !== "" && !ROOM_NAME_PATTERN.test(name);
@@ -68,8 +73,9 @@ function CreateRoomForm() {
     }
     setBusy(true);
     try {
-      await createRoom(name);
+      await createRoom(name, { receipts });
       setName("");
+      setReceipts(false);
       setError(null);
     } catch (err) {
       setError((err as Error).message);
@@ -102,6 +108,15 @@ function CreateRoomForm() {
       <p id="room-hint" class={error || invalid ? "hint error" : "hint"}>
         {error ?? (invalid ? ROOM_HINT : "a–z, 0–9, - and _")}
       </p>
+      <label class="check">
+        <input
+          type="checkbox"
+          data-testid="room-receipts"
+          checked={receipts}
+          onChange={(e) => setReceipts(e.currentTarget.checked)}
+        />
+        Show read receipts
+      </label>
     </form>
   );
 }

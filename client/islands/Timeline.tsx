@@ -1,43 +1,85 @@
-import { Fragment } from "preact";
+import { Component, Fragment } from "preact";
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
+import type { Message, Receipt } from "../../protocol/messages.ts";
 import { DayDivider, MessageItem, sameDay } from "../components/MessageItem.tsx";
-import { discardMessage, loadEarlier, retryMessage } from "../lib/app.ts";
-import { connection, currentRoom, identity, roomView } from "../lib/state.ts";
+import {
+  deleteMessage,
+  discardMessage,
+  editMessage,
+  loadEarlier,
+  retryMessage,
+} from "../lib/app.ts";
+import {
+  atBottom,
+  connection,
+  currentRoom,
+  editing,
+  identity,
+  rooms,
+  roomView,
+} from "../lib/state.ts";
 
 /** How close to the bottom (px) still counts as "at the bottom" for auto-scroll. */
 const STICK_PX = 48;
+/** Older history loads once the reader scrolls this close (px) to the top. */
+const PRELOAD_PX = 800;
+/** Names listed in "Seen by …" before the rest are counted. */
+const SEEN_NAMES = 4;
 
-interface Snapshot {
-  room: string | null;
-  firstSeq: number | undefined;
-  pending: number;
-  height: number;
-}
-
-/** Messages of the current room, oldest first, with "load earlier" at the top. */
+/** Messages of the current room, oldest first; older pages load as the reader scrolls up. */
 export function Timeline() {
   const room = currentRoom.value;
   const me = identity.value;
   const view = room ? roomView(room) : null;
   const messages = view?.messages.value ?? [];
   const pending = view?.pending.value ?? [];
+  const info = room ? rooms.value?.find((r) => r.name === room) : undefined;
+  const seenBy = info?.receipts && view
+    ? seenByMessage(messages, view.receipts.value, me?.id)
+    : undefined;
+  const gapAt = view?.gapAt.value ?? null;
+  const gapIndex = gapAt === null ? -1 : indexFrom(messages, gapAt);
+  const edited = editing.value?.room === room ? editing.value?.seq : undefined;
+  const isCreator = me !== null && info?.createdBy === me.id;
   const online = connection.value.state === "connected";
   const scroller = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
-  const last = useRef<Snapshot>({ room: null, firstSeq: undefined, pending: 0, height: 0 });
+  const list = useRef<HTMLOListElement>(null);
+  const stick = useRef(true);
+  /** The message at the top of the viewport, and where: held still when content above changes. */
+  const anchor = useRef<{ el: Element; top: number } | null>(null);
+  const last = useRef<{ room: string | null; pending: number }>({ room: null, pending: 0 });
+
+  /** Note where the reader is: at the end (follow new messages) or at some element. */
+  const remember = () => {
+    const el = scroller.current;
+    if (!el) return;
+    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    atBottom.value = stick.current;
+    anchor.current = list.current ? topChild(list.current, el.getBoundingClientRect().top) : null;
+  };
+
+  /** Load an older page when the reader nears the top, or while the page cannot scroll yet. */
+  const preload = () => {
+    const el = scroller.current;
+    if (!el || !room || !view || view.joined.value !== "yes") return;
+    if (!view.hasMore.value || view.loadingEarlier.value) return;
+    if (el.scrollTop < PRELOAD_PX || el.scrollHeight <= el.clientHeight) loadEarlier(room);
+  };
 
   useLayoutEffect(() => {
     const el = scroller.current;
     if (!el) return;
     const prev = last.current;
-    const firstSeq = messages[0]?.seq;
-    const prepended = prev.room === room && firstSeq !== undefined &&
-      prev.firstSeq !== undefined && firstSeq < prev.firstSeq;
-    if (prev.room !== room || pending.length > prev.pending) atBottom.current = true;
-    if (atBottom.current) el.scrollTop = el.scrollHeight;
-    // Older messages were added above: keep what the reader was looking at in place.
-    else if (prepended) el.scrollTop += el.scrollHeight - prev.height;
-    last.current = { room, firstSeq, pending: pending.length, height: el.scrollHeight };
+    // A new room, or a message we just wrote: show the end.
+    if (prev.room !== room || pending.length > prev.pending) stick.current = true;
+    last.current = { room, pending: pending.length };
+    if (stick.current) el.scrollTop = el.scrollHeight;
+    else if (anchor.current?.el.isConnected) {
+      // Content changed above the reader (an older page, an edit): keep what they read in place.
+      el.scrollTop += anchor.current.el.getBoundingClientRect().top - anchor.current.top;
+    }
+    remember();
+    preload();
   });
 
   // Stay pinned to the bottom when the viewport shrinks (composer grows, keyboard opens).
@@ -45,15 +87,15 @@ export function Timeline() {
     const el = scroller.current;
     if (!el) return;
     const observer = new ResizeObserver(() => {
-      if (atBottom.current) el.scrollTop = el.scrollHeight;
+      if (stick.current) el.scrollTop = el.scrollHeight;
     });
     observer.observe(el);
     return () => observer.disconnect();
   }, []);
 
   const onScroll = () => {
-    const el = scroller.current;
-    if (el) atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    remember();
+    preload();
   };
 
   return (
@@ -80,25 +122,27 @@ export function Timeline() {
           {view.joined.value === "joining" && messages.length === 0 && (
             <p class="timeline-empty">Loading…</p>
           )}
-          {view.joined.value === "yes" && messages.length === 0 && pending.length === 0 && (
-            <p class="timeline-empty">No messages yet. Say hi!</p>
-          )}
-          <ol class="messages" aria-live="polite" aria-label={`Messages in #${room}`}>
+          {view.joined.value === "yes" && messages.length === 0 && pending.length === 0 &&
+            gapAt === null && <p class="timeline-empty">No messages yet. Say hi!</p>}
+          <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages in #${room}`}>
             {messages.map((m, i) => {
               const prev = messages[i - 1];
               return (
                 <Fragment key={m.seq}>
+                  {i === gapIndex && <RecoveryGap />}
                   {(!prev || !sameDay(prev.ts, m.ts)) && <DayDivider ts={m.ts} />}
-                  <MessageItem
-                    author={m.author}
-                    text={m.text}
-                    ts={m.ts}
-                    seq={m.seq}
+                  <MessageRow
+                    room={room}
+                    message={m}
                     mine={m.author.id === me?.id}
+                    canDelete={m.author.id === me?.id || isCreator}
+                    editing={m.seq === edited}
+                    seenBy={seenBy?.get(m.seq)}
                   />
                 </Fragment>
               );
             })}
+            {gapIndex === messages.length && <RecoveryGap />}
             {me && pending.map((p) => (
               <MessageItem
                 key={p.nonce}
@@ -117,4 +161,122 @@ export function Timeline() {
       )}
     </div>
   );
+}
+
+function RecoveryGap() {
+  return (
+    <li class="recovery-gap" data-testid="recovery-gap" role="note">
+      <span>Some messages were skipped while you were away — showing the latest</span>
+    </li>
+  );
+}
+
+interface RowProps {
+  room: string;
+  message: Message;
+  mine: boolean;
+  canDelete: boolean;
+  editing: boolean;
+  seenBy: string | undefined;
+}
+
+/** One committed message; it re-renders only when its own props change, so long rooms stay fast. */
+class MessageRow extends Component<RowProps> {
+  override shouldComponentUpdate(next: RowProps): boolean {
+    const prev = this.props;
+    return prev.message !== next.message || prev.room !== next.room || prev.mine !== next.mine ||
+      prev.canDelete !== next.canDelete || prev.editing !== next.editing ||
+      prev.seenBy !== next.seenBy;
+  }
+
+  override render() {
+    const { room, message: m, mine, canDelete, seenBy } = this.props;
+    return (
+      <MessageItem
+        author={m.author}
+        text={m.text}
+        ts={m.ts}
+        seq={m.seq}
+        mine={mine}
+        editedAt={m.editedAt}
+        deleted={m.deleted}
+        seenBy={seenBy}
+        editing={this.props.editing}
+        onEdit={mine ? () => editing.value = { room, seq: m.seq } : undefined}
+        onSave={mine
+          ? async (text) => {
+            await editMessage(room, m.seq, text);
+            stopEditing();
+          }
+          : undefined}
+        onCancelEdit={stopEditing}
+        onDelete={canDelete ? () => deleteMessage(room, m.seq) : undefined}
+      />
+    );
+  }
+}
+
+/** Leave the edit box and go back to writing. */
+function stopEditing(): void {
+  editing.value = null;
+  document.querySelector<HTMLTextAreaElement>(".composer textarea")?.focus();
+}
+
+/** Index of the first message with seq at least `seq` (messages are sorted by seq). */
+function indexFrom(messages: readonly Message[], seq: number): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (messages[mid]!.seq < seq) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** "Seen by …" per message seq: under the newest message each other member has read. */
+function seenByMessage(
+  messages: readonly Message[],
+  receipts: ReadonlyMap<string, Receipt>,
+  me: string | undefined,
+): Map<number, string> {
+  const names = new Map<number, string[]>();
+  for (const { user, seq } of receipts.values()) {
+    if (user.id === me) continue;
+    // The newest held message at or before the marker; older ones are not loaded.
+    const message = messages[indexFrom(messages, seq + 1) - 1];
+    if (!message) continue;
+    const list = names.get(message.seq);
+    if (list) list.push(user.name);
+    else names.set(message.seq, [user.name]);
+  }
+  const text = new Map<number, string>();
+  for (const [seq, list] of names) text.set(seq, seenText(list.sort()));
+  return text;
+}
+
+function seenText(names: readonly string[]): string {
+  if (names.length <= SEEN_NAMES) return `Seen by ${names.join(", ")}`;
+  const shown = names.slice(0, SEEN_NAMES - 1).join(", ");
+  return `Seen by ${shown} and ${names.length - SEEN_NAMES + 1} others`;
+}
+
+/**
+ * The first message of `list` still visible below `top` (binary search: children are in
+ * order). Day dividers and markers come and go as pages load, so they make poor anchors.
+ */
+function topChild(list: HTMLOListElement, top: number): { el: Element; top: number } | null {
+  const children = list.children;
+  let lo = 0;
+  let hi = children.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (children[mid]!.getBoundingClientRect().bottom <= top) lo = mid + 1;
+    else hi = mid;
+  }
+  let el = children[lo];
+  while (el && !(el as HTMLElement).dataset.seq && el.nextElementSibling) {
+    el = el.nextElementSibling;
+  }
+  return el ? { el, top: el.getBoundingClientRect().top } : null;
 }

@@ -2,50 +2,68 @@
  * The chat app's actions: wires the socket's replies and pushes into the shared
  * state. Islands call these; nothing else talks to the socket.
  */
-import { batch } from "@preact/signals";
+import { batch, effect } from "@preact/signals";
 import { CLOSE_CODES } from "../../protocol/errors.ts";
 import { ROOM_NAME_PATTERN } from "../../protocol/limits.ts";
-import type { Member, RequestBody, RequestType, ResultOf } from "../../protocol/messages.ts";
+import type {
+  Member,
+  RequestBody,
+  RequestType,
+  ResultOf,
+  RoomInfo,
+} from "../../protocol/messages.ts";
 import { createSession, fetchIdentities, forgetSession } from "./api.ts";
 import { ParleySocket, RequestError } from "./socket.ts";
+import { RoomSync } from "./sync.ts";
 import {
   addPending,
   applyPresence,
-  commitMessages,
+  atBottom,
   connection,
   currentRoom,
-  forgetHistory,
+  editing,
   gateMessage,
   gateOpen,
   identity,
   knownIdentities,
   markDisconnected,
-  mergeBySeq,
+  pageVisible,
   panel,
-  receiveMessage,
   removePending,
   rooms,
   roomView,
-  setPresence,
   setTyping,
   updatePending,
   upsertRoom,
 } from "./state.ts";
 
 const UID_KEY = "parley.uid";
+/** The room this tab had open, so a reload returns to it. */
+const ROOM_KEY = "parley.room";
 const DEFAULT_ROOM = "general";
 const SESSION_LOST = "This browser no longer holds that identity. Please pick a name again.";
 
 let socket: ParleySocket | null = null;
 /** True between an accepted `hello` and the next disconnect: requests may be sent. */
 let ready = false;
-/** Rooms this tab opened; they are joined again after every reconnect. */
+/** Rooms this tab opened or the user is a member of; joined again after every reconnect. */
 const openedRooms = new Set<string>();
-/** The history epoch of the last session; a new one means our seqs are void. */
-let epoch: string | null = null;
+const sync = new RoomSync(request);
 
 export async function start(): Promise<void> {
   addEventListener("online", () => socket?.retryNow());
+  const updateVisible = () => pageVisible.value = document.visibilityState === "visible";
+  updateVisible();
+  document.addEventListener("visibilitychange", updateVisible);
+  // Reading is looking at the end of the open room in a visible tab.
+  effect(() => {
+    const room = currentRoom.value;
+    if (!room || !pageVisible.value || !atBottom.value) return;
+    const view = roomView(room);
+    if (view.joined.value === "yes" && view.seenSeq.value > view.readSeq.value) {
+      sync.scheduleRead(room);
+    }
+  });
   addEventListener("hashchange", () => {
     const room = roomFromHash();
     if (room && room !== currentRoom.value) openRoom(room);
@@ -95,7 +113,9 @@ export function connectAs(user: Member): void {
       showGate(SESSION_LOST);
     }
   });
-  socket.on("message", (f) => receiveMessage(f.message));
+  socket.on("message", (f) => sync.receive(f.message));
+  socket.on("read", (f) => sync.markRead(f.room, f.seq));
+  socket.on("receipt", (f) => sync.receipt(f.room, { user: f.user, seq: f.seq }));
   socket.on("presence", (f) => applyPresence(f.room, f.joins, f.leaves));
   socket.on("typing", (f) => {
     if (f.user.id !== identity.value?.id) setTyping(f.room, f.user, f.active);
@@ -152,65 +172,55 @@ function showGate(message: string | null): void {
 }
 
 async function onReady(hello: ResultOf<"hello">): Promise<void> {
-  if (epoch !== null && hello.epoch !== epoch) forgetHistory();
-  epoch = hello.epoch;
+  sync.hello(hello.epoch);
   ready = true;
   identity.value = hello.user;
-  const { rooms: list } = await request("room.list", {});
+  let list: RoomInfo[];
+  try {
+    ({ rooms: list } = await request("room.list", {}));
+  } catch {
+    return; // The connection dropped again; the next `hello` starts over.
+  }
   batch(() => {
     rooms.value = [];
-    for (const info of list) upsertRoom(info);
+    for (const info of list) {
+      upsertRoom(info);
+      if (info.unread !== undefined) roomView(info.name).unread.value = info.unread;
+      // Membership outlives connections: keep every member room live for unread counts.
+      if (info.member) openedRooms.add(info.name);
+    }
   });
-  await Promise.all([...openedRooms].map(join));
-  drainOutbox();
   if (currentRoom.value === null) {
-    const wanted = roomFromHash();
     const names = list.map((r) => r.name);
-    const first = [wanted, DEFAULT_ROOM, names[0]].find((n) => n && names.includes(n));
+    const wanted = [roomFromHash(), sessionStorage.getItem(ROOM_KEY), DEFAULT_ROOM, names[0]];
+    const first = wanted.find((n) => n && names.includes(n));
     if (first) openRoom(first);
   }
+  await Promise.all([...openedRooms].map(join));
 }
 
 /** Make `room` the current room, joining it the first time. */
 export function openRoom(room: string): void {
-  const view = roomView(room);
   batch(() => {
     currentRoom.value = room;
-    view.unread.value = 0;
     panel.value = null;
   });
+  sessionStorage.setItem(ROOM_KEY, room);
   if (location.hash.slice(1) !== room) history.replaceState(null, "", `#${room}`);
   openedRooms.add(room);
   if (ready) join(room);
 }
 
 async function join(room: string): Promise<void> {
-  const view = roomView(room);
-  if (view.joined.value !== "no") return;
-  view.joined.value = "joining";
-  view.error.value = null;
-  let page: ResultOf<"room.join">;
   try {
-    page = await request("room.join", { room });
+    await sync.join(room);
   } catch (err) {
-    view.joined.value = "no";
-    view.error.value = (err as Error).message;
+    if (err instanceof RequestError && err.code === "disconnected") return;
+    failOutbox(room, (err as Error).message);
     if (err instanceof RequestError && err.code === "room_not_found") forgetRoom(room);
     return;
   }
-  const held = view.messages.value;
-  const lastHeld = held.at(-1)?.seq ?? 0;
-  const firstNew = page.messages[0]?.seq;
-  // Missed more than one page while away: keep only the fresh page, "load earlier" fills in.
-  const gap = held.length > 0 && firstNew !== undefined && firstNew > lastHeld + 1;
-  batch(() => {
-    upsertRoom(page.room);
-    if (gap) view.messages.value = [];
-    commitMessages(room, page.messages);
-    if (gap || held.length === 0) view.hasMore.value = page.hasMore;
-    setPresence(room, page.presence);
-    view.joined.value = "yes";
-  });
+  drainOutbox();
 }
 
 /** The room is gone (e.g. the server's history was reset): stop joining it, move elsewhere. */
@@ -223,10 +233,13 @@ function forgetRoom(room: string): void {
 }
 
 /** Create a room and open it; an existing room of that name is simply opened. */
-export async function createRoom(name: string, topic?: string): Promise<void> {
+export async function createRoom(
+  name: string,
+  options: { topic?: string; receipts?: boolean } = {},
+): Promise<void> {
   if (!ROOM_NAME_PATTERN.test(name)) throw new Error("Use 1–32 of a-z, 0-9, - and _.");
   try {
-    const { room } = await request("room.create", topic ? { room: name, topic } : { room: name });
+    const { room } = await request("room.create", { room: name, ...options });
     upsertRoom(room);
   } catch (err) {
     if (!(err instanceof RequestError && err.code === "room_exists")) throw err;
@@ -234,22 +247,27 @@ export async function createRoom(name: string, topic?: string): Promise<void> {
   openRoom(name);
 }
 
-export async function loadEarlier(room: string): Promise<void> {
-  const view = roomView(room);
-  const before = view.messages.value[0]?.seq;
-  if (before === undefined || view.loadingEarlier.value) return;
-  view.loadingEarlier.value = true;
-  try {
-    const page = await request("history", { room, before });
-    batch(() => {
-      view.messages.value = mergeBySeq(view.messages.value, page.messages);
-      view.hasMore.value = page.hasMore;
-    });
-  } catch (err) {
-    view.error.value = (err as Error).message;
-  } finally {
-    view.loadingEarlier.value = false;
-  }
+export function loadEarlier(room: string): Promise<void> {
+  return sync.loadEarlier(room);
+}
+
+/** Replace the text of one of our messages; rejects with the server's reason. */
+export function editMessage(room: string, seq: number, text: string): Promise<void> {
+  return sync.edit(room, seq, text);
+}
+
+/** Delete a message (ours, or any in a room we created); rejects with the server's reason. */
+export function deleteMessage(room: string, seq: number): Promise<void> {
+  return sync.delete(room, seq);
+}
+
+/** Edit our newest message in `room` (ArrowUp in an empty composer); false if there is none. */
+export function editLastMessage(room: string): boolean {
+  const me = identity.value?.id;
+  const last = roomView(room).messages.value.findLast((m) => m.author.id === me && !m.deleted);
+  if (!last) return false;
+  editing.value = { room, seq: last.seq };
+  return true;
 }
 
 interface Outgoing {
@@ -290,9 +308,11 @@ async function drainOutbox(): Promise<void> {
   try {
     while (ready && outbox.length > 0) {
       const item = outbox[0]!;
+      // Wait for the room to be (re)joined and recovered; its join drains the outbox again.
+      if (roomView(item.room).joined.value !== "yes") break;
       try {
         const { message } = await request("send", item);
-        commitMessages(item.room, [message]);
+        sync.committed(message);
       } catch (err) {
         const code = err instanceof RequestError ? err.code : "internal";
         if (code === "rate_limited") {
@@ -307,6 +327,14 @@ async function drainOutbox(): Promise<void> {
     }
   } finally {
     draining = false;
+  }
+}
+
+/** The room cannot be joined: its queued messages fail, so the others are not held up. */
+function failOutbox(room: string, reason: string): void {
+  for (const item of outbox.filter((o) => o.room === room)) {
+    outbox.splice(outbox.indexOf(item), 1);
+    updatePending(room, item.nonce, reason);
   }
 }
 

@@ -4,8 +4,9 @@
  */
 import { batch, type Signal, signal } from "@preact/signals";
 import { LIMITS } from "../../protocol/limits.ts";
-import type { Member, Message, RoomInfo } from "../../protocol/messages.ts";
+import type { Member, Message, Receipt, RoomInfo } from "../../protocol/messages.ts";
 import type { ConnectionStatus } from "./socket.ts";
+import { applyEntries, type SeqTracker } from "./stream.ts";
 
 /** A message shown before the server committed it; `error` is set when sending failed. */
 export interface PendingMessage {
@@ -18,7 +19,7 @@ export interface PendingMessage {
 export type JoinState = "no" | "joining" | "yes";
 
 export interface RoomView {
-  /** Committed messages, sorted by seq, each seq once. */
+  /** Committed text messages with their edits applied, sorted by seq, each seq once. */
   messages: Signal<Message[]>;
   pending: Signal<PendingMessage[]>;
   hasMore: Signal<boolean>;
@@ -27,9 +28,26 @@ export interface RoomView {
   presence: Signal<Member[]>;
   /** Members typing right now (never the current user). */
   typing: Signal<Member[]>;
+  /** Text messages from others after the read marker, as far as this client knows. */
   unread: Signal<number>;
+  /** This user's read marker: everything up to it has been read, on some device. */
+  readSeq: Signal<number>;
+  /** Where other members have read up to, by user id (rooms with receipts). */
+  receipts: Signal<ReadonlyMap<string, Receipt>>;
   joined: Signal<JoinState>;
   error: Signal<string | null>;
+  /** The highest seq seen without a hole (`stream.contiguous`), for the read marker. */
+  seenSeq: Signal<number>;
+  /** The timeline jumped to the latest page here, skipping what came before (a seq). */
+  gapAt: Signal<number | null>;
+  /** Null until the first join: nothing to recover from. */
+  stream: SeqTracker | null;
+  /** Seq of the oldest entry loaded, what "load earlier" pages back from. */
+  oldest: number | null;
+  /** Live entries that arrived while a join was on its way; applied after its reply. */
+  early: Message[];
+  /** The history this view held was lost (new epoch); the next join shows the jump. */
+  lost: boolean;
 }
 
 export const identity = signal<Member | null>(null);
@@ -43,6 +61,12 @@ export const rooms = signal<RoomInfo[] | null>(null);
 export const currentRoom = signal<string | null>(null);
 /** Which side panel is open on narrow screens. */
 export const panel = signal<"rooms" | "members" | null>(null);
+/** The tab is visible (document.visibilityState). */
+export const pageVisible = signal(true);
+/** The current room's timeline is scrolled to its end. */
+export const atBottom = signal(true);
+/** The message being edited in place. */
+export const editing = signal<{ room: string; seq: number } | null>(null);
 
 const views = new Map<string, RoomView>();
 const typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -58,8 +82,16 @@ export function roomView(room: string): RoomView {
       presence: signal([]),
       typing: signal([]),
       unread: signal(0),
+      readSeq: signal(0),
+      receipts: signal(new Map()),
       joined: signal("no"),
       error: signal(null),
+      seenSeq: signal(0),
+      gapAt: signal(null),
+      stream: null,
+      oldest: null,
+      early: [],
+      lost: false,
     };
     views.set(room, view);
   }
@@ -77,40 +109,29 @@ export function upsertRoom(info: RoomInfo): void {
   rooms.value = list.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Merge `incoming` into a seq-sorted list, keeping the first copy of each seq. */
-export function mergeBySeq(existing: readonly Message[], incoming: readonly Message[]): Message[] {
-  if (incoming.length === 0) return existing as Message[];
-  const last = existing.at(-1)?.seq ?? -1;
-  if (incoming.length === 1 && incoming[0]!.seq > last) return [...existing, incoming[0]!];
-  const bySeq = new Map<number, Message>();
-  for (const m of incoming) bySeq.set(m.seq, m);
-  for (const m of existing) bySeq.set(m.seq, m);
-  return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
-}
-
-/** Add committed messages and drop the pending copies they replace (matched on nonce). */
-export function commitMessages(room: string, messages: readonly Message[]): void {
+/** Apply committed stream entries and drop the pending copies they replace (matched on nonce). */
+export function commitEntries(room: string, entries: readonly Message[]): void {
   const view = roomView(room);
-  const nonces = new Set(messages.flatMap((m) => m.nonce ?? []));
+  const nonces = new Set(entries.flatMap((m) => m.nonce ?? []));
   batch(() => {
-    view.messages.value = mergeBySeq(view.messages.value, messages);
+    view.messages.value = applyEntries(view.messages.value, entries);
     if (nonces.size && view.pending.value.some((p) => nonces.has(p.nonce))) {
       view.pending.value = view.pending.value.filter((p) => !nonces.has(p.nonce));
     }
   });
 }
 
-/** A live message push: commit it, end its author's typing, count it as unread elsewhere. */
-export function receiveMessage(message: Message): void {
-  const view = roomView(message.room);
-  const isNew = !view.messages.value.some((m) => m.seq === message.seq);
-  batch(() => {
-    commitMessages(message.room, [message]);
-    setTyping(message.room, message.author, false);
-    if (isNew && message.room !== currentRoom.value && message.author.id !== identity.value?.id) {
-      view.unread.value++;
-    }
-  });
+/** The room is on screen with its end in view: new messages there are read as they come. */
+export function isWatching(room: string): boolean {
+  return currentRoom.value === room && pageVisible.value && atBottom.value;
+}
+
+/** Text messages from others held after `seq`; null when older pages may hide some of them. */
+export function unreadAfter(room: string, seq: number): number | null {
+  const view = roomView(room);
+  if (view.oldest === null || view.oldest > seq + 1) return null;
+  const me = identity.value?.id;
+  return view.messages.value.filter((m) => m.seq > seq && !m.deleted && m.author.id !== me).length;
 }
 
 export function addPending(room: string, pending: PendingMessage): void {
@@ -171,8 +192,15 @@ export function markDisconnected(): void {
 export function forgetHistory(): void {
   batch(() => {
     for (const view of views.values()) {
+      view.lost ||= view.stream !== null;
+      view.stream = null;
+      view.oldest = null;
       view.messages.value = [];
       view.hasMore.value = false;
+      view.gapAt.value = null;
+      view.seenSeq.value = 0;
+      view.readSeq.value = 0;
+      view.receipts.value = new Map();
     }
   });
 }
