@@ -1,26 +1,10 @@
 /** The web client in a real Chromium: two people chat through two browser contexts. */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { hasChromium, launchChromium } from "./browser.ts";
 import { startServer } from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = new URL("./output/browser/", import.meta.url);
-const hasChromium = await Deno.stat(CHROMIUM).then(() => true, () => false);
-
-export async function launchChromium(): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-    ],
-  });
-}
 
 async function signIn(page: Page, url: string, name: string): Promise<void> {
   await page.goto(url);

@@ -23,14 +23,17 @@ export const TEST_CONFIG: Config = {
   title: "Parley",
   maxBufferedBytes: 1024 * 1024,
   logLevel: "silent",
+  retention: {},
+  recoveryMax: 1000,
+  messageRate: { perSecond: 5, burst: 15 },
 };
 
-/** Start the real composition (store, bus, client bundle) on 127.0.0.1, port 0. */
+/** Start the real composition (store, bus, client bundle) on 127.0.0.1, port 0 unless given. */
 export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
   const config = { ...TEST_CONFIG, ...overrides };
   const app = await compose(config, createLogger(config.logLevel));
   const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    { port: config.port, hostname: "127.0.0.1", onListen() {} },
     app.handler,
   );
   const port = server.addr.port;
@@ -73,13 +76,19 @@ export class RequestFailed extends Error {
   }
 }
 
-type Waiter = { match: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void };
+type Waiter = {
+  match: (f: ServerFrame) => boolean;
+  resolve: (f: ServerFrame) => void;
+  reject: (e: Error) => void;
+};
 
 /** A protocol client over a real WebSocket, recording every frame it receives. */
 export class TestClient {
   readonly frames: ServerFrame[] = [];
   /** WebSocket messages that carried more than one frame (coalesced). */
   batches = 0;
+  /** Called with every push frame as it arrives. */
+  onPush: ((frame: ServerFrame) => void) | null = null;
   readonly closed: Promise<CloseEvent>;
   #nextId = 1;
   #waiters: Waiter[] = [];
@@ -90,6 +99,7 @@ export class TestClient {
       if (frames.length > 1) this.batches++;
       for (const frame of frames) {
         this.frames.push(frame);
+        if (frame.type !== "reply") this.onPush?.(frame);
         this.#waiters = this.#waiters.filter((w) => {
           if (!w.match(frame)) return true;
           w.resolve(frame);
@@ -98,6 +108,11 @@ export class TestClient {
       }
     };
     this.closed = new Promise((resolve) => socket.addEventListener("close", resolve));
+    // A dropped socket answers nothing more: fail whoever waits, at once.
+    socket.addEventListener("close", () => {
+      for (const waiter of this.#waiters) waiter.reject(new Error("socket closed"));
+      this.#waiters = [];
+    });
   }
 
   /** Sign in as `name`, open the socket and (unless told not to) say hello. */
@@ -106,7 +121,15 @@ export class TestClient {
     name: string,
     options: { hello?: boolean; origin?: string } = {},
   ): Promise<TestClient> {
-    const { cookie, user } = await signIn(server, name);
+    return await TestClient.open(server, await signIn(server, name), options);
+  }
+
+  /** Open a socket for an identity already signed in (to reconnect as the same user). */
+  static async open(
+    server: { url: string; wsUrl: string },
+    { cookie, user }: { cookie: string; user: { id: string; name: string } },
+    options: { hello?: boolean; origin?: string } = {},
+  ): Promise<TestClient> {
     const socket = new WebSocket(`${server.wsUrl}?uid=${user.id}`, {
       headers: { cookie, origin: options.origin ?? server.url },
     } as unknown as string[]);
@@ -129,6 +152,9 @@ export class TestClient {
   /** Send any object (even an invalid one) with a fresh id; resolve with the reply frame. */
   requestRaw(frame: Record<string, unknown>): Promise<Extract<ServerFrame, { type: "reply" }>> {
     const id = this.#nextId++;
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new Error("socket closed"));
+    }
     const reply = this.next((f) => f.type === "reply" && f.id === id);
     this.socket.send(JSON.stringify({ ...frame, id }));
     return reply as Promise<Extract<ServerFrame, { type: "reply" }>>;
@@ -146,6 +172,10 @@ export class TestClient {
         resolve: (f) => {
           clearTimeout(timer);
           resolve(f);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
         },
       };
       this.#waiters.push(waiter);
