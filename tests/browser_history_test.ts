@@ -1,18 +1,8 @@
 /** Durable history in a real Chromium: paging back through a long room, and the offline outbox. */
 import assert from "node:assert/strict";
 import type { Page, WebSocketRoute } from "playwright-core";
-import { hasChromium, launchChromium } from "./browser.ts";
+import { browserTest, launchChromium, OUTPUT, signInPage } from "./browser.ts";
 import { startServer, TestClient, type TestServer } from "./helpers.ts";
-
-const OUTPUT = new URL("./output/browser/", import.meta.url);
-const SKIPPED = " (SKIPPED: /usr/bin/chromium is missing; apt-get install chromium)";
-
-async function signIn(page: Page, url: string, name: string): Promise<void> {
-  await page.goto(url);
-  await page.getByTestId("name-input").fill(name);
-  await page.getByTestId("name-submit").click();
-  await connected(page);
-}
 
 function connected(page: Page, timeout = 5000): Promise<void> {
   return page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout });
@@ -45,14 +35,9 @@ function scrollToTop(page: Page): Promise<{ seq: string; top: number } | null> {
   });
 }
 
-Deno.test({
-  name: "browser: scroll back through 500 messages, each shown once, the view held steady" +
-    (hasChromium ? "" : SKIPPED),
-  ignore: !hasChromium,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await Deno.mkdir(OUTPUT, { recursive: true });
+browserTest(
+  "browser: scroll back through 500 messages, each shown once, the view held steady",
+  async () => {
     const server = await startServer();
     const browser = await launchChromium();
     try {
@@ -74,7 +59,7 @@ Deno.test({
         .newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
-      await signIn(page, `${server.url}/#archive`, "Reader");
+      await signInPage(page, `${server.url}/#archive`, "Reader");
       await page.getByTestId("message-text").filter({ hasText: /^message 500$/ }).waitFor();
 
       // Scroll up until message #1 is at the top; each time a page loads above.
@@ -110,75 +95,62 @@ Deno.test({
       await server.close();
     }
   },
-});
+);
 
-Deno.test({
-  name: "browser: pending messages are sent after the network comes back" +
-    (hasChromium ? "" : SKIPPED),
-  ignore: !hasChromium,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await Deno.mkdir(OUTPUT, { recursive: true });
-    const data = await Deno.makeTempDir({ prefix: "parley-browser-" });
-    let server: TestServer | null = await startServer({ data });
-    const { port, url } = server;
-    const browser = await launchChromium();
-    try {
-      const ada = await (await browser.newContext()).newPage();
-      const bob = await (await browser.newContext()).newPage();
-      const errors: string[] = [];
-      for (const page of [ada, bob]) page.on("pageerror", (e) => errors.push(e.message));
-      await signIn(ada, url, "Ada");
-      await signIn(bob, url, "Bob");
-      await say(ada, "before the outage");
-      await bob.getByTestId("message-text").filter({ hasText: "before the outage" }).waitFor();
+browserTest("browser: pending messages are sent after the network comes back", async () => {
+  const data = await Deno.makeTempDir({ prefix: "parley-browser-" });
+  let server: TestServer | null = await startServer({ data });
+  const { port, url } = server;
+  const browser = await launchChromium();
+  try {
+    const ada = await (await browser.newContext()).newPage();
+    const bob = await (await browser.newContext()).newPage();
+    const errors: string[] = [];
+    for (const page of [ada, bob]) page.on("pageerror", (e) => errors.push(e.message));
+    await signInPage(ada, url, "Ada");
+    await signInPage(bob, url, "Bob");
+    await say(ada, "before the outage");
+    await bob.getByTestId("message-text").filter({ hasText: "before the outage" }).waitFor();
 
-      // Playwright's context.setOffline does not cut an open WebSocket in Chromium; this does.
-      await server.close();
-      server = null;
-      await ada.locator('[data-testid="status"][data-state="offline"]').waitFor();
-      await say(ada, "written offline 1");
-      await say(ada, "written offline 2");
-      const pending = ada.getByTestId("pending");
-      await pending.nth(1).waitFor();
-      assert.deepEqual(await pending.getByTestId("message-text").allInnerTexts(), [
-        "written offline 1",
-        "written offline 2",
-      ]);
-      await ada.screenshot({ path: new URL("outbox-pending.png", OUTPUT).pathname });
+    // Playwright's context.setOffline does not cut an open WebSocket in Chromium; this does.
+    await server.close();
+    server = null;
+    await ada.locator('[data-testid="status"][data-state="offline"]').waitFor();
+    await say(ada, "written offline 1");
+    await say(ada, "written offline 2");
+    const pending = ada.getByTestId("pending");
+    await pending.nth(1).waitFor();
+    assert.deepEqual(await pending.getByTestId("message-text").allInnerTexts(), [
+      "written offline 1",
+      "written offline 2",
+    ]);
+    await ada.screenshot({ path: new URL("outbox-pending.png", OUTPUT).pathname });
 
-      // The same data and port: both pages reconnect, recover the room, then the outbox drains.
-      server = await startServer({ data, port });
-      assert.equal(server.port, port, "startServer restarts on the port it is given");
-      await connected(ada, 20_000);
-      await pending.first().waitFor({ state: "detached", timeout: 10_000 });
-      await connected(bob, 20_000);
-      const expected = ["before the outage", "written offline 1", "written offline 2"];
-      for (const page of [ada, bob]) {
-        await page.getByTestId("message-text").filter({ hasText: "written offline 2" }).waitFor();
-        const texts = (await messageTexts(page)).filter((t) => expected.includes(t));
-        assert.deepEqual(texts, expected, "each message once, in order");
-        assert.equal(await page.getByTestId("recovery-gap").count(), 0, "recovered, no jump");
-      }
-      await bob.screenshot({ path: new URL("outbox-delivered.png", OUTPUT).pathname });
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-      await server?.close();
-      await Deno.remove(data, { recursive: true });
+    // The same data and port: both pages reconnect, recover the room, then the outbox drains.
+    server = await startServer({ data, port });
+    assert.equal(server.port, port, "startServer restarts on the port it is given");
+    await connected(ada, 20_000);
+    await pending.first().waitFor({ state: "detached", timeout: 10_000 });
+    await connected(bob, 20_000);
+    const expected = ["before the outage", "written offline 1", "written offline 2"];
+    for (const page of [ada, bob]) {
+      await page.getByTestId("message-text").filter({ hasText: "written offline 2" }).waitFor();
+      const texts = (await messageTexts(page)).filter((t) => expected.includes(t));
+      assert.deepEqual(texts, expected, "each message once, in order");
+      assert.equal(await page.getByTestId("recovery-gap").count(), 0, "recovered, no jump");
     }
-  },
+    await bob.screenshot({ path: new URL("outbox-delivered.png", OUTPUT).pathname });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server?.close();
+    await Deno.remove(data, { recursive: true });
+  }
 });
 
-Deno.test({
-  name: "browser: edits, deletions, receipts, unread counts, a lost push and a recovery jump" +
-    (hasChromium ? "" : SKIPPED),
-  ignore: !hasChromium,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await Deno.mkdir(OUTPUT, { recursive: true });
+browserTest(
+  "browser: edits, deletions, receipts, unread counts, a lost push and a recovery jump",
+  async () => {
     // A small replay cap, so a short absence is already too long to recover.
     const server = await startServer({ recoveryMax: 10 });
     const browser = await launchChromium();
@@ -208,14 +180,14 @@ Deno.test({
         });
       });
 
-      await signIn(ada, server.url, "Ada");
+      await signInPage(ada, server.url, "Ada");
       await ada.getByTestId("room-input").fill("team");
       await ada.getByTestId("room-receipts").check();
       await ada.getByTestId("room-create").click();
       await ada.locator('[data-testid="room-item"][data-room="team"]').waitFor();
       await say(ada, "hello team");
       await say(ada, "secnd message");
-      await signIn(bob, server.url, "Bob");
+      await signInPage(bob, server.url, "Bob");
       await openRoom(bob, "team");
       await say(bob, "hi Ada");
       const bobMessage = ada.getByTestId("message").filter({ hasText: "hi Ada" });
@@ -281,4 +253,4 @@ Deno.test({
       await server.close();
     }
   },
-});
+);

@@ -1,17 +1,8 @@
 /** The web client in a real Chromium: two people chat through two browser contexts. */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { hasChromium, launchChromium } from "./browser.ts";
+import { browserTest, launchChromium, OUTPUT, signInPage } from "./browser.ts";
 import { startServer } from "./helpers.ts";
-
-const OUTPUT = new URL("./output/browser/", import.meta.url);
-
-async function signIn(page: Page, url: string, name: string): Promise<void> {
-  await page.goto(url);
-  await page.getByTestId("name-input").fill(name);
-  await page.getByTestId("name-submit").click();
-  await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
-}
 
 async function say(page: Page, text: string): Promise<void> {
   const composer = page.getByTestId("composer");
@@ -31,15 +22,9 @@ async function openRoom(page: Page, name: string): Promise<void> {
 
 const messageTexts = (page: Page) => page.getByTestId("message-text").allInnerTexts();
 
-Deno.test({
-  name: hasChromium
-    ? "browser: two people chat, see presence, typing and history, and switch rooms"
-    : "browser: two people chat (SKIPPED: /usr/bin/chromium is missing; apt-get install chromium)",
-  ignore: !hasChromium,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    await Deno.mkdir(OUTPUT, { recursive: true });
+browserTest(
+  "browser: two people chat, see presence, typing and history, and switch rooms",
+  async () => {
     const server = await startServer();
     const browser = await launchChromium();
     try {
@@ -49,7 +34,7 @@ Deno.test({
       const errors: string[] = [];
       for (const page of [ada, bob]) page.on("pageerror", (e) => errors.push(e.message));
 
-      await signIn(ada, server.url, "Ada");
+      await signInPage(ada, server.url, "Ada");
       await ada.getByTestId("room-input").fill("lounge");
       await ada.getByTestId("room-create").click();
       await ada.locator('[data-testid="room-item"][data-room="lounge"]').waitFor();
@@ -57,7 +42,7 @@ Deno.test({
       await ada.getByTestId("message-text").filter({ hasText: "hello from Ada" }).waitFor();
 
       // Bob joins later and finds the earlier message waiting.
-      await signIn(bob, server.url, "Bob");
+      await signInPage(bob, server.url, "Bob");
       await openRoom(bob, "lounge");
       await bob.getByTestId("message-text").filter({ hasText: "hello from Ada" }).waitFor();
       const link = bob.locator('[data-testid="message-text"] a[href="https://example.com/docs"]');
@@ -107,4 +92,4 @@ Deno.test({
       await server.close();
     }
   },
-});
+);
