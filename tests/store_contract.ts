@@ -324,4 +324,30 @@ export function storeContract(
       assert.equal((await again.append(text("r", ada, "durable", "nonce-1"))).duplicate, true);
     },
   );
+
+  withStore(
+    "a resend is recognised by a fresh handle after many later batches",
+    async (store, fixture) => {
+      if (!fixture.reopen) return;
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      const first = await store.append(text("r", ada, "original", "nonce-orig"));
+      for (let round = 0; round < 60; round++) {
+        await Promise.all(
+          Array.from(
+            { length: 25 },
+            (_, i) => store.append(text("r", bob, "later", `nonce-${round}-${i}`)),
+          ),
+        );
+      }
+      await store.close();
+      const again = await fixture.reopen();
+      fixture.store = again;
+      const resend = await again.append(text("r", ada, "original", "nonce-orig"));
+      assert.equal(resend.duplicate, true);
+      assert.deepEqual(resend.message, first.message);
+      const late = await again.append(text("r", bob, "later", "nonce-59-24"));
+      assert.equal(late.duplicate, true);
+      assert.equal((await again.getRoom("r"))?.lastSeq, 1 + 60 * 25);
+    },
+  );
 }

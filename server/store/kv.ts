@@ -31,6 +31,12 @@ const BATCH_MAX_BYTES = 600 * 1024;
 const GET_MANY_MAX = 10;
 const MAX_COMMIT_ATTEMPTS = 50;
 const SEQ_END = Number.MAX_SAFE_INTEGER;
+/** A resend is recognised while its original is among the room's last this-many entries. */
+export const NONCE_WINDOW = 10_000;
+/** Rooms whose nonce windows stay in memory; others reload theirs when next written. */
+const NONCE_WINDOW_ROOMS = 1000;
+/** [key, seq] pairs per nonce row: 200 × (≤ 64-char nonce + id) stays well under 64 KiB. */
+const NONCE_ROW_PAIRS = 200;
 
 type StoredRoom = Omit<RoomRecord, "lastSeq">;
 
@@ -52,6 +58,7 @@ export class KvStore implements Store {
   readonly #now: () => number;
   readonly #groupCommit: boolean;
   #queue: Pending[] = [];
+  readonly #nonceWindows = new Map<string, NonceWindow>();
   #flushing: Promise<void> | null = null;
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
 
@@ -193,20 +200,23 @@ export class KvStore implements Store {
     });
 
     // Reads that decide duplicates and targets; they stay valid while the seq checks hold.
-    const texts = batch.filter((p) => p.draft.kind === "text");
-    const nonceSeqs = await this.#getMany<number>(texts.map((p) => nonceKey(p.draft as TextDraft)));
-    const targets = batch.filter((p) => p.draft.kind !== "text");
-    const targetEntries = await this.#getMany<Message>(
-      targets.map((p) => ["e", p.draft.room, (p.draft as TargetDraft).target]),
-    );
+    const windows = new Map<string, NonceWindow>();
+    await Promise.all([...seqs].map(async ([room, { check }]) => {
+      windows.set(room, await this.#nonceWindow(room, check.value!));
+    }));
     const duplicateOf = new Map<Pending, number>();
-    texts.forEach((p, i) => {
-      const seq = nonceSeqs[i]!.value;
-      if (seq !== null) duplicateOf.set(p, seq);
-    });
-    const originals = await this.#getMany<Message>(
-      [...duplicateOf].map(([p, seq]) => ["e", p.draft.room, seq]),
-    );
+    for (const p of batch) {
+      if (p.draft.kind !== "text") continue;
+      const seq = windows.get(p.draft.room)?.seqs.get(nonceKey(p.draft));
+      if (seq !== undefined) duplicateOf.set(p, seq);
+    }
+    const targets = batch.filter((p) => p.draft.kind !== "text");
+    const [targetEntries, originals] = await Promise.all([
+      this.#getMany<Message>(
+        targets.map((p) => ["e", p.draft.room, (p.draft as TargetDraft).target]),
+      ),
+      this.#getMany<Message>([...duplicateOf].map(([p, seq]) => ["e", p.draft.room, seq])),
+    ]);
     const original = new Map<Pending, Message | null>(
       [...duplicateOf.keys()].map((p, i) => [p, originals[i]!.value]),
     );
@@ -219,7 +229,8 @@ export class KvStore implements Store {
       const value = targetEntries[i]!.value;
       if (value) updatedTargets.set(`${p.draft.room}\n${value.seq}`, value);
     });
-    const newNonces = new Map<string, Message>();
+    /** room -> nonces committed by this batch, in seq order */
+    const newNonces = new Map<string, Map<string, Message>>();
 
     for (const p of batch) {
       const { draft } = p;
@@ -228,9 +239,10 @@ export class KvStore implements Store {
         p.reject(new ProtocolError("room_not_found", `No room named "${draft.room}".`));
         continue;
       }
+      let roomNonces = newNonces.get(draft.room);
+      if (!roomNonces) newNonces.set(draft.room, roomNonces = new Map());
       if (draft.kind === "text") {
-        const key = nonceKey(draft).join("\n");
-        const earlier = original.get(p) ?? newNonces.get(key);
+        const earlier = original.get(p) ?? roomNonces.get(nonceKey(draft));
         if (earlier) {
           committed.push([p, { message: earlier, duplicate: true }]);
           continue;
@@ -248,14 +260,19 @@ export class KvStore implements Store {
       }
       const message = makeEntry(draft, seq.next++, ts, this.epoch);
       op.set(["e", draft.room, message.seq], message);
-      if (draft.kind === "text") {
-        op.set(nonceKey(draft), message.seq);
-        newNonces.set(nonceKey(draft).join("\n"), message);
-      }
+      if (draft.kind === "text") roomNonces.set(nonceKey(draft), message);
       committed.push([p, { message, duplicate: false }]);
     }
     for (const [room, { next, check }] of seqs) {
-      if (next - 1 !== check.value) op.set(["seq", room], next - 1);
+      if (next - 1 === check.value) continue;
+      op.set(["seq", room], next - 1);
+      // One nonce row per room per batch (chunked to stay under KV's value limit) in
+      // place of one row per message: this halves the rows a commit writes.
+      const pairs = [...newNonces.get(room)!].map(([key, m]): [string, number] => [key, m.seq]);
+      for (let i = 0; i < pairs.length; i += NONCE_ROW_PAIRS) {
+        const chunk = pairs.slice(i, i + NONCE_ROW_PAIRS);
+        op.set(["nb", room, chunk[0]![1]], chunk);
+      }
     }
     if (!committed.some(([, r]) => !r.duplicate)) {
       for (const [p, result] of committed) p.resolve(result);
@@ -263,10 +280,45 @@ export class KvStore implements Store {
     }
     const result = await busy(() => op.commit(), null);
     if (!result?.ok) return committed.map(([p]) => p);
+    for (const [room, { next, check }] of seqs) {
+      const window = windows.get(room)!;
+      if (window.through !== check.value) continue;
+      for (const [key, m] of newNonces.get(room)!) window.seqs.set(key, m.seq);
+      window.through = next - 1;
+      trimWindow(window);
+    }
     this.stats.commits++;
     this.stats.entries += committed.filter(([, r]) => !r.duplicate).length;
     for (const [p, r] of committed) p.resolve(r);
     return [];
+  }
+
+  /**
+   * The room's recent nonces, current through `seq`. Only rows written since the window
+   * was last brought up to date are read: none at all while this handle is the room's
+   * only writer, since every commit moves the checked seq key.
+   */
+  async #nonceWindow(room: string, seq: number): Promise<NonceWindow> {
+    let window = this.#nonceWindows.get(room);
+    if (window) this.#nonceWindows.delete(room); // re-insert: most recently used last
+    else window = { through: Math.max(0, seq - NONCE_WINDOW), seqs: new Map() };
+    this.#nonceWindows.set(room, window);
+    if (this.#nonceWindows.size > NONCE_WINDOW_ROOMS) {
+      this.#nonceWindows.delete(this.#nonceWindows.keys().next().value!);
+    }
+    if (window.through < seq) {
+      const selector = { start: ["nb", room, window.through + 1], end: ["nb", room, SEQ_END] };
+      let through = seq;
+      for await (const row of this.#kv.list<[string, number][]>(selector)) {
+        for (const [key, s] of row.value) {
+          window.seqs.set(key, s);
+          through = Math.max(through, s);
+        }
+      }
+      window.through = through;
+      trimWindow(window);
+    }
+    return window;
   }
 
   async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
@@ -393,13 +445,16 @@ export class KvStore implements Store {
       }
       if (doomed.length === 0) return { removed };
       const op = this.#kv.atomic().check(seqEntry).check(firstEntry);
-      for (const m of doomed) {
-        op.delete(["e", room, m.seq]);
-        if (m.kind === "text" && m.nonce) op.delete(["n", room, m.author.id, m.nonce]);
+      for (const m of doomed) op.delete(["e", room, m.seq]);
+      const firstKept = doomed.at(-1)!.seq + 1;
+      const rows = { start: ["nb", room, 0], end: ["nb", room, firstKept] };
+      for await (const row of this.#kv.list<[string, number][]>(rows, { limit: 100 })) {
+        // A row may also hold nonces of kept entries; it goes once all of them are gone.
+        if (row.value.at(-1)![1] < firstKept) op.delete(row.key);
       }
       // Rewriting seq (same value) makes concurrent appends re-read, so none resurrects a
       // pruned target.
-      op.set(["first", room], doomed.at(-1)!.seq + 1).set(["seq", room], last);
+      op.set(["first", room], firstKept).set(["seq", room], last);
       if ((await untilUnlocked(() => op.commit())).ok) removed += doomed.length;
     }
   }
@@ -434,8 +489,23 @@ export interface KvStoreOptions {
 type TextDraft = Extract<EntryDraft, { kind: "text" }>;
 type TargetDraft = Extract<EntryDraft, { kind: "edit" | "delete" }>;
 
-function nonceKey(draft: TextDraft): Deno.KvKey {
-  return ["n", draft.room, draft.author.id, draft.nonce];
+/** A room's recent nonces ("authorId\nnonce" -> seq), complete through seq `through`. */
+interface NonceWindow {
+  through: number;
+  seqs: Map<string, number>;
+}
+
+function nonceKey(draft: TextDraft): string {
+  return `${draft.author.id}\n${draft.nonce}`;
+}
+
+/** Forget nonces older than the window; the map holds them in commit order. */
+function trimWindow(window: NonceWindow): void {
+  const oldest = window.through - NONCE_WINDOW;
+  for (const [key, seq] of window.seqs) {
+    if (seq > oldest) break;
+    window.seqs.delete(key);
+  }
 }
 
 /**

@@ -75,7 +75,8 @@ export interface PruneResult {
  * - `append` resolves only after the entry is committed, with `seq` = previous + 1;
  * - appends to one room commit in call order, so seq follows the order of calls, and
  *   stays gapless when several instances share the store;
- * - a repeated nonce from the same author in the same room returns the original;
+ * - a repeated nonce from the same author in the same room returns the original, at
+ *   least while the original is among the room's last 10,000 entries;
  * - an edit or delete is itself an entry, and also rewrites its target in place;
  * - `epoch` changes whenever the stored history is lost or replaced.
  */
