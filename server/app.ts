@@ -7,7 +7,9 @@ import { IdentitySigner } from "./identity.ts";
 import type { Logger } from "./log.ts";
 import type { SessionOptions } from "./session.ts";
 import type { Store } from "./store/types.ts";
+import { CLOSE_CODES } from "../protocol/errors.ts";
 import type { Retention } from "../protocol/messages.ts";
+import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 
 export interface AppOptions {
   store: Store;
@@ -67,14 +69,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     renderPage: options.renderPage,
     title: options.title ?? "Parley",
     allowedOrigins: options.allowedOrigins ?? [],
-    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     log: options.log,
     ...(options.session ? { session: options.session } : {}),
   });
   return {
     handler: http.handler,
     hub,
-    async close(code = 1012, reason = "server restarting") {
+    async close(code = CLOSE_CODES.serviceRestart, reason = "server restarting") {
       clearInterval(sweeper);
       hub.close(code, reason);
       // Let the close frames reach the clients before the listener goes away.

@@ -459,14 +459,10 @@ export class KvStore implements Store {
     }
   }
 
-  close(): Promise<void> {
-    this.#kv.close();
-    return Promise.resolve();
-  }
-
-  /** Wait for queued appends to commit (used before close). */
-  async flush(): Promise<void> {
+  /** Commit what is queued, then close the database. */
+  async close(): Promise<void> {
     while (this.#flushing) await this.#flushing;
+    this.#kv.close();
   }
 
   /** getMany without its 10-key limit: the chunks are read concurrently. */
