@@ -98,7 +98,12 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       return json(401, { error: { code: "unauthorized", message: "Pick a display name first." } });
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
-    const conn = new WebSocketConnection(socket, user, options.maxBufferedBytes);
+    const conn = new WebSocketConnection(
+      socket,
+      user,
+      options.maxBufferedBytes,
+      () => session.closed(),
+    );
     const session = new Session(conn, hub, { ...options.session, log });
     socket.onmessage = (event) => session.receive(event.data);
     sockets.add(socket);

@@ -26,10 +26,15 @@ export class WebSocketConnection implements Connection {
   #flushScheduled = false;
   #stalledSince = 0;
 
+  /**
+   * `onClose` runs as soon as the server decides to close, not when the close handshake
+   * ends: a peer that never reads never answers it, and must not be held until it does.
+   */
   constructor(
     private readonly socket: WebSocket,
     readonly user: Member,
     private readonly maxBufferedBytes: number = DEFAULT_MAX_BUFFERED_BYTES,
+    private readonly onClose: () => void = () => {},
   ) {}
 
   send(data: string): void {
@@ -55,6 +60,7 @@ export class WebSocketConnection implements Connection {
       // Flush nothing more: a closing peer must recover from history anyway.
       this.socket.close(code, reason);
     }
+    this.onClose();
   }
 
   #schedule(delayMs: number): void {
