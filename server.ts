@@ -42,7 +42,7 @@ export async function compose(
     maxBufferedBytes: config.maxBufferedBytes,
     retention: config.retention,
     recoveryMax: config.recoveryMax,
-    session: { rates: { ...RATES, messages: config.messageRate } },
+    session: { rates: { ...RATES, frames: config.frameRate, messages: config.messageRate } },
   });
 }
 

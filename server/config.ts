@@ -20,6 +20,8 @@ export interface Config {
   recoveryMax: number;
   /** Messages (sends, edits, deletes) per second per connection, and the burst allowed. */
   messageRate: { perSecond: number; burst: number };
+  /** Frames of any kind per second per connection, and the burst allowed. */
+  frameRate: { perSecond: number; burst: number };
 }
 
 interface FlagSpec {
@@ -98,6 +100,18 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: String(RATES.messages.burst),
     help: "Messages a connection may send in a burst before the rate applies",
   },
+  "frame-rate": {
+    type: "string",
+    env: "PARLEY_FRAME_RATE",
+    default: String(RATES.frames.perSecond),
+    help: "Frames of any kind per second a connection may send",
+  },
+  "frame-burst": {
+    type: "string",
+    env: "PARLEY_FRAME_BURST",
+    default: String(RATES.frames.burst),
+    help: "Frames a connection may send in a burst before the rate applies",
+  },
   "log-level": {
     type: "string",
     env: "PARLEY_LOG_LEVEL",
@@ -169,6 +183,10 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       messageRate: {
         perSecond: positiveRate("--message-rate", pick("message-rate")),
         burst: integer("--message-burst", pick("message-burst"), 1, 1_000_000),
+      },
+      frameRate: {
+        perSecond: positiveRate("--frame-rate", pick("frame-rate")),
+        burst: integer("--frame-burst", pick("frame-burst"), 1, 1_000_000),
       },
     },
   };

@@ -25,6 +25,7 @@ export class WebSocketConnection implements Connection {
   #queuedBytes = 0;
   #flushScheduled = false;
   #stalledSince = 0;
+  #released = false;
 
   /**
    * `onClose` runs as soon as the server decides to close, not when the close handshake
@@ -41,7 +42,7 @@ export class WebSocketConnection implements Connection {
     const socket = this.socket;
     if (socket.readyState !== WebSocket.OPEN) return;
     if (this.#queue.length === 0 && socket.bufferedAmount === 0) {
-      socket.send(data);
+      this.#write(data);
       return;
     }
     this.#queue.push(data);
@@ -58,9 +59,13 @@ export class WebSocketConnection implements Connection {
     this.#queuedBytes = 0;
     if (this.socket.readyState === WebSocket.OPEN) {
       // Flush nothing more: a closing peer must recover from history anyway.
-      this.socket.close(code, reason);
+      try {
+        this.socket.close(code, reason);
+      } catch {
+        // already gone: nothing to say to it
+      }
     }
-    this.onClose();
+    this.#release();
   }
 
   #schedule(delayMs: number): void {
@@ -85,6 +90,26 @@ export class WebSocketConnection implements Connection {
     const batch = encodeBatch(this.#queue);
     this.#queue = [];
     this.#queuedBytes = 0;
-    this.socket.send(batch);
+    this.#write(batch);
   };
+
+  /**
+   * Deno can report OPEN for a socket whose peer is already gone, and then `send` throws.
+   * That must not abort the caller's broadcast to everyone else: treat it as closed.
+   */
+  #write(data: string): void {
+    try {
+      this.socket.send(data);
+    } catch {
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#release();
+    }
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.onClose();
+  }
 }

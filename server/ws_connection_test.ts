@@ -73,3 +73,20 @@ Deno.test("ws connection: after one large reply, later frames wait until the soc
     JSON.parse(frame(2)),
   ]);
 });
+
+Deno.test("ws connection: a send that throws releases the connection instead of throwing", () => {
+  const socket = new FakeSocket();
+  socket.send = () => {
+    throw new DOMException("Already closed", "InvalidStateError");
+  };
+  let released = 0;
+  const conn = new WebSocketConnection(
+    socket as unknown as WebSocket,
+    user,
+    64 * 1024,
+    () => released++,
+  );
+  conn.send(frame(1)); // must not throw into the broadcast that called it
+  conn.close(CLOSE_CODES.slowConsumer, "x");
+  assert.equal(released, 1, "released once");
+});

@@ -26,6 +26,7 @@ export const TEST_CONFIG: Config = {
   retention: {},
   recoveryMax: 1000,
   messageRate: { perSecond: 5, burst: 15 },
+  frameRate: { perSecond: 30, burst: 60 },
 };
 
 /** Start the real composition (store, bus, client bundle) on 127.0.0.1, port 0 unless given. */
