@@ -32,7 +32,7 @@ export interface AppOptions {
 export interface App {
   handler: Handler;
   hub: Hub;
-  /** Close every socket with `code`, then release the store and bus. */
+  /** Close every socket with `code`, commit what is queued, then release the store and bus. */
   close(code?: number, reason?: string): Promise<void>;
 }
 
@@ -81,8 +81,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       hub.close(code, reason);
       // Let the close frames reach the clients before the listener goes away.
       await http.closeAll(code, reason, CLOSE_GRACE_MS);
-      await bus.close();
+      // The store commits what is queued first; those commits still broadcast on the bus.
       await store.close();
+      await bus.close();
     },
   };
 }

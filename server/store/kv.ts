@@ -155,24 +155,38 @@ export class KvStore implements Store {
     }
   }
 
+  /**
+   * The next batch, within KV's limits. Rooms past the room cap are skipped, not a stop:
+   * the batch keeps filling from rooms already in it. A skipped room's later drafts are
+   * skipped too, so each room still commits in call order.
+   */
   #takeBatch(): Pending[] {
     if (!this.#groupCommit) return this.#queue.splice(0, 1);
     const rooms = new Set<string>();
+    const skipped = new Set<string>();
+    const batch: Pending[] = [];
+    const rest: Pending[] = [];
     let bytes = 0;
-    let n = 0;
-    for (; n < this.#queue.length && n < BATCH_MAX_ENTRIES; n++) {
-      const draft = this.#queue[n]!.draft;
+    const queue = this.#queue;
+    let i = 0;
+    for (; i < queue.length && batch.length < BATCH_MAX_ENTRIES; i++) {
+      const pending = queue[i]!;
+      const { room } = pending.draft;
       // Text is at most 3 bytes per code unit; keys and envelope fit in the rest.
-      const size = 3 * ("text" in draft ? draft.text.length : 0) * 2 + 600;
-      if (
-        n > 0 &&
-        (bytes + size > BATCH_MAX_BYTES ||
-          (!rooms.has(draft.room) && rooms.size >= BATCH_MAX_ROOMS))
-      ) break;
-      rooms.add(draft.room);
+      const size = 3 * ("text" in pending.draft ? pending.draft.text.length : 0) * 2 + 600;
+      const over = bytes + size > BATCH_MAX_BYTES || skipped.has(room) ||
+        (!rooms.has(room) && rooms.size >= BATCH_MAX_ROOMS);
+      if (over && batch.length > 0) {
+        skipped.add(room);
+        rest.push(pending);
+        continue;
+      }
+      rooms.add(room);
       bytes += size;
+      batch.push(pending);
     }
-    return this.#queue.splice(0, n);
+    this.#queue = i < queue.length ? rest.concat(queue.slice(i)) : rest;
+    return batch;
   }
 
   /** Commit one batch, retrying from fresh reads when another writer got there first. */
