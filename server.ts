@@ -25,6 +25,7 @@ import type { Store } from "./server/store/types.ts";
 export async function compose(
   config: Config,
   log: Logger = createLogger(config.logLevel),
+  { workers = false }: { workers?: boolean } = {},
 ): Promise<App> {
   const assets = embeddedAssets() ?? await bundleClient(
     new URL("./client/main.tsx", import.meta.url),
@@ -32,7 +33,7 @@ export async function compose(
   );
   return await createApp({
     store: await chooseStore(config.data),
-    bus: chooseBus(config.data),
+    bus: chooseBus(config.data, workers),
     assets,
     renderPage,
     secret: await loadOrCreateSecret(config.data),
@@ -54,11 +55,12 @@ async function chooseStore(data: string): Promise<Store> {
 }
 
 /**
- * Instances that share a data directory share a bus channel: the workers of one
- * `deno serve --parallel` process. A ":memory:" server is alone by definition.
+ * Workers of one `deno serve --parallel` process that share a data directory share a
+ * BroadcastChannel. A lone process (`deno run`) has no such peers, and a ":memory:"
+ * server shares nothing: both keep broadcasts in process.
  */
-function chooseBus(data: string): Bus {
-  if (data === MEMORY_DATA) return new LocalBroker().connect();
+function chooseBus(data: string, workers: boolean): Bus {
+  if (!workers || data === MEMORY_DATA) return new LocalBroker().connect();
   const dir = isAbsolute(data) ? data : join(Deno.cwd(), data);
   return new BroadcastChannelBus(crypto.randomUUID(), `parley:${dir}`);
 }
@@ -136,7 +138,7 @@ let served: Promise<App> | undefined;
 async function serveFromEnvironment(): Promise<App> {
   const parsed = parseConfig([], (name) => Deno.env.get(name));
   if (parsed.help) throw new Error("unreachable: no arguments were given");
-  const app = await compose(parsed.config);
+  const app = await compose(parsed.config, undefined, { workers: true });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(
       signal,

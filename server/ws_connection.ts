@@ -19,11 +19,32 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 const RECHECK_MS = 25;
 const MAX_STALL_MS = 30_000;
 
+/**
+ * Connections with frames waiting, flushed together by one timer: a broadcast to a
+ * thousand busy sockets arms one timer, not a thousand.
+ */
+const dirty = new Set<WebSocketConnection>();
+let flushAllScheduled = false;
+
+function scheduleFlush(conn: WebSocketConnection): void {
+  dirty.add(conn);
+  if (flushAllScheduled) return;
+  flushAllScheduled = true;
+  setTimeout(flushAll, 0);
+}
+
+function flushAll(): void {
+  flushAllScheduled = false;
+  const due = [...dirty];
+  dirty.clear();
+  for (const conn of due) conn.flush();
+}
+
 export class WebSocketConnection implements Connection {
   readonly id: string = crypto.randomUUID();
   #queue: string[] = [];
   #queuedBytes = 0;
-  #flushScheduled = false;
+  #recheckScheduled = false;
   #stalledSince = 0;
   #released = false;
 
@@ -51,12 +72,13 @@ export class WebSocketConnection implements Connection {
       this.close(CLOSE_CODES.slowConsumer, "slow consumer");
       return;
     }
-    this.#schedule(0);
+    scheduleFlush(this);
   }
 
   close(code: number, reason: string): void {
     this.#queue = [];
     this.#queuedBytes = 0;
+    dirty.delete(this);
     if (this.socket.readyState === WebSocket.OPEN) {
       // Flush nothing more: a closing peer must recover from history anyway.
       try {
@@ -68,14 +90,8 @@ export class WebSocketConnection implements Connection {
     this.#release();
   }
 
-  #schedule(delayMs: number): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setTimeout(this.#flush, delayMs);
-  }
-
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
+  /** Send what is queued as one frame, unless the socket is still over its limit. */
+  flush(): void {
     if (this.#queue.length === 0 || this.socket.readyState !== WebSocket.OPEN) return;
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
       // The peer is not reading; hold our frames rather than grow Deno's queue.
@@ -83,7 +99,13 @@ export class WebSocketConnection implements Connection {
       this.#stalledSince ||= now;
       if (now - this.#stalledSince > MAX_STALL_MS) {
         this.close(CLOSE_CODES.slowConsumer, "slow consumer");
-      } else this.#schedule(RECHECK_MS);
+      } else if (!this.#recheckScheduled) {
+        this.#recheckScheduled = true;
+        setTimeout(() => {
+          this.#recheckScheduled = false;
+          this.flush();
+        }, RECHECK_MS);
+      }
       return;
     }
     this.#stalledSince = 0;
@@ -91,7 +113,7 @@ export class WebSocketConnection implements Connection {
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#write(batch);
-  };
+  }
 
   /**
    * Deno can report OPEN for a socket whose peer is already gone, and then `send` throws.
