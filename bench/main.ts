@@ -1,0 +1,392 @@
+/**
+ * `deno task bench`: Parley's load generator. It starts each server under test itself
+ * (Parley with KV on disk, and two bare baselines), drives it over 127.0.0.1 with
+ * Parley's real protocol, and writes a markdown table and JSON. Run with --help.
+ */
+import { parseArgs } from "node:util";
+import type { KvWriterResult } from "./kv_writer.ts";
+import { ephemeralPortCount, machine } from "./proc.ts";
+import { Progress } from "./progress.ts";
+import {
+  buildRows,
+  markdown,
+  type Results,
+  type RunResult,
+  SCENARIO_TITLES,
+  type ScenarioId,
+  type ScenarioResult,
+} from "./report.ts";
+import { type Context, fmt, idle, latency, saturate } from "./scenarios.ts";
+import {
+  hasTaskset,
+  pinSelf,
+  ROOT,
+  type RunningTarget,
+  startTarget,
+  TARGET_LABELS,
+  type TargetName,
+  type TargetOptions,
+} from "./targets.ts";
+
+const HELP = `Usage: deno task bench [options]
+
+Runs Parley and two bare baselines (bench/baseline_bare.ts, bench/baseline_coalescing.ts)
+under the same load and reports each Parley figure as a ratio to both.
+
+Scenarios:
+  a  busy room: 32 clients in one room, pipelined batches; deliveries/s, peak RSS
+  b  many rooms: 1,000 clients in 100 rooms, same loop; deliveries/s
+  c  latency: 1,000 clients in 100 rooms at --rate msg/s each; p50/p99/max
+  d  idle connections: 10,000 authenticated sockets; server RSS per connection
+  e  persistence: 100 concurrent senders into Deno KV; group commit vs one per message
+
+Options:
+  --scenario a,b,...   Scenarios to run (default: all)
+  --duration <s>       Measured seconds per run (default 20; smoke 1)
+  --rate <n>           Messages per second per client in c (default 5)
+  --smoke              A few seconds per scenario at small sizes (for CI)
+  --json <path>        Where to write JSON (default bench/results.json; smoke: a temp dir)
+  --markdown <path>    Where to write markdown (default bench/RESULTS.md; smoke: a temp dir)
+  --parley-arg <flag>  Extra flag for Parley (repeat), e.g. --parley-arg=--max-buffered=2097152
+  --cpu-prof <dir>     Write a V8 CPU profile of each Parley run into <dir>
+  --help               Show this help`;
+
+interface Plan {
+  scenarios: ScenarioId[];
+  durationMs: number;
+  warmupMs: number;
+  smoke: boolean;
+  sizes: {
+    a: { clients: number; rooms: number; batch: number };
+    b: { clients: number; rooms: number; batch: number };
+    c: { clients: number; rooms: number; ratePerClient: number };
+    d: { connections: number; rooms: number; warmup: number };
+    e: { senders: number; rooms: number };
+  };
+}
+
+const ALL: ScenarioId[] = ["a", "b", "c", "d", "e"];
+
+function plan(args: string[]): Plan & { json: string; markdown: string; target: TargetOptions } {
+  const { values } = parseArgs({
+    args,
+    options: {
+      scenario: { type: "string" },
+      duration: { type: "string" },
+      rate: { type: "string", default: "5" },
+      smoke: { type: "boolean", default: false },
+      json: { type: "string" },
+      markdown: { type: "string" },
+      "parley-arg": { type: "string", multiple: true, default: [] },
+      "cpu-prof": { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  const fail = (message: string): never => {
+    console.error(`error: ${message}\n\n${HELP}`);
+    Deno.exit(2);
+  };
+  const scenarios = (values.scenario ?? ALL.join(",")).split(",").map((s) => s.trim());
+  for (const s of scenarios) if (!ALL.includes(s as ScenarioId)) fail(`unknown scenario "${s}"`);
+  const smoke = values.smoke;
+  const durationS = Number(values.duration ?? (smoke ? 1 : 20));
+  if (!(durationS > 0 && durationS <= 600)) fail("--duration must be 0-600 seconds");
+  const rate = Number(values.rate);
+  if (!(rate > 0 && rate <= 1000)) fail("--rate must be 0-1000 messages per second");
+  const out = smoke ? Deno.makeTempDirSync({ prefix: "parley-bench-smoke-" }) : null;
+  return {
+    scenarios: ALL.filter((s) => scenarios.includes(s)),
+    durationMs: durationS * 1000,
+    warmupMs: smoke ? 200 : Math.min(2000, durationS * 150),
+    smoke,
+    sizes: smoke
+      ? {
+        a: { clients: 8, rooms: 1, batch: 10 },
+        b: { clients: 40, rooms: 4, batch: 10 },
+        c: { clients: 40, rooms: 4, ratePerClient: rate },
+        d: { connections: 100, rooms: 10, warmup: 10 },
+        e: { senders: 10, rooms: 2 },
+      }
+      : {
+        a: { clients: 32, rooms: 1, batch: 50 },
+        b: { clients: 1000, rooms: 100, batch: 50 },
+        c: { clients: 1000, rooms: 100, ratePerClient: rate },
+        d: { connections: 10_000, rooms: 100, warmup: 100 },
+        e: { senders: 100, rooms: 10 },
+      },
+    json: values.json ??
+      (out ? `${out}/results.json` : new URL("bench/results.json", ROOT).pathname),
+    markdown: values.markdown ??
+      (out ? `${out}/RESULTS.md` : new URL("bench/RESULTS.md", ROOT).pathname),
+    target: {
+      pin: false,
+      parleyArgs: values["parley-arg"] as string[],
+      ...(values["cpu-prof"] ? { cpuProfDir: values["cpu-prof"] } : {}),
+    },
+  };
+}
+
+/** Baselines first, so a Parley run never follows its own backlog's shutdown. */
+const TARGETS: TargetName[] = ["bare", "coalescing", "parley"];
+
+async function runOne(
+  id: ScenarioId,
+  name: TargetName,
+  p: ReturnType<typeof plan>,
+  progress: Progress,
+): Promise<RunResult> {
+  progress.start(`${id}. ${SCENARIO_TITLES[id]} / ${TARGET_LABELS[name]}`);
+  let target: RunningTarget | null = null;
+  try {
+    // Profile only Parley; a profile of a baseline is not what anyone asked for.
+    const options: TargetOptions = name === "parley"
+      ? p.target
+      : { pin: p.target.pin, parleyArgs: [] };
+    target = await startTarget(name, options);
+    const ctx: Context = {
+      endpoint: target,
+      pid: target.pid,
+      label: `${id}/${name}`,
+      durationMs: p.durationMs,
+      warmupMs: p.warmupMs,
+      settleMs: p.smoke ? 500 : 3000,
+      progress,
+    };
+    let result: RunResult;
+    if (id === "a" || id === "b") {
+      const r = await saturate(ctx, p.sizes[id]);
+      progress.done(
+        `${fmt(r.deliveriesPerSecond)} deliveries/s (${r.rounds} rounds, server CPU ${
+          pct(r.cpu.server)
+        }, generator CPU ${pct(r.cpu.generator)}${r.stalled ? ", STALLED" : ""})`,
+      );
+      result = r;
+    } else if (id === "c") {
+      const r = await latency(ctx, p.sizes.c);
+      progress.done(
+        `p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, max ${
+          r.maxMs.toFixed(1)
+        } ms (${r.samples} samples, missing ${r.missing})`,
+      );
+      result = r;
+    } else {
+      const r = await idle(ctx, p.sizes.d);
+      progress.done(`${(r.bytesPerConnection / 1024).toFixed(1)} KiB per connection`);
+      result = r;
+    }
+    // Read after stop, so shutdown complaints are in it too.
+    await target.stop();
+    const log = serverLog(target);
+    return log ? { ...result, serverLog: log.slice(-4000) } : result;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    progress.done(`FAILED: ${message}`);
+    return { kind: "error", error: message };
+  } finally {
+    await target?.stop();
+  }
+}
+
+/**
+ * What the server said beyond its start-up line, as distinct messages with counts (stack
+ * frames, timestamps and user ids left out), most frequent first.
+ */
+function serverLog(target: RunningTarget): string | undefined {
+  const counts = new Map<string, number>();
+  for (const line of target.log().split("\n")) {
+    if (!line.trim() || /^\s+at /.test(line) || /listening on/.test(line)) continue;
+    const message = line.replace(/^\S+Z /, "").replace(/ user=\S+/, "");
+    counts.set(message, (counts.get(message) ?? 0) + 1);
+  }
+  if (counts.size === 0) return undefined;
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5)
+    .map(([message, n]) => `${n} × ${message}`).join("; ");
+}
+
+async function kvWriter(
+  mode: "grouped" | "single",
+  p: ReturnType<typeof plan>,
+  pin: boolean,
+  progress: Progress,
+): Promise<KvWriterResult | { kind: "error"; error: string }> {
+  progress.start(`e. persistence / ${mode === "grouped" ? "group commit" : "one per message"}`);
+  progress.update(`${p.durationMs / 1000} s with ${p.sizes.e.senders} senders`);
+  const deno = [
+    "run",
+    "-A",
+    "--unstable-kv",
+    new URL("bench/kv_writer.ts", ROOT).pathname,
+    "--mode",
+    mode,
+    "--duration",
+    String(p.durationMs),
+    "--warmup",
+    String(p.warmupMs),
+    "--senders",
+    String(p.sizes.e.senders),
+    "--rooms",
+    String(p.sizes.e.rooms),
+  ];
+  const child = new Deno.Command(pin ? "taskset" : Deno.execPath(), {
+    args: pin ? ["-c", "0", Deno.execPath(), ...deno] : deno,
+    cwd: ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), p.durationMs + p.warmupMs + 60_000);
+  try {
+    const out = await child.output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
+    const result = JSON.parse(text.split("\n").at(-1)!) as KvWriterResult;
+    progress.done(`${fmt(result.perSecond)} messages/s in ${result.commits} commits`);
+    return result;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    progress.done(`FAILED: ${message}`);
+    return { kind: "error", error: message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+
+/** The commit measured, and which files under test differed from it (work in progress). */
+async function revision(): Promise<string> {
+  const git = async (...args: string[]) => {
+    try {
+      const out = await new Deno.Command("git", { args, cwd: ROOT, stderr: "null" }).output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : "";
+    } catch {
+      return "";
+    }
+  };
+  const head = await git("rev-parse", "--short", "HEAD");
+  if (!head) return "unknown";
+  const dirty = (await git("status", "--porcelain", "--", "server", "server.ts", "protocol"))
+    .split("\n").filter(Boolean).map((l) => l.slice(3));
+  return dirty.length ? `${head} with uncommitted changes to ${dirty.join(", ")}` : head;
+}
+
+function notesFor(results: Results, p: Plan): string[] {
+  const notes: string[] = [];
+  for (const [id, s] of Object.entries(results.scenarios) as [ScenarioId, ScenarioResult][]) {
+    for (const [name, run] of Object.entries(s.runs) as [TargetName, RunResult][]) {
+      if (run.kind === "error") {
+        notes.push(`${id}/${name} failed: ${run.error.split("\n")[0]}`);
+        continue;
+      }
+      if (run.serverLog) {
+        notes.push(
+          `${id}/${name}: the server logged (during the run or at shutdown) ${run.serverLog}`,
+        );
+      }
+      if (run.cpu.others > 0.1) {
+        notes.push(
+          `${id}/${name}: other processes used ${pct(run.cpu.others)} of a core during the run; ` +
+            "its figures are suspect.",
+        );
+      }
+      if (run.kind === "throughput") {
+        if (run.cpu.generator > 0.9 && run.cpu.server < 0.9) {
+          notes.push(
+            `${id}/${name}: the load generator was the bottleneck (generator CPU ${
+              pct(run.cpu.generator)
+            }, server ${pct(run.cpu.server)}); this figure is a floor.`,
+          );
+        }
+        if (run.rateLimited > 0) {
+          notes.push(
+            `${id}/${name}: ${run.rateLimited} sends were refused with rate_limited and resent, ` +
+              "so a rate limit, not the server, set this figure.",
+          );
+        }
+        if (run.stalled) notes.push(`${id}/${name}: a round never completed (messages lost).`);
+      }
+      if (run.kind === "latency" && run.missing > 0) {
+        notes.push(
+          `${id}/${name}: ${run.missing} deliveries never arrived within the grace period.`,
+        );
+      }
+    }
+  }
+  if (p.scenarios.includes("d")) {
+    notes.push(
+      `d: ${p.sizes.d.connections + p.sizes.d.warmup} connections from one source address fit ` +
+        `the ${ephemeralPortCount()}-port ephemeral range (one destination, so one port each).`,
+    );
+  }
+  return notes;
+}
+
+async function main(): Promise<number> {
+  const p = plan(Deno.args);
+  const progress = new Progress();
+  const pin = navigator.hardwareConcurrency >= 2 && await hasTaskset() && await pinSelf(1);
+  p.target.pin = pin;
+  if (!pin) progress.note("note: not pinning (taskset missing or a single core)");
+  const results: Results = {
+    version: 1,
+    startedAt: new Date().toISOString(),
+    finishedAt: "",
+    command: ["deno task bench", ...Deno.args].join(" "),
+    revision: await revision(),
+    durationS: p.durationMs / 1000,
+    warmupS: p.warmupMs / 1000,
+    smoke: p.smoke,
+    pinned: pin,
+    machine: machine(pin),
+    scenarios: {},
+    rows: [],
+    notes: [],
+  };
+  for (const id of p.scenarios) {
+    const scenario: ScenarioResult = { sizes: { ...p.sizes[id] }, runs: {} };
+    results.scenarios[id] = scenario;
+    if (id === "e") {
+      scenario.persistence = {
+        grouped: await kvWriter("grouped", p, pin, progress),
+        single: await kvWriter("single", p, pin, progress),
+      };
+      continue;
+    }
+    for (const name of TARGETS) {
+      scenario.runs[name] = await runOne(id, name, p, progress);
+    }
+  }
+  results.finishedAt = new Date().toISOString();
+  const after = await revision();
+  if (after !== results.revision) {
+    results.revision += ` (at the end: ${after}; the code changed during the run)`;
+  }
+  results.rows = buildRows(results.scenarios);
+  results.notes = notesFor(results, p);
+  const md = markdown(results);
+  await Deno.writeTextFile(p.json, JSON.stringify(results, null, 2) + "\n");
+  await Deno.writeTextFile(p.markdown, md);
+  // Files written into the repository must pass its `deno fmt --check` (.md and .json).
+  const inRepo = [p.json, p.markdown].filter((f) => f.startsWith(ROOT.pathname));
+  if (inRepo.length) {
+    await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", "--quiet", ...inRepo],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "null",
+    }).output().catch(() => {});
+  }
+  console.log(md);
+  console.log(`\nwrote ${p.json} and ${p.markdown}`);
+  const failed = Object.values(results.scenarios).some((s) =>
+    Object.values(s.runs).some((r) => r.kind === "error") ||
+    Object.values(s.persistence ?? {}).some((r) => "kind" in r)
+  );
+  return failed ? 1 : 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

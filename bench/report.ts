@@ -1,0 +1,328 @@
+/** Turn the raw results into figure rows (with ratios and targets) and markdown. */
+import type { KvWriterResult } from "./kv_writer.ts";
+import type { Machine } from "./proc.ts";
+import { fmt, type IdleResult, type LatencyResult, type ThroughputResult } from "./scenarios.ts";
+import { TARGET_LABELS, type TargetName } from "./targets.ts";
+
+export type ScenarioId = "a" | "b" | "c" | "d" | "e";
+
+export const SCENARIO_TITLES: Record<ScenarioId, string> = {
+  a: "busy room",
+  b: "many rooms",
+  c: "latency",
+  d: "idle connections",
+  e: "persistence",
+};
+
+export type RunResult = ThroughputResult | LatencyResult | IdleResult | {
+  kind: "error";
+  error: string;
+};
+
+export interface ScenarioResult {
+  sizes: Record<string, number>;
+  runs: Partial<Record<TargetName, RunResult>>;
+  persistence?: {
+    grouped: KvWriterResult | { kind: "error"; error: string };
+    single: KvWriterResult | { kind: "error"; error: string };
+  };
+}
+
+export interface Row {
+  scenario: ScenarioId;
+  figure: string;
+  unit: string;
+  parley: number | null;
+  bare: number | null;
+  coalescing: number | null;
+  vsBare: number | null;
+  vsCoalescing: number | null;
+  target: string;
+  /** null when the row has no target. */
+  met: boolean | null;
+}
+
+export interface Results {
+  version: 1;
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  /** The git commit measured, noting uncommitted changes to the server. */
+  revision: string;
+  durationS: number;
+  warmupS: number;
+  smoke: boolean;
+  pinned: boolean;
+  machine: Machine;
+  scenarios: Partial<Record<ScenarioId, ScenarioResult>>;
+  rows: Row[];
+  notes: string[];
+}
+
+const MB = 1024 * 1024;
+
+function ratio(a: number | null, b: number | null): number | null {
+  return a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
+    ? null
+    : a / b;
+}
+
+function row(
+  scenario: ScenarioId,
+  figure: string,
+  unit: string,
+  values: { parley: number | null; bare: number | null; coalescing: number | null },
+  target = "",
+  met: (r: Row) => boolean | null = () => null,
+): Row {
+  const r: Row = {
+    scenario,
+    figure,
+    unit,
+    ...values,
+    vsBare: ratio(values.parley, values.bare),
+    vsCoalescing: ratio(values.parley, values.coalescing),
+    target,
+    met: null,
+  };
+  r.met = r.parley === null ? (target ? false : null) : met(r);
+  return r;
+}
+
+function pick<K extends RunResult["kind"]>(
+  runs: ScenarioResult["runs"],
+  target: TargetName,
+  kind: K,
+  value: (r: Extract<RunResult, { kind: K }>) => number,
+): number | null {
+  const run = runs[target];
+  return run && run.kind === kind ? value(run as Extract<RunResult, { kind: K }>) : null;
+}
+
+export function buildRows(scenarios: Results["scenarios"]): Row[] {
+  const rows: Row[] = [];
+  for (const id of ["a", "b"] as const) {
+    const s = scenarios[id];
+    if (!s) continue;
+    const dps = (t: TargetName) =>
+      pick(s.runs, t, "throughput", (r) => r.stalled ? NaN : r.deliveriesPerSecond);
+    rows.push(row(
+      id,
+      "deliveries/s",
+      "/s",
+      { parley: dps("parley"), bare: dps("bare"), coalescing: dps("coalescing") },
+      "≥ 10× bare, ≥ 0.5× coalescing",
+      (r) => (r.vsBare ?? 0) >= 10 && (r.vsCoalescing ?? 0) >= 0.5,
+    ));
+    if (id === "a") {
+      const peak = (t: TargetName) => pick(s.runs, t, "throughput", (r) => r.peakRssBytes / MB);
+      rows.push(row(
+        id,
+        "peak RSS",
+        "MB",
+        { parley: peak("parley"), bare: peak("bare"), coalescing: peak("coalescing") },
+        "< 200 MB",
+        (r) => r.parley! < 200,
+      ));
+    }
+  }
+  const c = scenarios.c;
+  if (c) {
+    const lat = (t: TargetName, f: (r: LatencyResult) => number) => pick(c.runs, t, "latency", f);
+    const values = (f: (r: LatencyResult) => number) => ({
+      parley: lat("parley", f),
+      bare: lat("bare", f),
+      coalescing: lat("coalescing", f),
+    });
+    rows.push(
+      row(
+        "c",
+        "p50 latency",
+        "ms",
+        values((r) => r.p50Ms),
+        "≤ bare",
+        (r) => r.vsBare !== null && r.vsBare <= 1,
+      ),
+    );
+    rows.push(row(
+      "c",
+      "p99 latency",
+      "ms",
+      values((r) => r.p99Ms),
+      "≤ bare, ≤ 50 ms",
+      (r) => r.vsBare !== null && r.vsBare <= 1 && r.parley! <= 50,
+    ));
+    rows.push(row("c", "max latency", "ms", values((r) => r.maxMs)));
+  }
+  const d = scenarios.d;
+  if (d) {
+    const per = (t: TargetName) => pick(d.runs, t, "idle", (r) => r.bytesPerConnection / 1024);
+    rows.push(row(
+      "d",
+      "RSS per idle connection",
+      "KiB",
+      { parley: per("parley"), bare: per("bare"), coalescing: per("coalescing") },
+      "≤ 1.2× bare",
+      (r) => r.vsBare !== null && r.vsBare <= 1.2,
+    ));
+  }
+  const e = scenarios.e?.persistence;
+  if (e) {
+    const rate = (x: KvWriterResult | { kind: "error" }) => "kind" in x ? null : x.perSecond;
+    const grouped = rate(e.grouped);
+    const single = rate(e.single);
+    const none = { bare: null, coalescing: null };
+    rows.push(row("e", "KV commits/s, grouped", "msg/s", { parley: grouped, ...none }));
+    rows.push(row("e", "KV commits/s, one per message", "msg/s", { parley: single, ...none }));
+    rows.push(row(
+      "e",
+      "grouped ÷ one per message",
+      "×",
+      { parley: ratio(grouped, single), ...none },
+      "≥ 5×",
+      (r) => r.parley! >= 5,
+    ));
+  }
+  return rows;
+}
+
+function num(n: number | null, unit = ""): string {
+  if (n === null || !Number.isFinite(n)) return "—";
+  if (unit === "ms" || unit === "MB" || unit === "KiB" || unit === "×") {
+    return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
+  }
+  return fmt(n);
+}
+
+function times(n: number | null): string {
+  if (n === null || !Number.isFinite(n)) return "—";
+  return `${n >= 10 ? n.toFixed(1) : n.toFixed(2)}×`;
+}
+
+export function figuresTable(rows: Row[]): string {
+  const lines = [
+    "| Scenario | Figure | Unit | Parley | bare | bare-coalescing | Parley ÷ bare | Parley ÷ coalescing | Target | Met |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.scenario}. ${SCENARIO_TITLES[r.scenario]} | ${r.figure} | ${r.unit} | ${
+        num(r.parley, r.unit)
+      } | ${num(r.bare, r.unit)} | ${num(r.coalescing, r.unit)} | ${times(r.vsBare)} | ${
+        times(r.vsCoalescing)
+      } | ${r.target || "—"} | ${r.met === null ? "—" : r.met ? "yes" : "**no**"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+
+/** Thread names as Linux shows them, put plainly; "sw-0" is the Deno KV (SQLite) thread. */
+const THREAD_NAMES: Record<string, string> = {
+  "deno (main)": "main",
+  "sw-0": "KV",
+  "V8 DefaultWorke": "V8 workers",
+  "tokio-runtime-w": "tokio",
+};
+
+function threads(shares: Record<string, number>): string {
+  const top = Object.entries(shares).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]);
+  return top.map(([name, v]) => `${THREAD_NAMES[name] ?? name} ${pct(v)}`).join(", ") || "—";
+}
+
+export function runsTable(scenarios: Results["scenarios"]): string {
+  const lines = [
+    "| Scenario | Server | Window | Server CPU | by thread | Generator CPU | Other load | Detail |",
+    "| --- | --- | ---: | ---: | --- | ---: | ---: | --- |",
+  ];
+  for (const [id, s] of Object.entries(scenarios) as [ScenarioId, ScenarioResult][]) {
+    for (const [target, run] of Object.entries(s.runs) as [TargetName, RunResult][]) {
+      const label = `${id}. ${SCENARIO_TITLES[id]} | ${TARGET_LABELS[target]}`;
+      if (run.kind === "error") {
+        lines.push(`| ${label} | — | — | — | — | — | failed: ${run.error.split("\n")[0]} |`);
+        continue;
+      }
+      const window = run.kind === "idle" ? run.setupMs : run.wallMs;
+      let detail = "";
+      if (run.kind === "throughput") {
+        detail = `${run.rounds} rounds of ${run.clients}×${run.batch}, ${
+          fmt(run.messagesPerSecond)
+        } msg/s, rate-limited replies ${run.rateLimited}, errors ${run.errors}${
+          run.stalled ? ", **stalled**" : ""
+        }`;
+      } else if (run.kind === "latency") {
+        detail = `${fmt(run.sendRate)} sends/s, ${run.samples} samples, missing ${run.missing}, ` +
+          `errors ${run.errors}`;
+      } else {
+        detail = `RSS ${(run.rssBeforeBytes / MB).toFixed(1)} → ${
+          (run.rssAfterBytes / MB).toFixed(1)
+        } MB for ${run.connections} connections (CPU over the connect phase)`;
+      }
+      lines.push(
+        `| ${label} | ${(window / 1000).toFixed(1)} s | ${pct(run.cpu.server)} | ${
+          threads(run.cpu.serverThreads)
+        } | ${pct(run.cpu.generator)} | ${pct(run.cpu.others)} | ${detail} |`,
+      );
+    }
+    for (const [mode, run] of Object.entries(s.persistence ?? {})) {
+      const label = `${id}. ${SCENARIO_TITLES[id]} | KvStore, ${
+        mode === "grouped" ? "group commit" : "one commit per message"
+      }`;
+      if ("kind" in run) {
+        lines.push(`| ${label} | — | — | — | — | — | failed: ${run.error.split("\n")[0]} |`);
+      } else {
+        lines.push(
+          `| ${label} | ${(run.elapsedMs / 1000).toFixed(1)} s | ${pct(run.cpuShare)} | ${
+            threads(run.threads)
+          } | — | — | ${run.senders} senders over ${run.rooms} rooms, ${run.committed} messages in ${run.commits} commits |`,
+        );
+      }
+    }
+  }
+  return lines.join("\n");
+}
+
+export function markdown(results: Results): string {
+  const m = results.machine;
+  const gib = (m.memoryBytes / 1024 ** 3).toFixed(1);
+  const sizes = Object.entries(results.scenarios).map(([id, s]) =>
+    `${id}: ${Object.entries(s.sizes).map(([k, v]) => `${k} ${v}`).join(", ")}`
+  );
+  return [
+    "# Parley benchmark: latest run",
+    "",
+    "Written by `deno task bench` (bench/main.ts); bench/README.md explains the method.",
+    "",
+    `- Run: ${results.startedAt} to ${results.finishedAt}`,
+    `- Command: \`${results.command}\``,
+    `- Code: ${results.revision}`,
+    `- Machine: ${m.nproc} cores (${m.cpuModel}), ${gib} GiB, ${m.os}`,
+    `- Deno ${m.deno} (V8 ${m.v8})`,
+    `- Pinning: ${
+      results.pinned
+        ? "server on core 0, load generator on core 1 (taskset)"
+        : "none (taskset missing or one core)"
+    }`,
+    `- Window per run: ${results.durationS} s after ${results.warmupS} s of warm-up${
+      results.smoke ? " (smoke sizes: not figures to quote)" : ""
+    }`,
+    `- Sizes: ${sizes.join("; ")}`,
+    "",
+    "## Figures",
+    "",
+    "Ratios are Parley ÷ baseline: above 1 is better for throughput, below 1 is better for",
+    "latency and memory.",
+    "",
+    figuresTable(results.rows),
+    "",
+    "## Runs",
+    "",
+    "CPU is utime + stime from /proc over the measured window, as a share of one core. Other load",
+    "is the rest of the machine's busy time (/proc/stat) meanwhile: above ~10%, distrust the run.",
+    "",
+    runsTable(results.scenarios),
+    "",
+    ...(results.notes.length ? ["## Notes", "", ...results.notes.map((n) => `- ${n}`), ""] : []),
+  ].join("\n");
+}

@@ -1,0 +1,168 @@
+/** Start and stop the servers under test as child processes, pinned to their own core. */
+import type { Endpoint } from "./client.ts";
+
+export const ROOT = new URL("../", import.meta.url);
+const path = (relative: string) => new URL(relative, ROOT).pathname;
+
+export type TargetName = "parley" | "bare" | "coalescing";
+
+export const TARGET_LABELS: Record<TargetName, string> = {
+  parley: "Parley",
+  bare: "bare",
+  coalescing: "bare-coalescing",
+};
+
+/** Flags Parley gets for every run: KV on disk, per-connection rate limits out of the way. */
+export function parleyArgs(dataDir: string): string[] {
+  return [
+    "--data",
+    dataDir,
+    "--message-rate",
+    "1000000",
+    "--message-burst",
+    "1000000",
+    "--frame-rate",
+    "1000000",
+    "--frame-burst",
+    "1000000",
+    "--log-level",
+    "warn",
+  ];
+}
+
+export interface TargetOptions {
+  /** Pin the server to core 0 with taskset. */
+  pin: boolean;
+  /** Extra flags for Parley (e.g. ones the lead adds later). */
+  parleyArgs: string[];
+  /** Write a V8 CPU profile of the server into this directory. */
+  cpuProfDir?: string;
+}
+
+export interface RunningTarget extends Endpoint {
+  name: TargetName;
+  pid: number;
+  /** The server's stderr so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return await Promise.resolve(port);
+}
+
+export async function hasTaskset(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("taskset", { args: ["-c", "0", "true"] }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/** Move this process (every thread) to `core`, so the server keeps the other to itself. */
+export async function pinSelf(core: number): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("taskset", {
+      args: ["-a", "-cp", String(core), String(Deno.pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+export async function startTarget(
+  name: TargetName,
+  options: TargetOptions,
+): Promise<RunningTarget> {
+  const port = await freePort();
+  const listen = ["--port", String(port), "--hostname", "127.0.0.1"];
+  let dataDir: string | undefined;
+  let script: string;
+  let args: string[];
+  if (name === "parley") {
+    dataDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
+    script = path("server.ts");
+    args = [...listen, ...parleyArgs(dataDir), ...options.parleyArgs];
+  } else {
+    script = path(name === "bare" ? "bench/baseline_bare.ts" : "bench/baseline_coalescing.ts");
+    args = listen;
+  }
+  const deno = [
+    "run",
+    "-A",
+    "--unstable-kv",
+    ...(options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : []),
+    script,
+    ...args,
+  ];
+  // taskset execs deno, so the child's pid is the server's pid.
+  const [command, commandArgs] = options.pin
+    ? ["taskset", ["-c", "0", Deno.execPath(), ...deno]]
+    : [Deno.execPath(), deno];
+  const child = new Deno.Command(command, {
+    args: commandArgs,
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text = (text + decoder.decode(chunk)).slice(-20_000);
+  };
+  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const endpoint = { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` };
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => stopping ??= halt();
+  const halt = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      // Parley closes its sockets (up to 2 s) and commits its queue; do not wait forever.
+      const timer = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+      }, options.cpuProfDir ? 60_000 : 15_000);
+      await status;
+      clearTimeout(timer);
+    }
+    await drained;
+    if (dataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  };
+
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error(`${name} exited before it was ready:\n${text}`);
+    }
+    try {
+      const response = await fetch(`${endpoint.url}/healthz`);
+      await response.body?.cancel();
+      if (response.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`${name} was not ready within 60 s:\n${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { name, pid: child.pid, ...endpoint, log: () => text, stop };
+}
