@@ -83,15 +83,20 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     }
   }
 
+  /** The identities this browser's signed cookie holds; [] when missing or forged. */
+  function identitiesOf(request: Request) {
+    return signer.verify(readCookie(request.headers.get("cookie"), IDENTITY_COOKIE));
+  }
+
   function upgrade(request: Request): Response {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: { code: "upgrade_required", message: "Use a WebSocket." } });
     }
     if (!originAllowed(request)) {
       log.warn("upgrade refused: foreign origin", { origin: request.headers.get("origin") });
-      return json(403, { error: { code: "forbidden", message: "Origin not allowed." } });
+      return foreignOrigin();
     }
-    const identities = signer.verify(readCookie(request.headers.get("cookie"), IDENTITY_COOKIE));
+    const identities = identitiesOf(request);
     const uid = new URL(request.url).searchParams.get("uid");
     const user = uid ? identities.find((m) => m.id === uid) : identities[0];
     if (!user) {
@@ -118,7 +123,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
 
   async function createSession(request: Request): Promise<Response> {
     if (!originAllowed(request)) {
-      return json(403, { error: { code: "forbidden", message: "Origin not allowed." } });
+      return foreignOrigin();
     }
     const body = await readJson(request);
     const name = normalizeDisplayName((body as { name?: unknown } | null)?.name);
@@ -127,7 +132,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
         error: { code: "invalid_name", message: "Pick a name of 1-32 characters." },
       });
     }
-    const existing = signer.verify(readCookie(request.headers.get("cookie"), IDENTITY_COOKIE));
+    const existing = identitiesOf(request);
     const { user, all } = addIdentity(existing, name);
     return json(200, { user }, {
       "set-cookie": identityCookie(signer.sign(all), isSecure(request)),
@@ -136,10 +141,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
 
   function deleteSession(request: Request): Response {
     if (!originAllowed(request)) {
-      return json(403, { error: { code: "forbidden", message: "Origin not allowed." } });
+      return foreignOrigin();
     }
     const uid = new URL(request.url).searchParams.get("uid");
-    const existing = signer.verify(readCookie(request.headers.get("cookie"), IDENTITY_COOKIE));
+    const existing = identitiesOf(request);
     const kept = existing.filter((m) => m.id !== uid);
     return new Response(null, {
       status: 204,
@@ -238,6 +243,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   }
 
   return { handler, closeAll };
+}
+
+function foreignOrigin(): Response {
+  return json(403, { error: { code: "forbidden", message: "Origin not allowed." } });
 }
 
 function serveAsset(request: Request, asset: Asset): Response {

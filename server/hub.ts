@@ -273,9 +273,8 @@ export class Hub {
   async read(conn: Connection, room: string, seq: number): Promise<ResultOf<"read">> {
     this.#requireJoined(conn, room);
     const record = await this.#record(room);
-    const before = await this.store.readMarker(room, conn.user.id);
-    const marker = await this.store.setReadMarker(room, conn.user.id, seq);
-    if (marker > before) {
+    const { seq: marker, moved } = await this.store.setReadMarker(room, conn.user.id, seq);
+    if (moved) {
       this.#toUser(conn.user.id, { type: "read", room, seq: marker }, conn);
       if (record.receipts) {
         this.broadcast(room, { type: "receipt", room, user: conn.user, seq: marker });

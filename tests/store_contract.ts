@@ -239,10 +239,18 @@ export function storeContract(
     await store.append({ kind: "delete", room: "r", author: bob, target: 4 });
     assert.equal(await store.unreadCount("r", ada.id, 100), 3, "bob's texts, less the deleted one");
     assert.equal(await store.unreadCount("r", ada.id, 2), 2, "capped");
-    assert.equal(await store.setReadMarker("r", ada.id, 2), 2);
-    assert.equal(await store.setReadMarker("r", ada.id, 1), 2, "never backwards");
+    assert.deepEqual(await store.setReadMarker("r", ada.id, 2), { seq: 2, moved: true });
+    assert.deepEqual(
+      await store.setReadMarker("r", ada.id, 1),
+      { seq: 2, moved: false },
+      "never backwards",
+    );
     assert.equal(await store.unreadCount("r", ada.id, 100), 1);
-    assert.equal(await store.setReadMarker("r", ada.id, 999), 7, "clamped to the last seq");
+    assert.deepEqual(
+      await store.setReadMarker("r", ada.id, 999),
+      { seq: 7, moved: true },
+      "clamped",
+    );
     assert.equal(await store.unreadCount("r", ada.id, 100), 0);
     await store.setReadMarker("r", bob.id, 3);
     assert.deepEqual(

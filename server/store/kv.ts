@@ -394,19 +394,24 @@ export class KvStore implements Store {
     return rooms;
   }
 
-  async setReadMarker(room: string, userId: string, seq: number): Promise<number> {
+  async setReadMarker(
+    room: string,
+    userId: string,
+    seq: number,
+  ): Promise<{ seq: number; moved: boolean }> {
     for (;;) {
-      const [current, last] = await this.#kv.getMany<[number, number]>([["read", room, userId], [
-        "seq",
-        room,
-      ]]);
+      const [current, last] = await this.#kv.getMany<[number, number]>([
+        ["read", room, userId],
+        ["seq", room],
+      ]);
       if (last.value === null) throw new ProtocolError("room_not_found");
-      const marker = Math.max(current.value ?? 0, Math.min(seq, last.value));
-      if (marker === current.value) return marker;
+      const before = current.value ?? 0;
+      const marker = Math.max(before, Math.min(seq, last.value));
+      if (marker === before) return { seq: marker, moved: false };
       const result = await untilUnlocked(() =>
         this.#kv.atomic().check(current).set(["read", room, userId], marker).commit()
       );
-      if (result.ok) return marker;
+      if (result.ok) return { seq: marker, moved: true };
     }
   }
 

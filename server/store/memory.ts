@@ -151,12 +151,17 @@ export class MemoryStore implements Store {
     return Promise.resolve(names.map((d) => d.record.name).sort());
   }
 
-  setReadMarker(room: string, userId: string, seq: number): Promise<number> {
+  setReadMarker(
+    room: string,
+    userId: string,
+    seq: number,
+  ): Promise<{ seq: number; moved: boolean }> {
     const data = this.#rooms.get(room);
     if (!data) return Promise.reject(new ProtocolError("room_not_found"));
-    const marker = Math.max(data.markers.get(userId) ?? 0, Math.min(seq, data.record.lastSeq));
+    const before = data.markers.get(userId) ?? 0;
+    const marker = Math.max(before, Math.min(seq, data.record.lastSeq));
     data.markers.set(userId, marker);
-    return Promise.resolve(marker);
+    return Promise.resolve({ seq: marker, moved: marker > before });
   }
 
   readMarker(room: string, userId: string): Promise<number> {

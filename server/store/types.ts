@@ -103,8 +103,12 @@ export interface Store {
   removeMember(room: string, userId: string): Promise<void>;
   roomsOf(userId: string): Promise<string[]>;
 
-  /** Move the user's marker forward to `seq` (never back); returns the marker now. */
-  setReadMarker(room: string, userId: string, seq: number): Promise<number>;
+  /** Move the user's marker forward to `seq` (never back); says where it is now and if it moved. */
+  setReadMarker(
+    room: string,
+    userId: string,
+    seq: number,
+  ): Promise<{ seq: number; moved: boolean }>;
   readMarker(room: string, userId: string): Promise<number>;
   readMarkers(room: string): Promise<ReadMarker[]>;
   /** Text entries by others after the user's marker, counting at most `cap`. */
