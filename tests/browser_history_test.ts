@@ -199,8 +199,10 @@ browserTest(
       await typo.getByTestId("message-edit").click();
       await ada.getByTestId("message-edit-input").fill("second message");
       await ada.getByTestId("message-edit-input").press("Enter");
-      await bob.getByTestId("message").filter({ hasText: "second message" })
-        .getByTestId("message-edited").waitFor();
+      const edited = bob.getByTestId("message").filter({
+        has: bob.getByTestId("message-text").getByText("second message", { exact: true }),
+      });
+      await edited.getByTestId("message-edited").waitFor();
       // ArrowUp in the empty composer edits her last message; Escape leaves it as it was.
       await ada.getByTestId("composer").press("ArrowUp");
       assert.equal(await ada.getByTestId("message-edit-input").inputValue(), "second message");

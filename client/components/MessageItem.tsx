@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useLayoutEffect, useRef, useState } from "preact/hooks";
 import { LIMITS } from "../../protocol/limits.ts";
 import type { Member } from "../../protocol/messages.ts";
 import { Avatar } from "./Avatar.tsx";
@@ -141,7 +141,8 @@ function EditBox({ text, onSave, onCancel, onError }: EditBoxProps) {
   const [value, setValue] = useState(text);
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLTextAreaElement>(null);
-  useEffect(() => {
+  // Layout effect: focus before the first paint, so keys typed at once are not reordered.
+  useLayoutEffect(() => {
     const el = input.current;
     if (!el) return;
     el.focus();
