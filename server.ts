@@ -8,15 +8,16 @@
 import { isAbsolute, join } from "node:path";
 import { renderPage } from "./client/page.tsx";
 import { CLOSE_CODES } from "./protocol/errors.ts";
-import { RATES } from "./protocol/limits.ts";
 import { type App, createApp } from "./server/app.ts";
 import { bundleClient, embeddedAssets } from "./server/assets.ts";
 import { BroadcastChannelBus } from "./server/bus/broadcast_channel.ts";
 import { LocalBroker } from "./server/bus/local.ts";
 import type { Bus } from "./server/bus/types.ts";
-import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
+import { Accounts } from "./server/auth/accounts.ts";
+import { JwtVerifier } from "./server/auth/jwt.ts";
+import { AuthError } from "./server/auth/types.ts";
+import { type Config, ConfigError, helpText, MEMORY_DATA, parseConfig } from "./server/config.ts";
 import { createLogger, type Logger } from "./server/log.ts";
-import { loadOrCreateSecret, MEMORY_DATA } from "./server/secret.ts";
 import { KvStore } from "./server/store/kv.ts";
 import { MemoryStore } from "./server/store/memory.ts";
 import type { Store } from "./server/store/types.ts";
@@ -31,20 +32,79 @@ export async function compose(
     new URL("./client/main.tsx", import.meta.url),
     new URL("./client/styles.css", import.meta.url),
   );
+  const store = await chooseStore(config.data);
   return await createApp({
-    store: await chooseStore(config.data),
+    store,
     bus: chooseBus(config.data, workers),
     assets,
     renderPage,
-    secret: await loadOrCreateSecret(config.data),
+    accounts: accountsFor(config, store),
+    jwt: await JwtVerifier.create(config.jwt),
+    guests: config.guests,
     log,
     title: config.title,
     allowedOrigins: config.allowedOrigins,
     maxBufferedBytes: config.maxBufferedBytes,
     retention: config.retention,
     recoveryMax: config.recoveryMax,
-    session: { rates: { ...RATES, frames: config.frameRate, messages: config.messageRate } },
+    session: {
+      rates: {
+        frames: config.frameRate,
+        messages: config.messageRate,
+        roomCreates: config.roomRate,
+      },
+      // Guests post at a tenth of members' rate, with a fifth of the burst.
+      guestMessages: {
+        perSecond: config.messageRate.perSecond / 10,
+        burst: Math.max(1, Math.floor(config.messageRate.burst / 5)),
+      },
+    },
   });
+}
+
+function accountsFor(config: Config, store: Store): Accounts {
+  return new Accounts({
+    records: store.records,
+    registration: config.registration,
+    passwordCost: config.passwordCost,
+  });
+}
+
+/**
+ * `--create-admin NAME`: make NAME a server admin. A new account takes its password from
+ * PARLEY_ADMIN_PASSWORD, else from the first line of stdin; an existing one is promoted.
+ */
+async function createAdmin(config: Config, name: string): Promise<number> {
+  const store = await chooseStore(config.data);
+  try {
+    const accounts = accountsFor(config, store);
+    const existing = await accounts.byName(name);
+    if (existing) {
+      await accounts.update(existing.id, { role: "admin", disabled: false });
+      console.log(`${existing.username} is now a server admin.`);
+      return 0;
+    }
+    const password = Deno.env.get("PARLEY_ADMIN_PASSWORD") ?? await firstLine(Deno.stdin.readable);
+    const account = await accounts.register({ username: name, password }, { asAdmin: true });
+    console.log(`Created server admin ${account.username}.`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof AuthError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
+
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of stream) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.includes("\n")) break;
+  }
+  return text.split(/\r?\n/)[0] ?? "";
 }
 
 /** Deno KV in the data directory, or memory for a throwaway ":memory:" server. */
@@ -80,6 +140,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`error: ${error.message}`);
     return 2;
   }
+  if (config.createAdmin !== null) return await createAdmin(config, config.createAdmin);
   const log = createLogger(config.logLevel);
   const app = await compose(config, log);
   const server = Deno.serve({
@@ -149,9 +210,9 @@ async function serveFromEnvironment(): Promise<App> {
 }
 
 export default {
-  async fetch(request: Request): Promise<Response> {
+  async fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
     served ??= serveFromEnvironment();
-    return await (await served).handler(request);
+    return await (await served).handler(request, info);
   },
 } satisfies Deno.ServeDefaultExport;
 

@@ -1,18 +1,28 @@
 /**
- * The load generator's protocol client. It speaks Parley's real protocol (sign-in,
- * hello, room.create/join, acknowledged sends) but stays cheap on the hot path: a
+ * The load generator's protocol client. It speaks Parley's real protocol (a JWT on the
+ * upgrade, hello, room.create/join, acknowledged sends) but stays cheap on the hot path: a
  * delivery is counted by finding `"type":"message"` in the WebSocket message, and a
  * send's ack by its id after `"type":"reply","id":`; only control replies and errors
  * are parsed as JSON. One generator core must outrun one server core.
  */
 
+import { SignJWT } from "jose";
+
 export interface Endpoint {
   url: string;
   wsUrl: string;
+  /**
+   * Parley's HS256 secret (its `--jwt-secret`): clients then bring a JWT minted here in
+   * `Authorization: Bearer`. Without it (the baselines), POST /api/session and a cookie.
+   */
+  jwtSecret?: string;
 }
 
 export interface Identity {
-  cookie: string;
+  /** Headers for the WebSocket upgrade. */
+  headers: Record<string, string>;
+  /** The upgrade URL, with whatever the server needs in its query. */
+  wsUrl: string;
   user: { id: string; name: string };
 }
 
@@ -51,8 +61,48 @@ export class Tally {
   }
 }
 
-/** POST /api/session, as the web client does. */
-export async function signIn(endpoint: Endpoint, name: string): Promise<Identity> {
+/** A random HS256 secret for one run (64 hex characters; Parley wants at least 32). */
+export function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** One imported HMAC key per secret: thousands of clients sign with the same one. */
+const signingKeys = new Map<string, Promise<CryptoKey>>();
+
+function signingKey(secret: string): Promise<CryptoKey> {
+  let key = signingKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    signingKeys.set(secret, key);
+  }
+  return key;
+}
+
+/**
+ * An identity for the client `sub`, named `name`. With a JWT secret (Parley), a token is
+ * minted locally, as the application that owns the users would: no request, no password
+ * hash (scrypt would cost the server ~0.4 s per account). Otherwise POST /api/session.
+ */
+export async function signIn(endpoint: Endpoint, sub: string, name: string): Promise<Identity> {
+  if (endpoint.jwtSecret) {
+    const token = await new SignJWT({ sub, name })
+      .setProtectedHeader({ alg: "HS256" })
+      .setIssuedAt()
+      .setExpirationTime("2h")
+      .sign(await signingKey(endpoint.jwtSecret));
+    return {
+      headers: { authorization: `Bearer ${token}`, origin: endpoint.url },
+      wsUrl: endpoint.wsUrl,
+      user: { id: `jwt:${sub}`, name },
+    };
+  }
   const response = await fetch(`${endpoint.url}/api/session`, {
     method: "POST",
     headers: { "content-type": "application/json", origin: endpoint.url },
@@ -64,7 +114,11 @@ export async function signIn(endpoint: Endpoint, name: string): Promise<Identity
   }
   const { user } = await response.json() as { user: Identity["user"] };
   const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0]!;
-  return { cookie, user };
+  return {
+    headers: { cookie, origin: endpoint.url },
+    wsUrl: `${endpoint.wsUrl}?uid=${encodeURIComponent(user.id)}`,
+    user,
+  };
 }
 
 type Reply = { type: "reply"; id: number; ok?: Record<string, unknown>; error?: ErrorBody };
@@ -109,13 +163,12 @@ export class BenchClient {
 
   /** Open the socket for `identity` and say hello. */
   static async connect(
-    endpoint: Endpoint,
     identity: Identity,
     index: number,
     tally: Tally,
   ): Promise<BenchClient> {
-    const socket = new WebSocket(`${endpoint.wsUrl}?uid=${identity.user.id}`, {
-      headers: { cookie: identity.cookie, origin: endpoint.url },
+    const socket = new WebSocket(identity.wsUrl, {
+      headers: identity.headers,
     } as unknown as string[]);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -130,8 +130,8 @@ async function connectAll(
   const { endpoint, progress } = ctx;
   let connected = 0;
   const clients = await pool(n, 100, async (i) => {
-    const identity = await signIn(endpoint, `bench ${offset + i}`);
-    const client = await BenchClient.connect(endpoint, identity, offset + i, tally);
+    const identity = await signIn(endpoint, `bench-${offset + i}`, `bench ${offset + i}`);
+    const client = await BenchClient.connect(identity, offset + i, tally);
     if (++connected % 500 === 0) progress.update(`connected ${connected}/${n}`);
     return client;
   });

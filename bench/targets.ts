@@ -1,5 +1,5 @@
 /** Start and stop the servers under test as child processes, pinned to their own core. */
-import type { Endpoint } from "./client.ts";
+import { type Endpoint, randomSecret } from "./client.ts";
 
 export const ROOT = new URL("../", import.meta.url);
 const path = (relative: string) => new URL(relative, ROOT).pathname;
@@ -12,11 +12,16 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   coalescing: "bare-coalescing",
 };
 
-/** Flags Parley gets for every run: KV on disk, per-connection rate limits out of the way. */
-export function parleyArgs(dataDir: string): string[] {
+/**
+ * Flags Parley gets for every run: KV on disk, per-connection rate limits out of the way,
+ * and the run's JWT secret, with which the generator signs its users in.
+ */
+export function parleyArgs(dataDir: string, jwtSecret: string): string[] {
   return [
     "--data",
     dataDir,
+    "--jwt-secret",
+    jwtSecret,
     "--message-rate",
     "1000000",
     "--message-burst",
@@ -24,6 +29,10 @@ export function parleyArgs(dataDir: string): string[] {
     "--frame-rate",
     "1000000",
     "--frame-burst",
+    "1000000",
+    "--room-rate",
+    "1000000",
+    "--room-burst",
     "1000000",
     "--log-level",
     "warn",
@@ -84,12 +93,14 @@ export async function startTarget(
   const port = await freePort();
   const listen = ["--port", String(port), "--hostname", "127.0.0.1"];
   let dataDir: string | undefined;
+  let jwtSecret: string | undefined;
   let script: string;
   let args: string[];
   if (name === "parley") {
     dataDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
+    jwtSecret = randomSecret();
     script = path("server.ts");
-    args = [...listen, ...parleyArgs(dataDir), ...options.parleyArgs];
+    args = [...listen, ...parleyArgs(dataDir, jwtSecret), ...options.parleyArgs];
   } else {
     script = path(name === "bare" ? "bench/baseline_bare.ts" : "bench/baseline_coalescing.ts");
     args = listen;
@@ -125,7 +136,11 @@ export async function startTarget(
     exited = true;
     return s;
   });
-  const endpoint = { url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/ws` };
+  const endpoint: Endpoint = {
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    ...(jwtSecret ? { jwtSecret } : {}),
+  };
 
   let stopping: Promise<void> | undefined;
   const stop = () => stopping ??= halt();

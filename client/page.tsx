@@ -35,7 +35,11 @@ function Page({ title, assets, rooms }: PageProps) {
           </main>
           {island("Members", {}, "members")}
         </div>
-        {island("NameGate", { title }, "gate-host")}
+        {island("RoomSettings", {}, "settings-host")}
+        {island("UserCard", {}, "card-host")}
+        {island("Notices", {}, "notices-host")}
+        {/* Last, so it covers the app until the server says who is signed in. */}
+        {island("AuthGate", { title }, "gate-host")}
         <noscript>
           <p class="noscript">{title} needs JavaScript to connect to the chat.</p>
         </noscript>

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   frame_too_large: "The frame is larger than the protocol allows.",
   unauthorized: "Not signed in.",
   forbidden: "Not allowed.",
+  user_not_found: "No such user.",
   internal: "The server failed to handle the request.",
 } as const;
 
@@ -39,6 +40,9 @@ export const CLOSE_CODES = {
   unauthorized: 4001,
   unsupportedVersion: 4002,
   helloTimeout: 4003,
+  sessionRevoked: 4004,
+  tokenExpired: 4005,
+  accountDisabled: 4006,
   slowConsumer: 4100,
   shuttingDown: 4101,
 } as const;
@@ -57,10 +61,18 @@ export function shouldReconnect(code: number): boolean {
 export class ProtocolError extends Error {
   readonly code: ErrorCode;
   readonly retryAfterMs: number | undefined;
-  constructor(code: ErrorCode, message: string = ERROR_CODES[code], retryAfterMs?: number) {
+  /** With `forbidden`: the permission that is missing. */
+  readonly permission: string | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string = ERROR_CODES[code],
+    retryAfterMs?: number,
+    permission?: string,
+  ) {
     super(message);
     this.name = "ProtocolError";
     this.code = code;
     this.retryAfterMs = retryAfterMs;
+    this.permission = permission;
   }
 }

@@ -14,6 +14,7 @@ export const LIMITS = {
   messageChars: 4000,
   displayNameChars: 32,
   topicChars: 200,
+  reasonChars: 200,
   nonceChars: 64,
   historyPageMax: 100,
   historyPageDefault: 50,

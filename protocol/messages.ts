@@ -10,6 +10,9 @@ export type Message = z.infer<typeof S.Message>;
 export type RoomInfo = z.infer<typeof S.RoomInfo>;
 export type Retention = z.infer<typeof S.Retention>;
 export type Receipt = z.infer<typeof S.Receipt>;
+export type RoomMember = z.infer<typeof S.RoomMember>;
+export type Ban = z.infer<typeof S.Ban>;
+export type ModerationEvent = z.infer<typeof S.ModerationEvent>;
 
 /** Every frame a client may send; each carries an `id` and gets exactly one reply. */
 export type ClientFrame = z.infer<typeof S.ClientFrame>;
@@ -29,6 +32,8 @@ export type TypingPush = z.infer<typeof S.TypingPush>;
 export type RoomPush = z.infer<typeof S.RoomPush>;
 export type ReceiptPush = z.infer<typeof S.ReceiptPush>;
 export type ReadPush = z.infer<typeof S.ReadPush>;
+export type ModerationPush = z.infer<typeof S.ModerationPush>;
+export type RoomRemovedPush = z.infer<typeof S.RoomRemovedPush>;
 
 /** Every frame the server may send. Pushes have no `id`. */
 export type ServerFrame =
@@ -40,5 +45,7 @@ export type ServerFrame =
   | TypingPush
   | RoomPush
   | ReceiptPush
-  | ReadPush;
+  | ReadPush
+  | ModerationPush
+  | RoomRemovedPush;
 export type PushFrame = Exclude<ServerFrame, ReplyOk | ReplyError>;

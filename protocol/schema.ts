@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { ERROR_CODE_LIST } from "./errors.ts";
 import { LIMITS, PROTOCOL_VERSIONS, ROOM_NAME_PATTERN } from "./limits.ts";
+import { ROOM_KINDS, ROOM_ROLES, SERVER_ROLES } from "./permissions.ts";
 
 const RequestId = z.int().min(0).max(2 ** 31 - 1).describe("Client-chosen id echoed in the reply");
 export const RoomName = z.string().regex(ROOM_NAME_PATTERN).describe("Room name (slug)");
@@ -16,6 +17,16 @@ const Text = z.string().max(LIMITS.messageChars).refine((s) => s.trim().length >
 const Topic = z.string().max(LIMITS.topicChars);
 
 export const Member = z.strictObject({ id: z.string(), name: z.string() });
+
+export const ServerRole = z.enum(SERVER_ROLES).describe("admin, user, or a read-mostly guest");
+export const RoomRole = z.enum(ROOM_ROLES).describe("A member's role in one room");
+export const RoomKind = z.enum(ROOM_KINDS).describe(
+  "public: anyone may join; private: by invitation; announcement: only moderators post; " +
+    "dm: two users, no one else",
+);
+const UserRef = z.string().min(1).max(128).describe("A user's id");
+const Reason = z.string().max(LIMITS.reasonChars);
+const Title = z.string().max(LIMITS.displayNameChars);
 
 /**
  * One entry of a room's stream. Every entry takes the next `seq`, so a client that
@@ -44,6 +55,8 @@ export const Retention = z.strictObject({
 
 export const RoomInfo = z.strictObject({
   name: RoomName,
+  kind: RoomKind,
+  title: z.string().describe("Display name; empty shows `name`"),
   topic: z.string(),
   createdAt: z.number(),
   createdBy: z.string(),
@@ -56,6 +69,49 @@ export const RoomInfo = z.strictObject({
     "Caller only: text messages from others after the read marker (capped at 100)",
   ),
   readSeq: Seq.optional().describe("Caller only: the caller's read marker"),
+  role: RoomRole.optional().describe("Caller only: the caller's role, when a member"),
+  mutedUntil: z.number().optional().describe("Caller only: muted until this time"),
+  peers: z.array(Member).optional().describe("For dm: the two users"),
+  disabled: z.literal(true).optional().describe("An admin disabled the room"),
+});
+
+export const RoomMember = z.strictObject({
+  user: Member,
+  role: RoomRole,
+  online: z.boolean(),
+  mutedUntil: z.number().optional(),
+});
+
+export const Ban = z.strictObject({
+  user: Member,
+  until: z.number().nullable().describe("null: for ever"),
+  by: Member,
+  reason: z.string(),
+});
+
+export const ModerationAction = z.enum([
+  "invite",
+  "kick",
+  "ban",
+  "unban",
+  "mute",
+  "unmute",
+  "role",
+  "update",
+  "delete",
+]);
+
+/** One moderation action, as the room's members see it and its log records it. */
+export const ModerationEvent = z.strictObject({
+  id: z.string(),
+  room: RoomName,
+  action: ModerationAction,
+  actor: Member,
+  target: Member.optional().describe("Whom it was done to; absent for room-wide actions"),
+  ts: z.number(),
+  until: z.number().nullable().optional().describe("ban, mute: when it ends; null for ever"),
+  role: RoomRole.optional().describe("role: the new role"),
+  reason: z.string().optional(),
 });
 
 export const Receipt = z.strictObject({ user: Member, seq: Seq });
@@ -71,6 +127,10 @@ export const RoomCreateRequest = z.strictObject({
   type: z.literal("room.create"),
   id: RequestId,
   room: RoomName,
+  kind: RoomKind.exclude(["dm"]).optional().describe(
+    "public unless said; dm rooms come from dm.open",
+  ),
+  title: Title.optional(),
   topic: Topic.optional(),
   receipts: z.boolean().optional(),
   retention: Retention.optional(),
@@ -79,6 +139,7 @@ export const RoomUpdateRequest = z.strictObject({
   type: z.literal("room.update"),
   id: RequestId,
   room: RoomName,
+  title: Title.optional(),
   topic: Topic.optional(),
   receipts: z.boolean().optional(),
   retention: Retention.nullable().optional().describe("null removes the room's own limits"),
@@ -139,6 +200,66 @@ export const TypingRequest = z.strictObject({
 });
 export const PingRequest = z.strictObject({ type: z.literal("ping"), id: RequestId });
 
+const RoomTarget = { id: RequestId, room: RoomName, user: UserRef };
+const Minutes = z.int().min(1).max(60 * 24 * 366);
+export const RoomDeleteRequest = z.strictObject({
+  type: z.literal("room.delete"),
+  id: RequestId,
+  room: RoomName,
+});
+export const RoomMembersRequest = z.strictObject({
+  type: z.literal("room.members"),
+  id: RequestId,
+  room: RoomName,
+});
+export const RoomInviteRequest = z.strictObject({ type: z.literal("room.invite"), ...RoomTarget });
+export const RoomKickRequest = z.strictObject({
+  type: z.literal("room.kick"),
+  ...RoomTarget,
+  reason: Reason.optional(),
+});
+export const RoomBanRequest = z.strictObject({
+  type: z.literal("room.ban"),
+  ...RoomTarget,
+  minutes: Minutes.optional().describe("Absent: for ever"),
+  reason: Reason.optional(),
+});
+export const RoomUnbanRequest = z.strictObject({ type: z.literal("room.unban"), ...RoomTarget });
+export const RoomMuteRequest = z.strictObject({
+  type: z.literal("room.mute"),
+  ...RoomTarget,
+  minutes: Minutes,
+  reason: Reason.optional(),
+});
+export const RoomUnmuteRequest = z.strictObject({ type: z.literal("room.unmute"), ...RoomTarget });
+export const RoomRoleRequest = z.strictObject({
+  type: z.literal("room.role"),
+  ...RoomTarget,
+  role: RoomRole,
+});
+export const RoomModlogRequest = z.strictObject({
+  type: z.literal("room.modlog"),
+  id: RequestId,
+  room: RoomName,
+  before: z.number().optional().describe("Entries older than this time"),
+  limit: z.int().min(1).max(LIMITS.historyPageMax).optional(),
+});
+export const DmOpenRequest = z.strictObject({
+  type: z.literal("dm.open"),
+  id: RequestId,
+  user: UserRef,
+});
+export const UserFindRequest = z.strictObject({
+  type: z.literal("user.find"),
+  id: RequestId,
+  name: z.string().min(1).max(LIMITS.displayNameChars),
+});
+export const AuthRefreshRequest = z.strictObject({
+  type: z.literal("auth.refresh"),
+  id: RequestId,
+  token: z.string().min(1).max(8192).describe("A fresh JWT for the same subject"),
+});
+
 export const ClientFrame = z.discriminatedUnion("type", [
   HelloRequest,
   RoomCreateRequest,
@@ -153,6 +274,19 @@ export const ClientFrame = z.discriminatedUnion("type", [
   ReadRequest,
   TypingRequest,
   PingRequest,
+  RoomDeleteRequest,
+  RoomMembersRequest,
+  RoomInviteRequest,
+  RoomKickRequest,
+  RoomBanRequest,
+  RoomUnbanRequest,
+  RoomMuteRequest,
+  RoomUnmuteRequest,
+  RoomRoleRequest,
+  RoomModlogRequest,
+  DmOpenRequest,
+  UserFindRequest,
+  AuthRefreshRequest,
 ]);
 
 /** The `ok` payload of a successful reply, per request type. */
@@ -160,6 +294,10 @@ export const Results = {
   hello: z.strictObject({
     v: z.int(),
     user: Member,
+    role: ServerRole,
+    expiresAt: z.number().optional().describe(
+      "When the credential behind this socket expires; refresh it before with auth.refresh",
+    ),
     epoch: z.string().describe("Changes when the server's history is reset"),
     instance: z.string().describe("Which server instance (worker, process) holds this socket"),
     limits: z.record(z.string(), z.number()),
@@ -186,6 +324,23 @@ export const Results = {
   read: z.strictObject({ seq: Seq }),
   typing: z.strictObject({}),
   ping: z.strictObject({ ts: z.number() }),
+  "room.delete": z.strictObject({}),
+  "room.members": z.strictObject({
+    members: z.array(RoomMember),
+    bans: z.array(Ban).optional().describe("Moderators only"),
+    invited: z.array(Member).optional().describe("Moderators only: pending invitations"),
+  }),
+  "room.invite": z.strictObject({}),
+  "room.kick": z.strictObject({}),
+  "room.ban": z.strictObject({}),
+  "room.unban": z.strictObject({}),
+  "room.mute": z.strictObject({}),
+  "room.unmute": z.strictObject({}),
+  "room.role": z.strictObject({}),
+  "room.modlog": z.strictObject({ entries: z.array(ModerationEvent), hasMore: z.boolean() }),
+  "dm.open": z.strictObject({ room: RoomInfo }),
+  "user.find": z.strictObject({ user: Member }),
+  "auth.refresh": z.strictObject({ expiresAt: z.number() }),
 } as const;
 
 // ---- server -> client ---------------------------------------------------------------------
@@ -194,6 +349,7 @@ export const ErrorBody = z.strictObject({
   code: z.enum(ERROR_CODE_LIST as [string, ...string[]]),
   message: z.string(),
   retryAfterMs: z.int().min(0).optional(),
+  permission: z.string().optional().describe("With forbidden: the permission that is missing"),
 });
 
 export const ReplyOk = z.strictObject({
@@ -237,6 +393,16 @@ export const ReadPush = z.strictObject({
   seq: Seq,
 }).describe("Your read marker moved, from another of your devices");
 
+export const ModerationPush = z.strictObject({
+  type: z.literal("moderation"),
+  event: ModerationEvent,
+}).describe("A moderation action in one of your rooms, or done to you");
+export const RoomRemovedPush = z.strictObject({
+  type: z.literal("room.removed"),
+  room: RoomName,
+  reason: z.enum(["kicked", "banned", "deleted", "disabled"]),
+}).describe("You are no longer in this room");
+
 export const ServerFrame = z.union([
   ReplyOk,
   ReplyError,
@@ -247,6 +413,8 @@ export const ServerFrame = z.union([
   RoomPush,
   ReceiptPush,
   ReadPush,
+  ModerationPush,
+  RoomRemovedPush,
 ]);
 
 /** Several server frames sent as one WebSocket message (frame coalescing). */

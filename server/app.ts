@@ -3,7 +3,10 @@ import type { Bus } from "./bus/types.ts";
 import { type AssetSource, makeAssets } from "./assets.ts";
 import { Hub } from "./hub.ts";
 import { createHttpHandler, type Handler, type PageRenderer } from "./http.ts";
-import { IdentitySigner } from "./identity.ts";
+import { type Accounts, memberOf } from "./auth/accounts.ts";
+import { Authenticator } from "./auth/authenticator.ts";
+import type { JwtVerifier } from "./auth/jwt.ts";
+import type { UserDirectory } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import type { SessionOptions } from "./session.ts";
 import type { Store } from "./store/types.ts";
@@ -16,7 +19,11 @@ export interface AppOptions {
   bus: Bus;
   assets: AssetSource;
   renderPage: PageRenderer;
-  secret: Uint8Array;
+  accounts: Accounts;
+  /** Verifies JWTs from an embedding application; null accepts none. */
+  jwt?: JwtVerifier | null;
+  /** Admit visitors without an account as guests. */
+  guests?: boolean;
   log: Logger;
   title?: string;
   allowedOrigins?: string[];
@@ -32,6 +39,7 @@ export interface AppOptions {
 export interface App {
   handler: Handler;
   hub: Hub;
+  accounts: Accounts;
   /** Close every socket with `code`, commit what is queued, then release the store and bus. */
   close(code?: number, reason?: string): Promise<void>;
 }
@@ -50,9 +58,11 @@ export async function createApp(options: AppOptions): Promise<App> {
   const retention = options.retention && Object.keys(options.retention).length
     ? options.retention
     : undefined;
+  const accounts = options.accounts;
   const hub = new Hub({
     store,
     bus,
+    directory: accountDirectory(accounts),
     ...(retention ? { retention } : {}),
     ...(options.recoveryMax === undefined ? {} : { recoveryMax: options.recoveryMax }),
   });
@@ -64,7 +74,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     : undefined;
   const http = createHttpHandler({
     hub,
-    signer: new IdentitySigner(options.secret),
+    auth: new Authenticator(accounts, options.jwt ?? null, options.guests ?? false),
     assets: await makeAssets(options.assets),
     renderPage: options.renderPage,
     title: options.title ?? "Parley",
@@ -76,6 +86,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   return {
     handler: http.handler,
     hub,
+    accounts,
     async close(code = CLOSE_CODES.serviceRestart, reason = "server restarting") {
       clearInterval(sweeper);
       hub.close(code, reason);
@@ -85,5 +96,15 @@ export async function createApp(options: AppOptions): Promise<App> {
       await store.close();
       await bus.close();
     },
+  };
+}
+
+/** The hub finds users among the accounts (local, guest and JWT users alike). */
+function accountDirectory(accounts: Accounts): UserDirectory {
+  const entry = (account: Awaited<ReturnType<Accounts["get"]>>) =>
+    account && !account.disabled ? { user: memberOf(account), role: account.role } : null;
+  return {
+    get: async (id) => entry(await accounts.get(id)),
+    byName: async (name) => entry(await accounts.byName(name)),
   };
 }

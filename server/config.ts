@@ -1,6 +1,9 @@
 /** Command-line flags and PARLEY_* environment variables -> typed configuration. */
 import { parseArgs } from "node:util";
 import { RATES } from "../protocol/limits.ts";
+import { type Registration, REGISTRATION_MODES } from "./auth/accounts.ts";
+import type { JwtOptions } from "./auth/jwt.ts";
+import { DEFAULT_PASSWORD_COST, MIN_PASSWORD_COST } from "./auth/passwords.ts";
 import type { LogLevel } from "./log.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 
@@ -22,7 +25,20 @@ export interface Config {
   messageRate: { perSecond: number; burst: number };
   /** Frames of any kind per second per connection, and the burst allowed. */
   frameRate: { perSecond: number; burst: number };
+  /** Rooms (and direct-message rooms) a connection may create per second, and the burst. */
+  roomRate: { perSecond: number; burst: number };
+  registration: Registration;
+  /** Visitors without an account may read public rooms and post there. */
+  guests: boolean;
+  jwt: JwtOptions;
+  /** log2 of scrypt's N for new password hashes. */
+  passwordCost: number;
+  /** `--create-admin NAME`: create (or promote) this admin account, then exit. */
+  createAdmin: string | null;
 }
+
+/** The data directory value that keeps everything in memory. */
+export const MEMORY_DATA = ":memory:";
 
 interface FlagSpec {
   type: "string" | "boolean";
@@ -112,6 +128,71 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: String(RATES.frames.burst),
     help: "Frames a connection may send in a burst before the rate applies",
   },
+  "room-rate": {
+    type: "string",
+    env: "PARLEY_ROOM_RATE",
+    default: String(RATES.roomCreates.perSecond),
+    help: "Rooms a connection may create per second",
+  },
+  "room-burst": {
+    type: "string",
+    env: "PARLEY_ROOM_BURST",
+    default: String(RATES.roomCreates.burst),
+    help: "Rooms a connection may create in a burst before the rate applies",
+  },
+  registration: {
+    type: "string",
+    env: "PARLEY_REGISTRATION",
+    default: "open",
+    help: "Who may register: open, invite (an admin-issued code) or closed",
+  },
+  guests: {
+    type: "boolean",
+    env: "PARLEY_GUESTS",
+    default: false,
+    help: "Let visitors without an account read public rooms and post there",
+  },
+  "jwt-secret": {
+    type: "string",
+    env: "PARLEY_JWT_SECRET",
+    default: "",
+    help: "Accept HS256 JWTs signed with this secret (your application's users)",
+  },
+  jwks: {
+    type: "string",
+    env: "PARLEY_JWKS",
+    default: "",
+    help: "Accept RS256/ES256 JWTs whose keys are in this JWKS file or URL",
+  },
+  "jwt-issuer": {
+    type: "string",
+    env: "PARLEY_JWT_ISSUER",
+    default: "",
+    help: "Required iss claim of accepted JWTs",
+  },
+  "jwt-audience": {
+    type: "string",
+    env: "PARLEY_JWT_AUDIENCE",
+    default: "",
+    help: "Required aud claim of accepted JWTs",
+  },
+  "jwt-roles-claim": {
+    type: "string",
+    env: "PARLEY_JWT_ROLES_CLAIM",
+    default: "roles",
+    help: 'JWT claim with the user\'s roles ("admin", "guest"; anything else is a user)',
+  },
+  "password-cost": {
+    type: "string",
+    env: "PARLEY_PASSWORD_COST",
+    default: String(DEFAULT_PASSWORD_COST),
+    help: "log2 of scrypt's N for new password hashes (OWASP: 17)",
+  },
+  "create-admin": {
+    type: "string",
+    default: "",
+    help: "Create this admin account (password from PARLEY_ADMIN_PASSWORD or stdin), then exit",
+  },
   "log-level": {
     type: "string",
     env: "PARLEY_LOG_LEVEL",
@@ -155,6 +236,24 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     ? given.map(String)
     : pick("allowed-origin").split(",");
   const allowedOrigins = origins.map((o) => o.trim()).filter(Boolean).map(normalizeOrigin);
+  const registration = pick("registration");
+  if (!(REGISTRATION_MODES as readonly string[]).includes(registration)) {
+    throw new ConfigError(`--registration must be open, invite or closed, not "${registration}".`);
+  }
+  const guestsEnv = env("PARLEY_GUESTS");
+  const guests = values.guests === true ||
+    (guestsEnv !== undefined && ["1", "true", "yes", "on"].includes(guestsEnv.toLowerCase()));
+  const optional = (name: string) => pick(name) || undefined;
+  const jwt: JwtOptions = {
+    rolesClaim: pick("jwt-roles-claim"),
+    ...(optional("jwt-secret") ? { secret: pick("jwt-secret") } : {}),
+    ...(optional("jwks") ? { jwks: pick("jwks") } : {}),
+    ...(optional("jwt-issuer") ? { issuer: pick("jwt-issuer") } : {}),
+    ...(optional("jwt-audience") ? { audience: pick("jwt-audience") } : {}),
+  };
+  if (jwt.secret !== undefined && jwt.secret.length < 32) {
+    throw new ConfigError("--jwt-secret must be at least 32 characters.");
+  }
   const logLevel = pick("log-level");
   if (!["debug", "info", "warn", "error", "silent"].includes(logLevel)) {
     throw new ConfigError(
@@ -188,6 +287,15 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
         perSecond: positiveRate("--frame-rate", pick("frame-rate")),
         burst: integer("--frame-burst", pick("frame-burst"), 1, 1_000_000),
       },
+      roomRate: {
+        perSecond: positiveRate("--room-rate", pick("room-rate")),
+        burst: integer("--room-burst", pick("room-burst"), 1, 1_000_000),
+      },
+      registration: registration as Registration,
+      guests,
+      jwt,
+      passwordCost: integer("--password-cost", pick("password-cost"), MIN_PASSWORD_COST, 20),
+      createAdmin: optional("create-admin") ?? null,
     },
   };
 }

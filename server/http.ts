@@ -1,20 +1,22 @@
 /**
  * HTTP routes: the server-rendered page, hashed assets, the protocol schema, the
- * identity API, health and metrics, and the `/ws` upgrade (Origin and identity are
- * checked before any WebSocket is opened).
+ * account and admin API, health and metrics, and the `/ws` upgrade (Origin and
+ * credentials are checked before any WebSocket is opened).
  */
 import { protocolJsonSchema } from "../protocol/schema.ts";
 import type { RoomInfo } from "../protocol/messages.ts";
 import type { Asset, ClientAssets } from "./assets.ts";
-import type { Hub } from "./hub.ts";
+import { CLOSE_CODES } from "../protocol/errors.ts";
+import { SERVER_ROLES, type ServerRole } from "../protocol/permissions.ts";
+import { type Account, memberOf } from "./auth/accounts.ts";
 import {
-  addIdentity,
-  IDENTITY_COOKIE,
-  identityCookie,
-  type IdentitySigner,
-  normalizeDisplayName,
+  type Authenticator,
   readCookie,
-} from "./identity.ts";
+  SESSION_COOKIE,
+  sessionCookie,
+} from "./auth/authenticator.ts";
+import { AuthError, type Principal } from "./auth/types.ts";
+import type { Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import { WebSocketConnection } from "./ws_connection.ts";
@@ -28,7 +30,7 @@ export type PageRenderer = (props: {
 
 export interface HttpOptions {
   hub: Hub;
-  signer: IdentitySigner;
+  auth: Authenticator;
   assets: ClientAssets;
   renderPage: PageRenderer;
   title: string;
@@ -38,7 +40,8 @@ export interface HttpOptions {
   session?: Omit<SessionOptions, "log">;
 }
 
-export type Handler = (request: Request) => Promise<Response>;
+/** `info` gives the peer's address, for per-address login limits. */
+export type Handler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
 
 export interface HttpLayer {
   handler: Handler;
@@ -59,7 +62,8 @@ const SECURITY_HEADERS: Record<string, string> = {
 const MAX_API_BODY_BYTES = 4096;
 
 export function createHttpHandler(options: HttpOptions): HttpLayer {
-  const { hub, signer, assets, log } = options;
+  const { hub, auth, assets, log } = options;
+  const accounts = auth.accounts;
   const sockets = new Set<WebSocket>();
   let drained: (() => void) | undefined;
   const assetsByPath = new Map<string, Asset>([
@@ -83,12 +87,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     }
   }
 
-  /** The identities this browser's signed cookie holds; [] when missing or forged. */
-  function identitiesOf(request: Request) {
-    return signer.verify(readCookie(request.headers.get("cookie"), IDENTITY_COOKIE));
-  }
-
-  function upgrade(request: Request): Response {
+  async function upgrade(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: { code: "upgrade_required", message: "Use a WebSocket." } });
     }
@@ -96,20 +95,24 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       log.warn("upgrade refused: foreign origin", { origin: request.headers.get("origin") });
       return foreignOrigin();
     }
-    const identities = identitiesOf(request);
-    const uid = new URL(request.url).searchParams.get("uid");
-    const user = uid ? identities.find((m) => m.id === uid) : identities[0];
-    if (!user) {
-      return json(401, { error: { code: "unauthorized", message: "Pick a display name first." } });
+    const principal = await auth.fromRequest(request, { ticket: true });
+    if (!principal) {
+      return json(401, {
+        error: { code: "unauthorized", message: "Sign in, or bring a valid token or ticket." },
+      });
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const conn = new WebSocketConnection(
       socket,
-      user,
+      principal,
       options.maxBufferedBytes,
       () => session.closed(),
     );
-    const session = new Session(conn, hub, { ...options.session, log });
+    const session = new Session(conn, hub, {
+      ...options.session,
+      ...(auth.jwt ? { refresh: (token: string) => auth.fromJwt(token) } : {}),
+      log,
+    });
     socket.onmessage = (event) => session.receive(event.data);
     sockets.add(socket);
     socket.onclose = () => {
@@ -121,41 +124,137 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     return response;
   }
 
-  async function createSession(request: Request): Promise<Response> {
-    if (!originAllowed(request)) {
-      return foreignOrigin();
-    }
-    const body = await readJson(request);
-    const name = normalizeDisplayName((body as { name?: unknown } | null)?.name);
-    if (!name) {
-      return json(400, {
-        error: { code: "invalid_name", message: "Pick a name of 1-32 characters." },
-      });
-    }
-    const existing = identitiesOf(request);
-    const { user, all } = addIdentity(existing, name);
-    return json(200, { user }, {
-      "set-cookie": identityCookie(signer.sign(all), isSecure(request)),
+  function signedIn(request: Request, account: Account, token: string, status = 200): Response {
+    return json(status, { user: memberOf(account), role: account.role }, {
+      "set-cookie": sessionCookie(token, isSecure(request)),
     });
   }
 
-  function deleteSession(request: Request): Response {
-    if (!originAllowed(request)) {
-      return foreignOrigin();
-    }
-    const uid = new URL(request.url).searchParams.get("uid");
-    const existing = identitiesOf(request);
-    const kept = existing.filter((m) => m.id !== uid);
-    return new Response(null, {
-      status: 204,
-      headers: { "set-cookie": identityCookie(signer.sign(kept), isSecure(request)) },
+  /** POST /api/register {username, password, invite?}: a new account, signed in. */
+  async function register(request: Request): Promise<Response> {
+    const body = await readJson(request) as Record<string, unknown> | null;
+    const account = await accounts.register({
+      username: body?.username,
+      password: body?.password,
+      invite: body?.invite,
     });
+    log.info("account registered", { user: account.id, role: account.role });
+    return signedIn(request, account, await accounts.createSession(account.id), 201);
+  }
+
+  /** POST /api/login {username, password}: a browser session in an HttpOnly cookie. */
+  async function login(request: Request, ip: string): Promise<Response> {
+    const body = await readJson(request) as Record<string, unknown> | null;
+    const account = await accounts.login(body?.username, body?.password, ip);
+    return signedIn(request, account, await accounts.createSession(account.id));
+  }
+
+  /** POST /api/token {username, password}: a session token for bots and native clients. */
+  async function issueToken(request: Request, ip: string): Promise<Response> {
+    const body = await readJson(request) as Record<string, unknown> | null;
+    const account = await accounts.login(body?.username, body?.password, ip);
+    const token = await accounts.createSession(account.id);
+    return json(200, { token, user: memberOf(account), role: account.role });
+  }
+
+  /** POST /api/logout [{everywhere: true}]: revoke this session, or all of them. */
+  async function logout(request: Request): Promise<Response> {
+    const body = await readJson(request) as Record<string, unknown> | null;
+    const principal = await auth.fromRequest(request);
+    const clear = { "set-cookie": sessionCookie("", isSecure(request)) };
+    if (!principal) return new Response(null, { status: 204, headers: clear });
+    const userId = principal.user.id;
+    if (body?.everywhere === true) {
+      await accounts.revokeAll(userId);
+      hub.closeUser(userId, CLOSE_CODES.sessionRevoked, "signed out everywhere");
+    } else {
+      const token = bearerOrCookie(request);
+      const revoked = token ? await accounts.revokeSession(token) : null;
+      if (revoked) hub.closeUser(userId, CLOSE_CODES.sessionRevoked, "signed out", revoked);
+    }
+    return new Response(null, { status: 204, headers: clear });
+  }
+
+  async function guest(request: Request): Promise<Response> {
+    if (!auth.guests) {
+      return json(403, {
+        error: { code: "guests_disabled", message: "This server does not admit guests." },
+      });
+    }
+    const { account, token } = await accounts.guest();
+    return signedIn(request, account, token, 201);
+  }
+
+  /** POST /api/ticket: a single-use, short-lived ticket to open one WebSocket (?ticket=). */
+  async function ticket(principal: Principal): Promise<Response> {
+    return json(200, await accounts.issueTicket(principal));
+  }
+
+  async function me(request: Request): Promise<Response> {
+    const principal = await auth.fromRequest(request);
+    const modes = { registration: accounts.registration, guests: auth.guests };
+    if (!principal) {
+      return json(401, { error: { code: "unauthorized", message: "Not signed in." }, ...modes });
+    }
+    return json(200, { user: principal.user, role: principal.role, via: principal.via, ...modes });
+  }
+
+  /** /api/admin/...: users, rooms and invitations, for server admins only. */
+  async function admin(request: Request, path: string, principal: Principal): Promise<Response> {
+    if (principal.role !== "admin") {
+      return json(403, { error: { code: "forbidden", message: "Server admins only." } });
+    }
+    const method = request.method;
+    if (path === "/api/admin/users" && method === "GET") {
+      const users = (await accounts.list()).map(({ passwordHash: _, ...account }) => account);
+      return json(200, { users });
+    }
+    if (path === "/api/admin/rooms" && method === "GET") {
+      return json(200, { rooms: await hub.allRooms() });
+    }
+    if (path === "/api/admin/invites" && method === "POST") {
+      return json(201, await accounts.createInvite(principal.user.id));
+    }
+    const user = /^\/api\/admin\/users\/([^/]+)$/.exec(path)?.[1];
+    if (user && method === "PATCH") {
+      const body = await readJson(request) as Record<string, unknown> | null;
+      const role = body?.role;
+      if (role !== undefined && !SERVER_ROLES.includes(role as ServerRole)) {
+        return json(400, { error: { code: "invalid_role", message: "admin, user or guest." } });
+      }
+      const id = decodeURIComponent(user);
+      const account = await accounts.update(id, {
+        ...(role === undefined ? {} : { role: role as ServerRole }),
+        ...(typeof body?.disabled === "boolean" ? { disabled: body.disabled } : {}),
+      });
+      if (account.disabled) {
+        await accounts.revokeAll(id);
+        hub.closeUser(id, CLOSE_CODES.accountDisabled, "account disabled");
+      } else if (role !== undefined) {
+        // Sockets carry the role they opened with: make them reconnect with the new one.
+        hub.closeUser(id, CLOSE_CODES.shuttingDown, "role changed");
+      }
+      const { passwordHash: _, ...shown } = account;
+      return json(200, { user: shown });
+    }
+    const room = /^\/api\/admin\/rooms\/([^/]+)$/.exec(path)?.[1];
+    if (room && method === "PATCH") {
+      const body = await readJson(request) as Record<string, unknown> | null;
+      if (typeof body?.disabled !== "boolean") {
+        return json(400, { error: { code: "invalid_request", message: "Send {disabled}." } });
+      }
+      return json(200, {
+        room: await hub.setRoomDisabled(decodeURIComponent(room), body.disabled),
+      });
+    }
+    return json(404, { error: { code: "not_found", message: "Not found." } });
   }
 
   async function page(): Promise<Response> {
     const html = options.renderPage({
       title: options.title,
       assets: { js: assets.js.path, css: assets.css.path },
+      // The page is the same for everyone; signed-in users get their own list over the socket.
       rooms: await hub.listRooms(),
     });
     return new Response(html, {
@@ -180,11 +279,11 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     });
   }
 
-  async function route(request: Request): Promise<Response> {
+  async function route(request: Request, ip: string): Promise<Response> {
     const url = new URL(request.url);
     const method = request.method;
     const path = url.pathname;
-    if (path === "/ws") return upgrade(request);
+    if (path === "/ws") return await upgrade(request);
     if (method === "GET" || method === "HEAD") {
       if (path === "/") return await page();
       const asset = assetsByPath.get(path);
@@ -197,28 +296,40 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       }
       if (path === "/healthz") return json(200, { ok: true });
       if (path === "/metrics") return metrics();
-      if (path === "/api/me") {
-        const identities = signer.verify(
-          readCookie(request.headers.get("cookie"), IDENTITY_COOKIE),
-        );
-        return json(200, { identities });
-      }
+      if (path === "/api/me") return await me(request);
     }
-    if (path === "/api/session") {
-      if (method === "POST") return await createSession(request);
-      if (method === "DELETE") return deleteSession(request);
-      return json(405, { error: { code: "method_not_allowed", message: "Use POST or DELETE." } });
+    if (!path.startsWith("/api/")) {
+      return json(404, { error: { code: "not_found", message: "Not found." } });
     }
+    // Everything else changes state: a browser on another site may not ask for it.
+    if (method !== "GET" && method !== "HEAD" && !originAllowed(request)) return foreignOrigin();
+    if (method === "POST") {
+      if (path === "/api/register") return await register(request);
+      if (path === "/api/login") return await login(request, ip);
+      if (path === "/api/token") return await issueToken(request, ip);
+      if (path === "/api/logout") return await logout(request);
+      if (path === "/api/guest") return await guest(request);
+    }
+    const principal = await auth.fromRequest(request);
+    if (!principal) {
+      return json(401, { error: { code: "unauthorized", message: "Not signed in." } });
+    }
+    if (path === "/api/ticket" && method === "POST") return await ticket(principal);
+    if (path.startsWith("/api/admin/")) return await admin(request, path, principal);
     return json(404, { error: { code: "not_found", message: "Not found." } });
   }
 
-  const handler: Handler = async (request) => {
+  const handler: Handler = async (request, info) => {
     let response: Response;
+    const addr = info?.remoteAddr;
+    const ip = addr && "hostname" in addr ? addr.hostname : "unknown";
     try {
-      response = await route(request);
+      response = await route(request, ip);
     } catch (error) {
-      log.error("http handler failed", { url: request.url, error });
-      response = json(500, { error: { code: "internal", message: "Internal error." } });
+      response = error instanceof AuthError ? authFailure(error) : (() => {
+        log.error("http handler failed", { url: request.url, error });
+        return json(500, { error: { code: "internal", message: "Internal error." } });
+      })();
     }
     // An upgrade response's headers are immutable; it carries no page to protect.
     if (response.status !== 101) {
@@ -243,6 +354,26 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   }
 
   return { handler, closeAll };
+}
+
+function authFailure(error: AuthError): Response {
+  const body = {
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+    },
+  };
+  const headers: Record<string, string> = error.retryAfterMs === undefined
+    ? {}
+    : { "retry-after": String(Math.ceil(error.retryAfterMs / 1000)) };
+  return json(error.status, body, headers);
+}
+
+/** The session token this request carries, as a bearer token or in the cookie. */
+function bearerOrCookie(request: Request): string | undefined {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  return bearer ?? readCookie(request.headers.get("cookie"), SESSION_COOKIE);
 }
 
 function foreignOrigin(): Response {

@@ -3,17 +3,30 @@
  * and fan-out. Each broadcast is serialized once; the same string goes to every local
  * recipient and, through the Bus, to every other instance.
  */
+import { createHash } from "node:crypto";
 import { ProtocolError } from "../protocol/errors.ts";
 import { LIMITS } from "../protocol/limits.ts";
 import type {
   Member,
   Message,
+  ModerationEvent,
   PushFrame,
   ResultOf,
   Retention,
   RoomInfo,
+  RoomMember,
 } from "../protocol/messages.ts";
-import type { Bus, BusEnvelope } from "./bus/types.ts";
+import {
+  effectiveRole,
+  mayActOn,
+  type Permission,
+  type RoomKind,
+  type RoomRole,
+  type ServerRole,
+} from "../protocol/permissions.ts";
+import { AccessControl, forbidden, type Restriction } from "./access.ts";
+import type { Principal } from "./auth/types.ts";
+import type { Bus, BusEnvelope, HubControl } from "./bus/types.ts";
 import type {
   EntryDraft,
   EntryGuard,
@@ -27,6 +40,8 @@ import type {
 export interface Connection {
   readonly id: string;
   readonly user: Member;
+  /** Who this is and how they signed in; the hub authorizes every action against it. */
+  readonly principal: Principal;
   /** Queue one serialized frame; the adapter may coalesce several into one WebSocket message. */
   send(data: string): void;
   close(code: number, reason: string): void;
@@ -51,6 +66,14 @@ export interface HubOptions {
   recoveryMax?: number;
   /** Server-wide retention for rooms without their own. */
   retention?: Retention;
+  /** Finds users by id or name, for invitations, direct messages and member lists. */
+  directory?: UserDirectory;
+}
+
+/** Users the server knows, whether or not they are online. */
+export interface UserDirectory {
+  get(id: string): Promise<{ user: Member; role: ServerRole } | null>;
+  byName(name: string): Promise<{ user: Member; role: ServerRole } | null>;
 }
 
 export interface JoinOptions {
@@ -83,6 +106,8 @@ export class Hub {
   readonly #connRooms = new Map<Connection, Set<string>>();
   readonly #userConns = new Map<string, Set<Connection>>();
   readonly #unsubscribe: () => void;
+  readonly access: AccessControl;
+  readonly #directory: UserDirectory;
   #messagesCommitted = 0;
   #deliveries = 0;
 
@@ -95,6 +120,8 @@ export class Hub {
     this.#roomsPerConnection = options.roomsPerConnection ?? LIMITS.roomsPerConnection;
     this.#recoveryMax = options.recoveryMax ?? LIMITS.recoveryMax;
     this.#retention = options.retention;
+    this.access = new AccessControl(this.store.records, this.#now);
+    this.#directory = options.directory ?? storeDirectory(this.store);
     this.#unsubscribe = this.#bus.subscribe((envelope) => this.#fromBus(envelope));
   }
 
@@ -132,35 +159,64 @@ export class Hub {
     conn: Connection,
     room: Omit<NewRoom, "createdBy">,
   ): Promise<ResultOf<"room.create">> {
-    const record = await this.store.createRoom({ ...room, createdBy: conn.user.id });
+    const kind = room.kind ?? "public";
+    if (conn.principal.role === "guest" || kind === "dm") throw forbidden("room.create");
+    if (room.name.startsWith("dm-")) {
+      throw new ProtocolError("invalid_room_name", 'Names starting with "dm-" are reserved.');
+    }
+    const record = await this.store.createRoom({ ...room, kind, createdBy: conn.user.id });
     if (!record) throw new ProtocolError("room_exists", `Room "${room.name}" already exists.`);
-    const info = this.roomInfo(record);
-    this.broadcast(null, { type: "room", room: info });
-    return { room: info };
+    await this.access.setRole(record.name, conn.user.id, "owner");
+    await this.store.addMember(record.name, conn.user.id);
+    this.#accessChanged(record.name);
+    await this.#announceRoom(record);
+    return { room: await this.#roomInfoFor(record, conn.principal, true) };
   }
 
-  /** Change a room's settings; only its creator may. */
+  /** Change a room's title, topic or settings: moderators and up. */
   async updateRoom(
     conn: Connection,
     name: string,
     patch: RoomPatch,
   ): Promise<ResultOf<"room.update">> {
-    const record = await this.#record(name);
-    if (record.createdBy !== conn.user.id) {
-      throw new ProtocolError("forbidden", "Only the room's creator can change its settings.");
-    }
+    const { record } = await this.#authorize(conn, name, "room.update");
     const updated = (await this.store.updateRoom(name, patch))!;
-    const info = this.roomInfo(updated);
-    this.broadcast(null, { type: "room", room: info });
-    return { room: info };
+    await this.#moderation(conn, record, "update", null, {});
+    await this.#announceRoom(updated);
+    return { room: await this.#roomInfoFor(updated, conn.principal, true) };
   }
 
-  /** Every room, with the caller's membership and unread count. */
-  async listRooms(user?: Member): Promise<RoomInfo[]> {
+  /** Delete a room and its history: its owner, or a server admin. */
+  async deleteRoom(conn: Connection, name: string): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "room.delete");
+    await this.#removeRoom(record, "deleted");
+    await this.#moderationRecord(conn, record, "delete", null, {}, false);
+  }
+
+  /** The rooms `principal` may see, with their membership and unread counts; public ones without. */
+  async listRooms(principal?: Principal): Promise<RoomInfo[]> {
     const records = (await this.store.listRooms()).sort((a, b) => a.name.localeCompare(b.name));
-    if (!user) return records.map((r) => this.roomInfo(r));
-    const member = new Set(await this.store.roomsOf(user.id));
-    return await Promise.all(records.map((r) => this.#roomInfoFor(r, user, member.has(r.name))));
+    if (!principal) {
+      return records.filter((r) => isOpen(r.kind) && !r.disabled).map((r) => this.roomInfo(r));
+    }
+    const member = new Set(await this.store.roomsOf(principal.user.id));
+    const visible: RoomInfo[] = [];
+    for (const record of records) {
+      if (!(await this.#visible(record, principal, member.has(record.name)))) continue;
+      visible.push(await this.#roomInfoFor(record, principal, member.has(record.name)));
+    }
+    return visible;
+  }
+
+  /** Rooms a user may see: open ones, and the private ones they belong to or are invited to. */
+  async #visible(record: RoomRecord, principal: Principal, member: boolean): Promise<boolean> {
+    if (record.disabled) return principal.role === "admin";
+    if (member) return true;
+    if (record.kind === "dm") return false;
+    if (isOpen(record.kind)) return true;
+    if (principal.role === "admin") return true;
+    const standing = await this.access.standing(record, principal.user.id, principal.role, false);
+    return standing.invited === true;
   }
 
   async join(
@@ -171,6 +227,16 @@ export class Hub {
     const record = await this.#record(name);
     const rooms = this.#connRooms.get(conn);
     if (!rooms) throw new ProtocolError("hello_required");
+    const userId = conn.user.id;
+    const member = rooms.has(name) || (await this.store.membersOf(name)).includes(userId);
+    const standing = await this.access.standing(record, userId, conn.principal.role, member);
+    if (record.disabled) throw forbidden("room.join", name, `#${name} is disabled.`);
+    if (standing.ban) throw banned(name, standing.ban, this.#now());
+    this.access.require("room.join", standing, name);
+    if (standing.invited) {
+      await this.access.uninvite(name, userId);
+      this.#accessChanged(name);
+    }
     if (!rooms.has(name)) {
       if (rooms.size >= this.#roomsPerConnection) throw new ProtocolError("too_many_rooms");
       // Join before reading history, so no entry falls between the replay and live pushes;
@@ -189,7 +255,7 @@ export class Hub {
     // The record was read before the page; the page may already hold newer entries.
     const lastSeq = Math.max(record.lastSeq, page.messages.at(-1)?.seq ?? 0);
     return {
-      room: await this.#roomInfoFor({ ...record, lastSeq }, conn.user, true),
+      room: await this.#roomInfoFor({ ...record, lastSeq }, conn.principal, true),
       messages: page.messages,
       hasMore: page.hasMore,
       presence,
@@ -204,6 +270,10 @@ export class Hub {
     if (!rooms?.delete(name)) throw new ProtocolError("not_joined", `Not in room "${name}".`);
     this.#removeFromRoom(conn, name);
     await this.store.removeMember(name, conn.user.id);
+    if (await this.access.roleOf(name, conn.user.id)) {
+      await this.access.setRole(name, conn.user.id, null);
+      this.#accessChanged(name);
+    }
   }
 
   async send(
@@ -212,7 +282,7 @@ export class Hub {
     text: string,
     nonce: string,
   ): Promise<ResultOf<"send">> {
-    this.#requireJoined(conn, room);
+    await this.#authorize(conn, room, "send");
     const result = await this.#append({ kind: "text", room, author: conn.user, text, nonce });
     if (!result.duplicate) this.#rooms.get(room)?.typing.delete(conn.user.id);
     return result;
@@ -220,7 +290,7 @@ export class Hub {
 
   /** Authors may edit their own messages. */
   async edit(conn: Connection, room: string, seq: number, text: string): Promise<ResultOf<"edit">> {
-    this.#requireJoined(conn, room);
+    await this.#authorize(conn, room, "edit.own");
     const guard: EntryGuard = (target) => {
       if (target.author.id !== conn.user.id) {
         throw new ProtocolError("forbidden", "Only the author can edit a message.");
@@ -236,17 +306,12 @@ export class Hub {
     return { message };
   }
 
-  /** Authors may delete their own messages, the room's creator anyone's. */
+  /** Authors may delete their own messages, moderators anyone's. */
   async delete(conn: Connection, room: string, seq: number): Promise<ResultOf<"delete">> {
-    this.#requireJoined(conn, room);
-    const record = await this.#record(room);
+    const { standing } = await this.#authorize(conn, room, "delete.own");
+    const moderates = this.#allows("delete.any", standing);
     const guard: EntryGuard = (target) => {
-      if (target.author.id !== conn.user.id && record.createdBy !== conn.user.id) {
-        throw new ProtocolError(
-          "forbidden",
-          "Only the author or the room's creator can delete a message.",
-        );
-      }
+      if (target.author.id !== conn.user.id && !moderates) throw forbidden("delete.any", room);
     };
     const { message } = await this.#append(
       { kind: "delete", room, author: conn.user, target: seq },
@@ -301,6 +366,207 @@ export class Hub {
     this.broadcast(room, { type: "typing", room, user: conn.user, active }, userId);
   }
 
+  /** The room's members with their roles; moderators also see bans and invitations. */
+  async members(conn: Connection, name: string): Promise<ResultOf<"room.members">> {
+    const { record, standing } = await this.#authorize(conn, name, null);
+    if (standing.room === null && conn.principal.role !== "admin") {
+      throw forbidden("room.join", name, `Join #${name} to see its members.`);
+    }
+    const [ids, roles, mutes] = await Promise.all([
+      this.store.membersOf(name),
+      this.access.roles(name),
+      this.access.mutes(name),
+    ]);
+    const local = this.#rooms.get(name);
+    const now = this.#now();
+    const members: RoomMember[] = [];
+    for (const id of ids) {
+      const found = await this.#directory.get(id);
+      if (!found) continue;
+      const mute = mutes.get(id);
+      members.push({
+        user: found.user,
+        role: roles.get(id) ?? "member",
+        online: local?.users.has(id) ?? false,
+        ...(mute && (mute.until === null || mute.until > now)
+          ? { mutedUntil: mute.until ?? 0 }
+          : {}),
+      });
+    }
+    if (!this.#allows("ban", standing)) return { members };
+    const bans = [];
+    for (const [id, ban] of await this.access.bans(name)) {
+      if (ban.until !== null && ban.until <= now) continue;
+      const user = (await this.#directory.get(id))?.user ?? { id, name: id };
+      bans.push({ user, until: ban.until, by: ban.by, reason: ban.reason });
+    }
+    const invited = [];
+    for (const id of await this.access.invited(record.name)) {
+      const found = await this.#directory.get(id);
+      if (found) invited.push(found.user);
+    }
+    return { members, bans, invited };
+  }
+
+  /** Invite a user to a room; it shows up in their room list at once. */
+  async invite(conn: Connection, name: string, userId: string): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "invite");
+    const target = await this.#user(userId);
+    if ((await this.store.membersOf(name)).includes(userId)) return;
+    await this.access.invite(name, userId, conn.user.id);
+    this.#accessChanged(name);
+    await this.#moderation(conn, record, "invite", target.user, {});
+    this.#toUser(userId, { type: "room", room: this.roomInfo(record) });
+  }
+
+  /** Remove a member from the room; they may come back unless it is private. */
+  async kick(conn: Connection, name: string, userId: string, reason = ""): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "kick");
+    const target = await this.#actOn(conn, record, "kick", userId);
+    await this.#moderation(conn, record, "kick", target.user, reason ? { reason } : {});
+    await this.#expel(name, userId, "kicked");
+  }
+
+  /** Ban a user from the room, for `minutes` or for ever; a member is removed at once. */
+  async ban(
+    conn: Connection,
+    name: string,
+    userId: string,
+    minutes?: number,
+    reason = "",
+  ): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "ban");
+    const target = await this.#actOn(conn, record, "ban", userId);
+    const until = minutes === undefined ? null : this.#now() + minutes * 60_000;
+    await this.access.restrict("ban", name, userId, {
+      until,
+      by: conn.user,
+      reason,
+      ts: this.#now(),
+    });
+    await this.access.uninvite(name, userId);
+    await this.#moderation(conn, record, "ban", target.user, {
+      until,
+      ...(reason ? { reason } : {}),
+    });
+    await this.#expel(name, userId, "banned");
+  }
+
+  async unban(conn: Connection, name: string, userId: string): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "ban");
+    const target = await this.#user(userId);
+    await this.access.lift("ban", name, userId);
+    this.#accessChanged(name);
+    await this.#moderation(conn, record, "unban", target.user, {});
+  }
+
+  /** Mute a member for `minutes`: they stay and read, but may not post. */
+  async mute(
+    conn: Connection,
+    name: string,
+    userId: string,
+    minutes: number,
+    reason = "",
+  ): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "mute");
+    const target = await this.#actOn(conn, record, "mute", userId);
+    const until = this.#now() + minutes * 60_000;
+    await this.access.restrict("mute", name, userId, {
+      until,
+      by: conn.user,
+      reason,
+      ts: this.#now(),
+    });
+    this.#accessChanged(name);
+    await this.#moderation(conn, record, "mute", target.user, {
+      until,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  async unmute(conn: Connection, name: string, userId: string): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "mute");
+    const target = await this.#user(userId);
+    await this.access.lift("mute", name, userId);
+    this.#accessChanged(name);
+    await this.#moderation(conn, record, "unmute", target.user, {});
+  }
+
+  /** Give a member a role: never above the actor's own, and only to those ranked below. */
+  async setRole(conn: Connection, name: string, userId: string, role: RoomRole): Promise<void> {
+    const { record } = await this.#authorize(conn, name, "role.change");
+    if (!(await this.store.membersOf(name)).includes(userId)) {
+      throw new ProtocolError("user_not_found", "That user is not a member of this room.");
+    }
+    const target = await this.#actOn(conn, record, "role.change", userId, role);
+    if (target.role === "guest" && role !== "member") {
+      throw forbidden("role.change", name, "Guests cannot hold room roles.");
+    }
+    await this.access.setRole(name, userId, role);
+    this.#accessChanged(name);
+    await this.#moderation(conn, record, "role", target.user, { role });
+  }
+
+  async modlog(
+    conn: Connection,
+    name: string,
+    before: number | undefined,
+    limit: number = LIMITS.historyPageDefault,
+  ): Promise<ResultOf<"room.modlog">> {
+    await this.#authorize(conn, name, "modlog.read");
+    return await this.access.modlog(name, before, limit);
+  }
+
+  /** Open (or reopen) the direct-message room between the caller and `userId`. */
+  async openDm(conn: Connection, userId: string): Promise<ResultOf<"dm.open">> {
+    if (conn.principal.role === "guest") throw forbidden("dm.open");
+    if (userId === conn.user.id) {
+      throw forbidden("dm.open", undefined, "Pick someone else to message.");
+    }
+    const target = await this.#user(userId);
+    if (target.role === "guest") {
+      throw forbidden("dm.open", undefined, "Guests cannot receive direct messages.");
+    }
+    const peers = [conn.user.id, userId].sort();
+    const name = `dm-${createHash("sha256").update(peers.join("\n")).digest("hex").slice(0, 24)}`;
+    const record = await this.store.getRoom(name) ??
+      await this.store.createRoom({ name, kind: "dm", topic: "", createdBy: conn.user.id }) ??
+      await this.#record(name);
+    if (record.disabled) throw forbidden("room.join", name, "This conversation is disabled.");
+    if (!(await this.access.peers(name))) {
+      await this.access.setPeers(name, peers);
+      this.#accessChanged(name);
+    }
+    for (const id of peers) await this.store.addMember(name, id);
+    await this.#announceRoom(record);
+    return { room: await this.#roomInfoFor(record, conn.principal, true) };
+  }
+
+  async findUser(name: string): Promise<Member> {
+    const found = await this.#directory.byName(name);
+    if (!found) throw new ProtocolError("user_not_found", `No user named "${name}".`);
+    return found.user;
+  }
+
+  /** Close a user's sockets on every instance: all of them, or those of one session. */
+  closeUser(userId: string, code: number, reason: string, session?: string): void {
+    this.#control({ type: "close", userId, code, reason, ...(session ? { session } : {}) });
+  }
+
+  /** Switch a room off (or on again); switching off removes everyone from it at once. */
+  async setRoomDisabled(name: string, disabled: boolean): Promise<RoomInfo> {
+    const record = await this.store.updateRoom(name, { disabled });
+    if (!record) throw new ProtocolError("room_not_found", `No room named "${name}".`);
+    if (disabled) this.#control({ type: "remove", room: name, userId: null, reason: "disabled" });
+    await this.#announceRoom(record);
+    return this.roomInfo(record);
+  }
+
+  /** Every room, for admins. */
+  async allRooms(): Promise<RoomInfo[]> {
+    return (await this.store.listRooms()).map((r) => this.roomInfo(r));
+  }
+
   /** Apply retention to every room (its own limits, else the server's). */
   async sweep(now: number = this.#now()): Promise<number> {
     let removed = 0;
@@ -321,6 +587,8 @@ export class Hub {
   roomInfo(record: RoomRecord): RoomInfo {
     return {
       name: record.name,
+      kind: record.kind,
+      title: record.title,
       topic: record.topic,
       createdAt: record.createdAt,
       createdBy: record.createdBy,
@@ -328,6 +596,7 @@ export class Hub {
       online: this.#rooms.get(record.name)?.users.size ?? 0,
       receipts: record.receipts,
       ...(record.retention ? { retention: record.retention } : {}),
+      ...(record.disabled ? { disabled: true as const } : {}),
     };
   }
 
@@ -381,14 +650,241 @@ export class Hub {
     return record;
   }
 
-  async #roomInfoFor(record: RoomRecord, user: Member, member: boolean): Promise<RoomInfo> {
+  async #roomInfoFor(
+    record: RoomRecord,
+    principal: Principal,
+    member: boolean,
+  ): Promise<RoomInfo> {
     const info = this.roomInfo(record);
+    if (record.kind === "dm") {
+      const peers = await this.access.peers(record.name) ?? [];
+      const found = await Promise.all(peers.map((id) => this.#directory.get(id)));
+      info.peers = found.flatMap((f) => (f ? [f.user] : []));
+    }
     if (!member) return { ...info, member };
-    const [readSeq, unread] = await Promise.all([
-      this.store.readMarker(record.name, user.id),
-      this.store.unreadCount(record.name, user.id, UNREAD_CAP),
+    const userId = principal.user.id;
+    const [readSeq, unread, standing] = await Promise.all([
+      this.store.readMarker(record.name, userId),
+      this.store.unreadCount(record.name, userId, UNREAD_CAP),
+      this.access.standing(record, userId, principal.role, true),
     ]);
-    return { ...info, member, readSeq, unread };
+    const role = effectiveRole(standing) ?? "member";
+    return {
+      ...info,
+      member,
+      readSeq,
+      unread,
+      role,
+      ...(standing.mute ? { mutedUntil: standing.mute.until ?? Number.MAX_SAFE_INTEGER } : {}),
+    };
+  }
+
+  /**
+   * Check `permission` (null: only that the room exists and is usable) for the caller.
+   * Posting needs a joined connection; a mute refuses it with the time it ends.
+   */
+  async #authorize(
+    conn: Connection,
+    name: string,
+    permission: Permission | null,
+  ): Promise<{ record: RoomRecord; standing: Awaited<ReturnType<AccessControl["standing"]>> }> {
+    const posting = permission === "send" || permission === "edit.own" ||
+      permission === "delete.own";
+    if (posting) this.#requireJoined(conn, name);
+    const record = await this.#record(name);
+    if (record.disabled && !(permission === "room.delete" && conn.principal.role === "admin")) {
+      throw forbidden(permission ?? "room.join", name, `#${name} is disabled.`);
+    }
+    const member = this.isJoined(conn, name) ||
+      (await this.store.membersOf(name)).includes(conn.user.id);
+    const standing = await this.access.standing(
+      record,
+      conn.user.id,
+      conn.principal.role,
+      member,
+    );
+    if (permission) this.access.require(permission, standing, name);
+    if ((permission === "send" || permission === "edit.own") && standing.mute) {
+      const until = standing.mute.until ?? Number.MAX_SAFE_INTEGER;
+      throw new ProtocolError(
+        "forbidden",
+        `You are muted in #${name} until ${new Date(until).toISOString()}.`,
+        Math.max(0, until - this.#now()),
+        "send",
+      );
+    }
+    return { record, standing };
+  }
+
+  #allows(permission: Permission, standing: Parameters<AccessControl["require"]>[1]): boolean {
+    try {
+      this.access.require(permission, standing, "");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The target of a kick, ban, mute or role change, if the caller outranks them. */
+  async #actOn(
+    conn: Connection,
+    record: RoomRecord,
+    permission: Permission,
+    userId: string,
+    grant?: RoomRole,
+  ): Promise<{ user: Member; role: ServerRole }> {
+    const target = await this.#user(userId);
+    if (userId === conn.user.id) {
+      throw forbidden(permission, record.name, "You cannot do that to yourself.");
+    }
+    const member = (await this.store.membersOf(record.name)).includes(userId);
+    const [mine, theirs] = await Promise.all([
+      this.access.standing(record, conn.user.id, conn.principal.role, true),
+      this.access.standing(record, userId, target.role, member),
+    ]);
+    const actor = effectiveRole(mine) ?? "member";
+    const targetRole = effectiveRole(theirs) ?? "member";
+    const admin = conn.principal.role === "admin" && target.role !== "admin";
+    if (!admin && !mayActOn(actor, targetRole, grant)) {
+      throw forbidden(
+        permission,
+        record.name,
+        grant && ROLE_ORDER.indexOf(grant) < ROLE_ORDER.indexOf(actor)
+          ? `You cannot grant ${grant}, a role above your own.`
+          : `You cannot ${permission === "role.change" ? "change the role of" : permission} ` +
+            `${target.user.name}: their role is not below yours.`,
+      );
+    }
+    return target;
+  }
+
+  async #user(id: string): Promise<{ user: Member; role: ServerRole }> {
+    const found = await this.#directory.get(id);
+    if (!found) throw new ProtocolError("user_not_found", `No user with id "${id}".`);
+    return found;
+  }
+
+  /** Record a moderation action, show it to the room, and to its target if outside. */
+  async #moderation(
+    conn: Connection,
+    record: RoomRecord,
+    action: ModerationEvent["action"],
+    target: Member | null,
+    extra: Pick<ModerationEvent, "until" | "role" | "reason">,
+  ): Promise<ModerationEvent> {
+    return await this.#moderationRecord(conn, record, action, target, extra, true);
+  }
+
+  async #moderationRecord(
+    conn: Connection,
+    record: RoomRecord,
+    action: ModerationEvent["action"],
+    target: Member | null,
+    extra: Pick<ModerationEvent, "until" | "role" | "reason">,
+    announce: boolean,
+  ): Promise<ModerationEvent> {
+    const event: ModerationEvent = {
+      id: crypto.randomUUID(),
+      room: record.name,
+      action,
+      actor: conn.user,
+      ...(target ? { target } : {}),
+      ts: this.#now(),
+      ...extra,
+    };
+    if (action !== "delete") await this.access.log(event);
+    if (!announce) return event;
+    const frame: PushFrame = { type: "moderation", event };
+    this.broadcast(record.name, frame);
+    const targetInRoom = target && this.#rooms.get(record.name)?.users.has(target.id);
+    if (target && !targetInRoom) this.#toUser(target.id, frame);
+    return event;
+  }
+
+  /** Take a user out of a room on every instance, and out of its membership. */
+  async #expel(room: string, userId: string, reason: "kicked" | "banned"): Promise<void> {
+    await this.store.removeMember(room, userId);
+    await this.access.setRole(room, userId, null);
+    this.#accessChanged(room);
+    this.#control({ type: "remove", room, userId, reason });
+  }
+
+  async #removeRoom(record: RoomRecord, reason: "deleted"): Promise<void> {
+    const members = await this.store.membersOf(record.name);
+    this.#control({ type: "remove", room: record.name, userId: null, reason });
+    for (const id of members) {
+      this.#toUser(id, { type: "room.removed", room: record.name, reason });
+    }
+    await this.store.deleteRoom(record.name);
+    await this.access.forget(record.name);
+    this.#accessChanged(record.name);
+  }
+
+  /** Tell those who may see a room that it was created or changed. */
+  async #announceRoom(record: RoomRecord): Promise<void> {
+    const frame: PushFrame = { type: "room", room: this.roomInfo(record) };
+    if (isOpen(record.kind) && !record.disabled) {
+      this.broadcast(null, frame);
+      return;
+    }
+    const audience = new Set(await this.store.membersOf(record.name));
+    for (const id of await this.access.invited(record.name)) audience.add(id);
+    if (record.kind === "dm") {
+      const info = { ...frame.room, peers: [] as Member[] };
+      for (const id of await this.access.peers(record.name) ?? []) {
+        const found = await this.#directory.get(id);
+        if (found) info.peers.push(found.user);
+      }
+      const data: PushFrame = { type: "room", room: info };
+      for (const id of audience) this.#toUser(id, data);
+      return;
+    }
+    for (const id of audience) this.#toUser(id, frame);
+  }
+
+  #accessChanged(room: string): void {
+    this.#control({ type: "access", room });
+  }
+
+  /** Apply a control here and on every other instance. */
+  #control(control: HubControl): void {
+    this.#applyControl(control);
+    this.#bus.publish({ room: null, data: "", control });
+  }
+
+  #applyControl(control: HubControl): void {
+    switch (control.type) {
+      case "access":
+        this.access.invalidate(control.room);
+        return;
+      case "remove": {
+        const local = this.#rooms.get(control.room);
+        if (!local) return;
+        const removed = JSON.stringify(
+          {
+            type: "room.removed",
+            room: control.room,
+            reason: control.reason,
+          } satisfies PushFrame,
+        );
+        for (const conn of [...local.conns]) {
+          if (control.userId !== null && conn.user.id !== control.userId) continue;
+          conn.send(removed);
+          this.#connRooms.get(conn)?.delete(control.room);
+          this.#removeFromRoom(conn, control.room);
+        }
+        return;
+      }
+      case "close":
+        for (const conn of [...this.#userConns.get(control.userId) ?? []]) {
+          if (control.session !== undefined && conn.principal.session !== control.session) {
+            continue;
+          }
+          this.disconnect(conn);
+          conn.close(control.code, control.reason);
+        }
+        return;
+    }
   }
 
   async #receipts(room: string): Promise<{ user: Member; seq: number }[]> {
@@ -441,6 +937,10 @@ export class Hub {
 
   #fromBus(envelope: BusEnvelope): void {
     if (envelope.origin === this.#bus.instanceId) return;
+    if (envelope.control) {
+      this.#applyControl(envelope.control);
+      return;
+    }
     if (envelope.toUser !== undefined) {
       for (const conn of this.#userConns.get(envelope.toUser) ?? []) conn.send(envelope.data);
       return;
@@ -457,4 +957,35 @@ export class Hub {
       this.#deliveries++;
     }
   }
+}
+
+const ROLE_ORDER: RoomRole[] = ["owner", "moderator", "member"];
+
+function isOpen(kind: RoomKind): boolean {
+  return kind === "public" || kind === "announcement";
+}
+
+function banned(room: string, ban: Restriction, now: number): ProtocolError {
+  const until = ban.until === null ? "for ever" : `until ${new Date(ban.until).toISOString()}`;
+  return new ProtocolError(
+    "forbidden",
+    `You are banned from #${room} ${until}.`,
+    ban.until === null ? undefined : Math.max(0, ban.until - now),
+    "room.join",
+  );
+}
+
+/** Without an account directory, users are those the store has seen connect. */
+function storeDirectory(store: Store): UserDirectory {
+  const find = async (id: string) => {
+    const user = await store.getUser(id);
+    return user ? { user, role: "user" as const } : null;
+  };
+  return {
+    get: find,
+    byName: async (name) => {
+      void name;
+      return await Promise.resolve(null);
+    },
+  };
 }

@@ -198,11 +198,12 @@ Deno.test("hub: recovery is refused plainly when it cannot be whole", async () =
   assert.equal((await hub.join(d, "a", { after: 3 })).recovered, false);
 });
 
-Deno.test("hub: authors edit and delete their own; the room's creator deletes anyone's", async () => {
+Deno.test("hub: authors edit and delete their own; the room's owner deletes anyone's", async () => {
   const store = new MemoryStore();
-  await store.createRoom({ name: "a", topic: "", createdBy: ada.id });
   const hub = new Hub({ store, bus: new LocalBroker().connect() });
   const [a, b] = [new FakeConnection(ada), new FakeConnection(bob)];
+  await hub.connect(a);
+  await hub.createRoom(a, { name: "a", topic: "" });
   for (const c of [a, b]) {
     await hub.connect(c);
     await hub.join(c, "a");
@@ -248,7 +249,7 @@ Deno.test("hub: read markers reach the user's other devices and, with receipts o
   }
   for (let i = 1; i <= 3; i++) await hub.send(b, "a", `m${i}`, `nonce-000${i}`);
   await hub.send(b, "quiet", "psst", "nonce-0009");
-  const rooms = await hub.listRooms(ada);
+  const rooms = await hub.listRooms({ user: ada, role: "user", via: "session" });
   assert.deepEqual(rooms.map((r) => [r.name, r.member, r.unread]), [["a", true, 3], [
     "quiet",
     true,
@@ -266,7 +267,11 @@ Deno.test("hub: read markers reach the user's other devices and, with receipts o
     1,
     "no receipts for rooms without them, or for going back",
   );
-  assert.equal((await hub.listRooms(ada)).find((r) => r.name === "a")?.unread, 1);
+  assert.equal(
+    (await hub.listRooms({ user: ada, role: "user", via: "session" })).find((r) => r.name === "a")
+      ?.unread,
+    1,
+  );
   const c = new FakeConnection(cy);
   await hub.connect(c);
   assert.deepEqual((await hub.join(c, "a")).receipts?.map((r) => [r.user.name, r.seq]), [[
@@ -275,11 +280,12 @@ Deno.test("hub: read markers reach the user's other devices and, with receipts o
   ]]);
 });
 
-Deno.test("hub: only the creator changes a room's settings; retention sweeps old entries", async () => {
+Deno.test("hub: only moderators change a room's settings; retention sweeps old entries", async () => {
   const store = new MemoryStore();
-  await store.createRoom({ name: "a", topic: "", createdBy: ada.id });
   const hub = new Hub({ store, bus: new LocalBroker().connect(), retention: { maxCount: 3 } });
   const [a, b] = [new FakeConnection(ada), new FakeConnection(bob)];
+  await hub.connect(a);
+  await hub.createRoom(a, { name: "a", topic: "" });
   for (const c of [a, b]) {
     await hub.connect(c);
     await hub.join(c, "a");
@@ -307,4 +313,33 @@ Deno.test("hub: membership is kept across connections; leaving ends it", async (
   await hub.join(again, "b");
   await hub.leave(again, "b");
   assert.deepEqual(await hub.store.roomsOf(ada.id), ["a"]);
+});
+
+Deno.test("hub: a kick and a ban on one instance act on the target's sockets on another", async () => {
+  const store = new MemoryStore();
+  const broker = new LocalBroker();
+  const one = new Hub({ store, bus: broker.connect() });
+  const two = new Hub({ store, bus: broker.connect() });
+  const owner = new FakeConnection(ada);
+  const target = new FakeConnection(bob);
+  await one.connect(owner);
+  await two.connect(target);
+  await one.createRoom(owner, { name: "club", topic: "" });
+  await one.join(owner, "club");
+  await two.join(target, "club");
+  await one.kick(owner, "club", bob.id);
+  await tick();
+  assert.deepEqual(target.pushes("room.removed"), [{
+    type: "room.removed",
+    room: "club",
+    reason: "kicked",
+  }]);
+  assert.equal(two.isJoined(target, "club"), false);
+  assert.equal(target.pushes("moderation")[0]?.event.action, "kick");
+  // Instance two cached the room's permissions; the ban must reach that cache too.
+  await two.join(target, "club");
+  await one.ban(owner, "club", bob.id, 5);
+  await tick();
+  assert.equal(two.isJoined(target, "club"), false);
+  await assert.rejects(two.join(target, "club"), { code: "forbidden", permission: "room.join" });
 });

@@ -8,10 +8,15 @@ import { CLOSE_CODES, ERROR_CODES, type ErrorCode, ProtocolError } from "../prot
 import { LIMITS, PROTOCOL_VERSIONS, RATES } from "../protocol/limits.ts";
 import type { ClientFrame, ErrorBody, ResultOf } from "../protocol/messages.ts";
 import type { Connection, Hub } from "./hub.ts";
+import type { Principal } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { TokenBucket } from "./rate.ts";
 
 export interface SessionOptions {
+  /** Verify a fresh JWT for `auth.refresh`; absent when the server takes no JWTs. */
+  refresh?: (token: string) => Promise<Principal>;
+  /** Guests' message rate, tighter than members'. */
+  guestMessages?: { perSecond: number; burst: number };
   frameBytes?: number;
   helloTimeoutMs?: number;
   invalidFramesPerMinute?: number;
@@ -25,6 +30,7 @@ export interface SessionOptions {
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
+export const GUEST_MESSAGE_RATE = { perSecond: 0.5, burst: 3 };
 
 export class Session {
   readonly #conn: Connection;
@@ -41,6 +47,8 @@ export class Session {
   #version = 0;
   #closed = false;
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #refresh: SessionOptions["refresh"];
 
   constructor(conn: Connection, hub: Hub, options: SessionOptions) {
     this.#conn = conn;
@@ -50,8 +58,12 @@ export class Session {
     this.#frameBytes = options.frameBytes ?? LIMITS.frameBytes;
     this.#invalidLimit = options.invalidFramesPerMinute ?? LIMITS.invalidFramesPerMinute;
     const rates = options.rates ?? RATES;
+    this.#refresh = options.refresh;
     this.#frames = new TokenBucket(rates.frames.perSecond, rates.frames.burst, this.#now);
-    this.#messages = new TokenBucket(rates.messages.perSecond, rates.messages.burst, this.#now);
+    const messages = conn.principal.role === "guest"
+      ? options.guestMessages ?? GUEST_MESSAGE_RATE
+      : rates.messages;
+    this.#messages = new TokenBucket(messages.perSecond, messages.burst, this.#now);
     this.#roomCreates = new TokenBucket(
       rates.roomCreates.perSecond,
       rates.roomCreates.burst,
@@ -60,6 +72,21 @@ export class Session {
     this.#helloTimer = setTimeout(() => {
       this.#close(CLOSE_CODES.helloTimeout, "no hello");
     }, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
+    this.#armExpiry();
+  }
+
+  /** A credential that expires (a JWT) closes the socket then, unless refreshed in time. */
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    const expiresAt = this.#conn.principal.expiresAt;
+    if (expiresAt === undefined) return;
+    // setTimeout overflows past 2^31 ms; a far expiry re-arms on the way.
+    const wait = Math.min(Math.max(0, expiresAt - this.#now()), 2 ** 31 - 1);
+    this.#expiryTimer = setTimeout(() => {
+      if ((this.#conn.principal.expiresAt ?? Infinity) <= this.#now()) {
+        this.#close(CLOSE_CODES.tokenExpired, "token expired");
+      } else this.#armExpiry();
+    }, wait);
   }
 
   get user() {
@@ -99,6 +126,7 @@ export class Session {
   closed(): void {
     this.#closed = true;
     clearTimeout(this.#helloTimer);
+    clearTimeout(this.#expiryTimer);
     this.#hub.disconnect(this.#conn);
   }
 
@@ -109,20 +137,27 @@ export class Session {
     switch (frame.type) {
       case "room.create": {
         this.#limit(this.#roomCreates);
-        const { room, topic, receipts, retention } = frame;
+        const { room, kind, title, topic, receipts, retention } = frame;
         return await this.#hub.createRoom(conn, {
           name: room,
           topic: topic ?? "",
-          receipts,
-          retention,
+          ...(kind ? { kind } : {}),
+          ...(title ? { title } : {}),
+          ...(receipts === undefined ? {} : { receipts }),
+          ...(retention ? { retention } : {}),
         });
       }
       case "room.update": {
-        const { room, topic, receipts, retention } = frame;
-        return await this.#hub.updateRoom(conn, room, { topic, receipts, retention });
+        const { room, title, topic, receipts, retention } = frame;
+        return await this.#hub.updateRoom(conn, room, {
+          ...(title === undefined ? {} : { title }),
+          ...(topic === undefined ? {} : { topic }),
+          ...(receipts === undefined ? {} : { receipts }),
+          ...(retention === undefined ? {} : { retention }),
+        });
       }
       case "room.list":
-        return { rooms: await this.#hub.listRooms(conn.user) };
+        return { rooms: await this.#hub.listRooms(conn.principal) };
       case "room.join":
         return await this.#hub.join(conn, frame.room, frame);
       case "room.leave":
@@ -146,7 +181,62 @@ export class Session {
         return {};
       case "ping":
         return { ts: this.#now() };
+      case "room.delete":
+        await this.#hub.deleteRoom(conn, frame.room);
+        return {};
+      case "room.members":
+        return await this.#hub.members(conn, frame.room);
+      case "room.invite":
+        await this.#hub.invite(conn, frame.room, frame.user);
+        return {};
+      case "room.kick":
+        await this.#hub.kick(conn, frame.room, frame.user, frame.reason);
+        return {};
+      case "room.ban":
+        await this.#hub.ban(conn, frame.room, frame.user, frame.minutes, frame.reason);
+        return {};
+      case "room.unban":
+        await this.#hub.unban(conn, frame.room, frame.user);
+        return {};
+      case "room.mute":
+        await this.#hub.mute(conn, frame.room, frame.user, frame.minutes, frame.reason);
+        return {};
+      case "room.unmute":
+        await this.#hub.unmute(conn, frame.room, frame.user);
+        return {};
+      case "room.role":
+        await this.#hub.setRole(conn, frame.room, frame.user, frame.role);
+        return {};
+      case "room.modlog":
+        return await this.#hub.modlog(conn, frame.room, frame.before, frame.limit);
+      case "dm.open":
+        this.#limit(this.#roomCreates);
+        return await this.#hub.openDm(conn, frame.user);
+      case "user.find":
+        return { user: await this.#hub.findUser(frame.name) };
+      case "auth.refresh":
+        return await this.#refreshToken(frame.token);
     }
+  }
+
+  /** Swap in a fresh JWT for the same user, pushing the socket's expiry out. */
+  async #refreshToken(token: string): Promise<ResultOf<"auth.refresh">> {
+    const principal = this.#conn.principal;
+    if (!this.#refresh || principal.expiresAt === undefined) {
+      throw new ProtocolError("forbidden", "This connection has no token to refresh.");
+    }
+    let fresh: Principal;
+    try {
+      fresh = await this.#refresh(token);
+    } catch (error) {
+      throw new ProtocolError("unauthorized", (error as Error).message);
+    }
+    if (fresh.user.id !== principal.user.id || fresh.expiresAt === undefined) {
+      throw new ProtocolError("unauthorized", "The new token is for another user.");
+    }
+    principal.expiresAt = fresh.expiresAt;
+    this.#armExpiry();
+    return { expiresAt: fresh.expiresAt };
   }
 
   async #hello(offered: number[]): Promise<ResultOf<"hello">> {
@@ -161,9 +251,12 @@ export class Session {
     this.#version = Math.max(...common);
     clearTimeout(this.#helloTimer);
     await this.#hub.connect(this.#conn);
+    const { role, expiresAt } = this.#conn.principal;
     return {
       v: this.#version,
       user: this.#conn.user,
+      role,
+      ...(expiresAt === undefined ? {} : { expiresAt }),
       epoch: this.#hub.store.epoch,
       instance: this.#hub.instanceId,
       limits: { ...LIMITS },
@@ -179,6 +272,7 @@ export class Session {
     if (error instanceof ProtocolError) {
       const body: ErrorBody = { code: error.code, message: error.message };
       if (error.retryAfterMs !== undefined) body.retryAfterMs = error.retryAfterMs;
+      if (error.permission !== undefined) body.permission = error.permission;
       this.#replyError(frame.id, body);
       // Reply first, then close: the client learns why it must not reconnect.
       if (error.code === "unsupported_version") {

@@ -12,6 +12,7 @@
 import { CLOSE_CODES } from "../protocol/errors.ts";
 import { encodeBatch } from "../protocol/frames.ts";
 import type { Member } from "../protocol/messages.ts";
+import type { Principal } from "./auth/types.ts";
 import type { Connection } from "./hub.ts";
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -52,12 +53,16 @@ export class WebSocketConnection implements Connection {
    * `onClose` runs as soon as the server decides to close, not when the close handshake
    * ends: a peer that never reads never answers it, and must not be held until it does.
    */
+  readonly user: Member;
+
   constructor(
     private readonly socket: WebSocket,
-    readonly user: Member,
+    readonly principal: Principal,
     private readonly maxBufferedBytes: number = DEFAULT_MAX_BUFFERED_BYTES,
     private readonly onClose: () => void = () => {},
-  ) {}
+  ) {
+    this.user = principal.user;
+  }
 
   send(data: string): void {
     const socket = this.socket;

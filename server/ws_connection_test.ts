@@ -21,12 +21,13 @@ class FakeSocket {
 }
 
 const user = { id: "u_1", name: "Ada" };
+const principal = { user, role: "user" as const, via: "session" as const };
 const frame = (n: number) =>
   JSON.stringify({ type: "typing", room: "r", user, active: n % 2 === 0 });
 
 Deno.test("ws connection: an idle socket sends at once; a busy one coalesces into one frame", async () => {
   const socket = new FakeSocket();
-  const conn = new WebSocketConnection(socket as unknown as WebSocket, user);
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, principal);
   conn.send(frame(0));
   assert.equal(socket.messages.length, 1, "sent immediately while idle");
   for (let i = 1; i <= 5; i++) conn.send(frame(i));
@@ -43,7 +44,7 @@ Deno.test("ws connection: an idle socket sends at once; a busy one coalesces int
 
 Deno.test("ws connection: a consumer that falls too far behind is dropped to recover later", async () => {
   const socket = new FakeSocket();
-  const conn = new WebSocketConnection(socket as unknown as WebSocket, user, 64 * 1024);
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, principal, 64 * 1024);
   const big = JSON.stringify({
     type: "error",
     error: { code: "internal", message: "x".repeat(8000) },
@@ -58,7 +59,7 @@ Deno.test("ws connection: a consumer that falls too far behind is dropped to rec
 
 Deno.test("ws connection: after one large reply, later frames wait until the socket drains", async () => {
   const socket = new FakeSocket();
-  const conn = new WebSocketConnection(socket as unknown as WebSocket, user, 64 * 1024);
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, principal, 64 * 1024);
   conn.send("x".repeat(200 * 1024)); // e.g. a long replay: sent at once while idle
   conn.send(frame(1));
   conn.send(frame(2));
@@ -82,7 +83,7 @@ Deno.test("ws connection: a send that throws releases the connection instead of 
   let released = 0;
   const conn = new WebSocketConnection(
     socket as unknown as WebSocket,
-    user,
+    principal,
     64 * 1024,
     () => released++,
   );

@@ -41,10 +41,45 @@ export function browserTest(name: string, fn: () => Promise<void>): void {
   });
 }
 
-/** Pick a display name on the page and wait until its socket is connected. */
+/** The same password the protocol helpers use, so a name is one account in both. */
+export function passwordFor(name: string): string {
+  return `${name}-correct-horse-battery`;
+}
+
+/**
+ * Open `url` and sign in as `name` through the sign-in page: create the account, or
+ * sign in to it when the username is taken. Waits until the socket is connected; a
+ * context already signed in just connects.
+ */
 export async function signInPage(page: Page, url: string, name: string): Promise<void> {
   await page.goto(url);
-  await page.getByTestId("name-input").fill(name);
-  await page.getByTestId("name-submit").click();
-  await page.locator('[data-testid="status"][data-state="connected"]').waitFor();
+  const connected = page.locator('[data-testid="status"][data-state="connected"]');
+  const gate = page.locator('[data-testid="auth-gate"][data-state="open"]');
+  await connected.or(gate).first().waitFor();
+  if (await connected.isVisible()) return;
+  await submitAuth(page, "register", name);
+  const error = page.getByTestId("auth-error");
+  await connected.or(error).first().waitFor();
+  if (await connected.isVisible()) return;
+  if ((await error.getAttribute("data-code")) !== "username_taken") {
+    throw new Error(`registering ${name} failed: ${await error.innerText()}`);
+  }
+  await submitAuth(page, "signin", name);
+  await connected.or(error).first().waitFor();
+  if (!(await connected.isVisible())) {
+    throw new Error(`signing in as ${name} failed: ${await error.innerText()}`);
+  }
+}
+
+/** Fill and send the sign-in page's form in one of its modes. */
+export async function submitAuth(
+  page: Page,
+  mode: "signin" | "register",
+  name: string,
+  password = passwordFor(name),
+): Promise<void> {
+  await page.getByTestId(`auth-mode-${mode}`).click();
+  await page.getByTestId("auth-username").fill(name);
+  await page.getByTestId("auth-password").fill(password);
+  await page.getByTestId("auth-submit").click();
 }

@@ -209,7 +209,7 @@ browserTest(
       await ada.getByTestId("message-edit-input").press("Escape");
       await ada.getByTestId("message-edit-input").waitFor({ state: "detached" });
 
-      // Bob may not delete Ada's messages; Ada created the room, so she may delete his.
+      // Bob may not delete Ada's messages; Ada created the room, owns it, and may delete his.
       const adaOnBob = bob.getByTestId("message").filter({ hasText: "hello team" });
       assert.equal(await adaOnBob.getByTestId("message-delete").count(), 0);
       await bobMessage.hover();

@@ -1,4 +1,7 @@
-/** The web client in a real Chromium: two people chat through two browser contexts. */
+/**
+ * The web client in a real Chromium: two people, each with an account and a browser
+ * context of their own (the session cookie is per context), chat.
+ */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { browserTest, launchChromium, OUTPUT, signInPage } from "./browser.ts";
@@ -86,6 +89,12 @@ browserTest(
         "no message shown twice after switching back",
       );
       await ada.screenshot({ path: new URL("ada-general.png", OUTPUT).pathname, fullPage: true });
+
+      // The session outlives a reload: no sign-in page, back in the same room.
+      await bob.reload();
+      await bob.locator('[data-testid="status"][data-state="connected"]').waitFor();
+      assert.equal(await bob.locator('[data-testid="auth-gate"][data-state="open"]').count(), 0);
+      await bob.getByTestId("message-text").filter({ hasText: "hi Ada" }).waitFor();
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -26,7 +26,9 @@ export function busContract(name: string, makePair: () => Promise<BusPair> | Bus
     const got = collect(b);
     a.publish({ room: "general", data: '{"type":"message"}', excludeUser: "u_1" });
     a.publish({ room: null, data: '{"type":"room"}' });
-    await waitFor(() => got.length === 2);
+    const control = { type: "remove", room: "general", userId: "u_2", reason: "banned" } as const;
+    a.publish({ room: null, data: "", control });
+    await waitFor(() => got.length === 3);
     assert.deepEqual(got[0], {
       origin: a.instanceId,
       room: "general",
@@ -35,6 +37,7 @@ export function busContract(name: string, makePair: () => Promise<BusPair> | Bus
     });
     assert.equal(got[1]!.room, null);
     assert.equal(got[1]!.origin, a.instanceId);
+    assert.deepEqual(got[2]!.control, control, "hub controls cross instances as structured data");
     assert.notEqual(a.instanceId, b.instanceId);
   });
 

@@ -140,9 +140,10 @@ Deno.test("durable: a restart keeps the epoch; a wiped store gets a new one and 
     await ada.close();
     await server.close();
 
+    // Wiping the store wipes the accounts too: Ada signs up again, with her old seq in hand.
     await Deno.remove(`${dir}/parley.kv`);
     server = await startServer({ data: dir });
-    ada = await TestClient.open(server, id, { hello: false });
+    ada = await TestClient.open(server, await signIn(server, "Ada"), { hello: false });
     const fresh = await ada.request("hello", { v: [1] });
     assert.notEqual(fresh.epoch, epoch);
     const reset = await ada.request("room.join", { room: "general", after: 1, epoch });

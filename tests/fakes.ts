@@ -1,13 +1,18 @@
 /** Fake connections for hub and session unit tests: no sockets involved. */
 import { decodeServerData } from "../protocol/frames.ts";
 import type { Member, ServerFrame } from "../protocol/messages.ts";
+import type { ServerRole } from "../protocol/permissions.ts";
+import type { Principal } from "../server/auth/types.ts";
 import type { Connection } from "../server/hub.ts";
 
 export class FakeConnection implements Connection {
   readonly id = crypto.randomUUID();
   readonly sent: string[] = [];
   closedWith: { code: number; reason: string } | null = null;
-  constructor(readonly user: Member) {}
+  readonly principal: Principal;
+  constructor(readonly user: Member, role: ServerRole = "user") {
+    this.principal = { user, role, via: "session" };
+  }
 
   send(data: string): void {
     this.sent.push(data);

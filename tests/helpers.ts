@@ -27,12 +27,29 @@ export const TEST_CONFIG: Config = {
   recoveryMax: 1000,
   messageRate: { perSecond: 5, burst: 15 },
   frameRate: { perSecond: 30, burst: 60 },
+  roomRate: { perSecond: 0.2, burst: 5 },
+  registration: "open",
+  guests: false,
+  jwt: { rolesClaim: "roles" },
+  // Same scrypt, cheaper N: tests register hundreds of accounts. The CLI test checks 17.
+  passwordCost: 12,
+  createAdmin: null,
 };
 
+/** The admin account every test server starts with, as `--create-admin` would make it. */
+export const ROOT = { username: "root", password: "root-correct-horse-battery" };
+
 /** Start the real composition (store, bus, client bundle) on 127.0.0.1, port 0 unless given. */
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startServer(
+  overrides: Partial<Config> = {},
+  { admin = true }: { admin?: boolean } = {},
+): Promise<TestServer> {
   const config = { ...TEST_CONFIG, ...overrides };
   const app = await compose(config, createLogger(config.logLevel));
+  // Without it, the first user a test signs in would be the server admin.
+  if (admin && !(await app.accounts.byName(ROOT.username))) {
+    await app.accounts.register(ROOT, { asAdmin: true });
+  }
   const server = Deno.serve(
     { port: config.port, hostname: "127.0.0.1", onListen() {} },
     app.handler,
@@ -50,22 +67,33 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
   };
 }
 
-/** POST /api/session and return the cookie header value plus the new user. */
+/** A password that passes the policy, derived from the username. */
+export function passwordFor(name: string): string {
+  return `${name}-correct-horse-battery`;
+}
+
+/**
+ * Register `name` (or log in, if it exists) through the HTTP API; returns the session
+ * cookie and the user.
+ */
 export async function signIn(
   server: { url: string },
   name: string,
-  cookie?: string,
 ): Promise<{ cookie: string; user: { id: string; name: string } }> {
-  const response = await fetch(`${server.url}/api/session`, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      origin: server.url,
-      ...(cookie ? { cookie } : {}),
-    },
-    body: JSON.stringify({ name }),
-  });
-  if (response.status !== 200) throw new Error(`sign-in failed: ${response.status}`);
+  const post = (path: string) =>
+    fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: server.url },
+      body: JSON.stringify({ username: name, password: passwordFor(name) }),
+    });
+  let response = await post("/api/register");
+  if (response.status === 409) {
+    await response.body?.cancel();
+    response = await post("/api/login");
+  }
+  if (response.status !== 200 && response.status !== 201) {
+    throw new Error(`sign-in failed: ${response.status} ${await response.text()}`);
+  }
   const { user } = await response.json();
   const setCookie = response.headers.get("set-cookie") ?? "";
   return { cookie: setCookie.split(";")[0]!, user };
@@ -94,7 +122,7 @@ export class TestClient {
   #nextId = 1;
   #waiters: Waiter[] = [];
 
-  private constructor(readonly socket: WebSocket, readonly user: { id: string; name: string }) {
+  private constructor(readonly socket: WebSocket, public user: { id: string; name: string }) {
     socket.onmessage = (event) => {
       const frames = decodeServerData(event.data as string);
       if (frames.length > 1) this.batches++;
@@ -131,7 +159,7 @@ export class TestClient {
     { cookie, user }: { cookie: string; user: { id: string; name: string } },
     options: { hello?: boolean; origin?: string } = {},
   ): Promise<TestClient> {
-    const socket = new WebSocket(`${server.wsUrl}?uid=${user.id}`, {
+    const socket = new WebSocket(server.wsUrl, {
       headers: { cookie, origin: options.origin ?? server.url },
     } as unknown as string[]);
     await new Promise<void>((resolve, reject) => {
@@ -140,6 +168,13 @@ export class TestClient {
     });
     const client = new TestClient(socket, user);
     if (options.hello !== false) await client.request("hello", { v: [...PROTOCOL_VERSIONS] });
+    return client;
+  }
+
+  /** Say hello on a socket that is already open; the user is whoever the server says. */
+  static async wrap(socket: WebSocket): Promise<TestClient> {
+    const client = new TestClient(socket, { id: "", name: "" });
+    client.user = (await client.request("hello", { v: [...PROTOCOL_VERSIONS] })).user;
     return client;
   }
 

@@ -34,6 +34,8 @@ const edit = {
 };
 const roomInfo = {
   name: "general",
+  kind: "public" as const,
+  title: "",
   topic: "",
   createdAt: 1,
   createdBy: "u_1",
@@ -67,13 +69,34 @@ const CLIENT_SAMPLES: ClientFrame[] = [
   { type: "read", id: 13, room: "general", seq: 3 },
   { type: "typing", id: 8, room: "general", active: true },
   { type: "ping", id: 9 },
+  { type: "room.delete", id: 14, room: "dev-talk" },
+  { type: "room.members", id: 15, room: "dev-talk" },
+  { type: "room.invite", id: 16, room: "dev-talk", user: "u_2" },
+  { type: "room.kick", id: 17, room: "dev-talk", user: "u_2", reason: "spam" },
+  { type: "room.ban", id: 18, room: "dev-talk", user: "u_2", minutes: 60 },
+  { type: "room.unban", id: 19, room: "dev-talk", user: "u_2" },
+  { type: "room.mute", id: 20, room: "dev-talk", user: "u_2", minutes: 10, reason: "calm" },
+  { type: "room.unmute", id: 21, room: "dev-talk", user: "u_2" },
+  { type: "room.role", id: 22, room: "dev-talk", user: "u_2", role: "moderator" },
+  { type: "room.modlog", id: 23, room: "dev-talk", before: 5, limit: 20 },
+  { type: "dm.open", id: 24, user: "u_2" },
+  { type: "user.find", id: 25, name: "bob" },
+  { type: "auth.refresh", id: 26, token: "a.b.c" },
 ];
 
 const SERVER_SAMPLES: ServerFrame[] = [
   {
     type: "reply",
     id: 1,
-    ok: { v: 1, user: member, epoch: "e", instance: "i", limits: { frameBytes: 1 } },
+    ok: {
+      v: 1,
+      user: member,
+      role: "user",
+      expiresAt: 5,
+      epoch: "e",
+      instance: "i",
+      limits: { frameBytes: 1 },
+    },
   },
   {
     type: "reply",
@@ -96,6 +119,25 @@ const SERVER_SAMPLES: ServerFrame[] = [
   { type: "room", room: roomInfo },
   { type: "receipt", room: "general", user: member, seq: 3 },
   { type: "read", room: "general", seq: 3 },
+  {
+    type: "reply",
+    id: 5,
+    error: { code: "forbidden", message: "Muted.", retryAfterMs: 100, permission: "send" },
+  },
+  {
+    type: "moderation",
+    event: {
+      id: "ev1",
+      room: "general",
+      action: "ban",
+      actor: member,
+      target: { id: "u_2", name: "Bob" },
+      ts: 4,
+      until: null,
+      reason: "spam",
+    },
+  },
+  { type: "room.removed", room: "general", reason: "kicked" },
 ];
 
 Deno.test("every client frame type round-trips through the decoder", () => {

@@ -26,7 +26,7 @@ Deno.test("single file: dist/parley.js serves the page and chats from an empty d
     await received;
     await ada.close();
     await bob.close();
-    assert.ok((await Deno.stat(`${dir}/data/secret.key`)).isFile, "data directory made beside it");
+    assert.ok((await Deno.stat(`${dir}/data/parley.kv`)).isFile, "data directory made beside it");
   } finally {
     assert.equal(await server.stop(), 0);
     await Deno.remove(dir, { recursive: true });

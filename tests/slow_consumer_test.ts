@@ -61,10 +61,10 @@ async function openRawClient(
   server: { url: string; port: number },
   room: string,
 ): Promise<Deno.TcpConn> {
-  const { cookie, user } = await signIn(server, "Slow");
+  const { cookie } = await signIn(server, "Slow");
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   const request = [
-    `GET /ws?uid=${user.id} HTTP/1.1`,
+    "GET /ws HTTP/1.1",
     `Host: 127.0.0.1:${server.port}`,
     "Upgrade: websocket",
     "Connection: Upgrade",
@@ -103,7 +103,7 @@ Deno.test("slow consumer: dropped past --max-buffered, memory bounded, others ke
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     for (let i = 0; i < CHATTERS; i++) {
-      const client = await TestClient.connect(server, `Chatter ${i}`);
+      const client = await TestClient.connect(server, `chatter${i}`);
       await client.request("room.join", { room: "general" });
       chatters.push(client);
     }

@@ -358,4 +358,69 @@ export function storeContract(
       assert.equal((await again.getRoom("r"))?.lastSeq, 1 + 60 * 25);
     },
   );
+
+  withStore("rooms carry a kind and a title; patches change only what they name", async (store) => {
+    const dm = await store.createRoom({ name: "d1", kind: "dm", topic: "", createdBy: ada.id });
+    assert.equal(dm?.kind, "dm");
+    const plain = await store.createRoom({ name: "p1", topic: "t", createdBy: ada.id });
+    assert.equal(plain?.kind, "public");
+    assert.equal(plain?.title, "");
+    const titled = await store.updateRoom("p1", { title: "Plans", disabled: true });
+    assert.equal(titled?.title, "Plans");
+    assert.equal(titled?.topic, "t");
+    assert.equal(titled?.disabled, true);
+    assert.equal((await store.updateRoom("p1", { disabled: false }))?.disabled, undefined);
+  });
+
+  withStore(
+    "members are listed both ways, and a deleted room takes its data along",
+    async (store) => {
+      await store.createRoom({ name: "gone", topic: "", createdBy: ada.id });
+      await store.addMember("gone", ada.id);
+      await store.addMember("gone", bob.id);
+      assert.deepEqual((await store.membersOf("gone")).sort(), [ada.id, bob.id]);
+      await store.append(text("gone", ada, "bye", "nonce-bye1"));
+      await store.setReadMarker("gone", bob.id, 1);
+      assert.equal(await store.deleteRoom("gone"), true);
+      assert.equal(await store.deleteRoom("gone"), false);
+      assert.equal(await store.getRoom("gone"), null);
+      assert.deepEqual(await store.roomsOf(ada.id), []);
+      assert.deepEqual(await store.membersOf("gone"), []);
+      await assert.rejects(store.append(text("gone", ada, "late", "nonce-late")), ProtocolError);
+      // The name can be used again, from seq 1 and with no old markers.
+      await store.createRoom({ name: "gone", topic: "", createdBy: bob.id });
+      assert.equal((await store.append(text("gone", bob, "new", "nonce-new1"))).message.seq, 1);
+      assert.equal(await store.readMarker("gone", bob.id), 0);
+    },
+  );
+
+  withStore(
+    "records: get, set, create once, take once, list in order and by page",
+    async (store) => {
+      const r = store.records;
+      assert.equal(await r.get(["acct", "x"]), null);
+      await r.set(["acct", "x"], { n: 1 });
+      assert.deepEqual(await r.get(["acct", "x"]), { n: 1 });
+      assert.equal(await r.create(["acct", "x"], { n: 2 }), false);
+      assert.equal(await r.create(["acct", "y"], { n: 3 }), true);
+      const takes = await Promise.all([r.take(["acct", "y"]), r.take(["acct", "y"])]);
+      assert.deepEqual(takes.filter(Boolean), [{ n: 3 }]);
+      for (const k of ["b", "a", "c", "d"]) await r.set(["log", "room1", k], k);
+      await r.set(["log", "room10", "z"], "other room");
+      await r.set(["logx"], "not under the prefix");
+      assert.deepEqual((await r.list(["log", "room1"])).map((e) => e.value), ["a", "b", "c", "d"]);
+      assert.deepEqual(
+        (await r.list(["log", "room1"], { reverse: true, limit: 2 })).map((e) => e.key),
+        [["log", "room1", "d"], ["log", "room1", "c"]],
+      );
+      assert.deepEqual(
+        (await r.list<string>(["log", "room1"], { reverse: true, before: "c" })).map((e) =>
+          e.value
+        ),
+        ["b", "a"],
+      );
+      await r.delete(["log", "room1", "a"]);
+      assert.equal((await r.list(["log", "room1"])).length, 3);
+    },
+  );
 }

@@ -34,6 +34,8 @@ interface MessageItemProps {
   onCancelEdit?: () => void;
   /** Present when the user may delete; rejects with the reason it was refused. */
   onDelete?: () => Promise<void>;
+  /** Present when the author's name opens their card (e.g. to message them). */
+  onAuthor?: () => void;
 }
 
 export function MessageItem(props: MessageItemProps) {
@@ -54,7 +56,18 @@ export function MessageItem(props: MessageItemProps) {
       <Avatar user={author} />
       <div class="message-body">
         <div class="message-meta">
-          <span class="message-author" data-testid="message-author">{author.name}</span>
+          {props.onAuthor
+            ? (
+              <button
+                type="button"
+                class="message-author name-button"
+                data-testid="message-author"
+                onClick={props.onAuthor}
+              >
+                {author.name}
+              </button>
+            )
+            : <span class="message-author" data-testid="message-author">{author.name}</span>}
           <time dateTime={date.toISOString()} title={fullFormat.format(date)}>
             {timeFormat.format(date)}
           </time>
@@ -189,6 +202,19 @@ function EditBox({ text, onSave, onCancel, onError }: EditBoxProps) {
         <button type="button" class="link-button" onClick={onCancel}>cancel</button>
       </div>
     </div>
+  );
+}
+
+/** A moderation event among the messages: "Ada muted Bob for 10 min". */
+export function SystemLine({ text, ts }: { text: string; ts: number }) {
+  const date = new Date(ts);
+  return (
+    <li class="system-line" data-testid="system-line" role="note">
+      <span>{text}</span>
+      <time dateTime={date.toISOString()} title={fullFormat.format(date)}>
+        {timeFormat.format(date)}
+      </time>
+    </li>
   );
 }
 

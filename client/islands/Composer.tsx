@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { LIMITS } from "../../protocol/limits.ts";
+import { can, postBlock, roomRef } from "../lib/access.ts";
 import { editLastMessage, sendMessage, sendTyping } from "../lib/app.ts";
-import { currentRoom } from "../lib/state.ts";
+import { currentRoom, identity, roomInfo, standingOf } from "../lib/state.ts";
 
 /** Show the remaining characters once fewer than this are left. */
 const COUNTER_FROM = 200;
@@ -12,11 +13,27 @@ const COUNTER_FROM = 200;
  */
 export function Composer() {
   const room = currentRoom.value;
+  const info = roomInfo(room);
   const [text, setText] = useState("");
+  /** Bumped when a mute ends, to render again. */
+  const [, setTick] = useState(0);
   /** The room we last told "typing", and when; null once we said we stopped. */
   const typing = useRef<{ room: string; at: number } | null>(null);
+  let standing = standingOf(info);
+  // Opening a room joins it: post as the member we are about to be; the outbox waits.
+  if (standing?.room === null && can("room.join", standing)) {
+    standing = { ...standing, room: "member" };
+  }
+  const blocked = info && room ? postBlock(info, standing, Date.now()) : null;
+  const mutedUntil = info?.mutedUntil;
+  // A mute ends by itself: enable the box again when it does.
+  useEffect(() => {
+    if (mutedUntil === undefined || mutedUntil <= Date.now()) return;
+    const timer = setTimeout(() => setTick((n) => n + 1), mutedUntil - Date.now() + 50);
+    return () => clearTimeout(timer);
+  }, [mutedUntil]);
   const remaining = LIMITS.messageChars - text.length;
-  const canSend = room !== null && text.trim() !== "" && remaining >= 0;
+  const canSend = room !== null && blocked === null && text.trim() !== "" && remaining >= 0;
 
   const stopTyping = () => {
     if (typing.current) sendTyping(typing.current.room, false);
@@ -56,8 +73,13 @@ export function Composer() {
         data-testid="composer"
         rows={1}
         aria-label="Message"
-        placeholder={room ? `Message #${room}` : "Pick a room first"}
-        disabled={!room}
+        placeholder={blocked
+          ? "You cannot post here"
+          : room
+          ? `Message ${roomRef(info, room, identity.value)}`
+          : "Pick a room first"}
+        disabled={!room || blocked !== null}
+        aria-describedby={blocked ? "composer-blocked" : undefined}
         value={text}
         onInput={(e) => onInput(e.currentTarget.value)}
         onBlur={stopTyping}
@@ -74,6 +96,11 @@ export function Composer() {
         }}
       />
       <button type="submit" class="send" data-testid="send" disabled={!canSend}>Send</button>
+      {blocked && (
+        <p id="composer-blocked" class="composer-blocked" data-testid="composer-blocked">
+          {blocked}
+        </p>
+      )}
       {remaining < COUNTER_FROM && (
         <span class={remaining < 0 ? "counter over" : "counter"} aria-live="polite">
           {remaining}

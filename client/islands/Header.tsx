@@ -1,10 +1,26 @@
-import { MenuIcon, PeopleIcon } from "../components/Icons.tsx";
-import { currentRoom, panel, peekRoomView, rooms } from "../lib/state.ts";
+import {
+  AtIcon,
+  GearIcon,
+  LockIcon,
+  MegaphoneIcon,
+  MenuIcon,
+  PeopleIcon,
+} from "../components/Icons.tsx";
+import { roomLabel } from "../lib/access.ts";
+import {
+  currentRoom,
+  identity,
+  panel,
+  peekRoomView,
+  roomInfo,
+  rooms,
+  settingsOpen,
+} from "../lib/state.ts";
 
-/** Brand, current room and, on narrow screens, the buttons that open the side panels. */
+/** Brand, current room with its settings button and, on narrow screens, the panel toggles. */
 export function Header({ title }: { title: string }) {
   const room = currentRoom.value;
-  const info = room ? rooms.value?.find((r) => r.name === room) : undefined;
+  const info = roomInfo(room);
   const online = room ? peekRoomView(room)?.presence.value.length ?? 0 : 0;
   const unreadElsewhere = (rooms.value ?? []).some((r) =>
     r.name !== room && (peekRoomView(r.name)?.unread.value ?? 0) > 0
@@ -12,6 +28,7 @@ export function Header({ title }: { title: string }) {
   const toggle = (which: "rooms" | "members") => {
     panel.value = panel.value === which ? null : which;
   };
+  const label = info ? roomLabel(info, identity.value) : room;
   return (
     <div class="header">
       <button
@@ -27,9 +44,29 @@ export function Header({ title }: { title: string }) {
       </button>
       <span class="brand">{title}</span>
       <div class="room-title">
-        {room && <h1>#{room}</h1>}
+        {room && (
+          <h1 data-testid="room-title">
+            {info?.kind === "dm" ? <AtIcon /> : "#"}
+            {label}
+            {info?.kind === "private" && <LockIcon />}
+            {info?.kind === "announcement" && <MegaphoneIcon />}
+          </h1>
+        )}
         {info?.topic && <span class="topic">{info.topic}</span>}
       </div>
+      {room && info && (
+        <button
+          type="button"
+          class="icon-button settings-toggle"
+          aria-label="Room settings"
+          title="Room settings"
+          aria-expanded={settingsOpen.value}
+          data-testid="room-settings"
+          onClick={() => settingsOpen.value = !settingsOpen.value}
+        >
+          <GearIcon />
+        </button>
+      )}
       {room && (
         <button
           type="button"

@@ -1,7 +1,7 @@
 import { Avatar } from "../components/Avatar.tsx";
-import { currentRoom, identity, panel, roomView } from "../lib/state.ts";
+import { currentRoom, identity, panel, roomView, userCard } from "../lib/state.ts";
 
-/** Who is online in the current room; a drawer on narrow screens. */
+/** Who is online in the current room; a name opens the card to message them. */
 export function Members() {
   const room = currentRoom.value;
   const me = identity.value;
@@ -15,7 +15,17 @@ export function Members() {
           {members.map((m) => (
             <li key={m.id} class="member" data-testid="member" data-uid={m.id}>
               <Avatar user={m} small />
-              <span class="member-name">{m.name}</span>
+              {m.id === me?.id ? <span class="member-name">{m.name}</span> : (
+                <button
+                  type="button"
+                  class="member-name name-button"
+                  data-testid="member-name"
+                  title={`${m.name}: message`}
+                  onClick={() => userCard.value = m}
+                >
+                  {m.name}
+                </button>
+              )}
               {m.id === me?.id && <span class="you">you</span>}
             </li>
           ))}

@@ -1,59 +1,111 @@
 import { useState } from "preact/hooks";
 import type { RoomInfo } from "../../protocol/messages.ts";
 import { ROOM_NAME_PATTERN } from "../../protocol/limits.ts";
+import { allowed, type RoomKind } from "../../protocol/permissions.ts";
+import { AtIcon, LockIcon, MegaphoneIcon } from "../components/Icons.tsx";
+import { roomLabel } from "../lib/access.ts";
 import { createRoom, openRoom } from "../lib/app.ts";
-import { currentRoom, panel, peekRoomView, rooms } from "../lib/state.ts";
+import { currentRoom, identity, panel, peekRoomView, rooms, serverRole } from "../lib/state.ts";
 
 const ROOM_HINT = "Lowercase letters, digits, - and _ (up to 32).";
 
-/** The rooms with online and unread counts; a drawer on narrow screens. */
+const KIND_HINT: Record<Exclude<RoomKind, "dm">, string> = {
+  public: "Anyone can join.",
+  private: "Only people you invite can see and join it.",
+  announcement: "Everyone can read; only moderators post.",
+};
+
+/** The rooms, then direct messages, with online and unread counts; a drawer on narrow screens. */
 export function RoomList(props: { rooms: RoomInfo[] }) {
-  // Until the socket lists rooms, show the ones the server rendered the page with.
-  const list = rooms.value ?? props.rooms;
+  // Until the socket lists rooms, show the public ones the server rendered the page with.
+  const list = rooms.value ??
+    props.rooms.filter((r) => r.kind === "public" || r.kind === "announcement");
   const current = currentRoom.value;
+  const me = identity.value;
   const open = panel.value === "rooms";
+  const role = serverRole.value;
+  const byLabel = (a: RoomInfo, b: RoomInfo) =>
+    roomLabel(a, me).localeCompare(roomLabel(b, me)) || a.name.localeCompare(b.name);
+  const channels = list.filter((r) => r.kind !== "dm").sort(byLabel);
+  const dms = list.filter((r) => r.kind === "dm").sort(byLabel);
+  // Guests may not create rooms; the kind of room does not matter for that.
+  const mayCreate = role !== null &&
+    allowed("room.create", { server: role, kind: "public", room: null });
   return (
     <>
       <nav class={open ? "rooms-panel open" : "rooms-panel"} aria-label="Rooms">
         <h2 class="panel-title">Rooms</h2>
-        {list.length === 0 && <p class="muted">No rooms yet. Create the first one.</p>}
+        {channels.length === 0 && <p class="muted">No rooms yet. Create the first one.</p>}
         <ul class="room-list">
-          {list.map((room) => <RoomItem key={room.name} room={room} current={current} />)}
+          {channels.map((room) => (
+            <RoomItem key={room.name} room={room} label={roomLabel(room, me)} current={current} />
+          ))}
         </ul>
-        <CreateRoomForm />
+        {dms.length > 0 && (
+          <>
+            <h2 class="panel-title dm-title">Direct messages</h2>
+            <ul class="room-list" data-testid="dm-list">
+              {dms.map((room) => (
+                <RoomItem
+                  key={room.name}
+                  room={room}
+                  label={roomLabel(room, me)}
+                  current={current}
+                />
+              ))}
+            </ul>
+          </>
+        )}
+        {mayCreate && <CreateRoomForm />}
       </nav>
       {open && <button type="button" class="backdrop" aria-label="Close rooms" onClick={close} />}
     </>
   );
 }
 
-function RoomItem({ room, current }: { room: RoomInfo; current: string | null }) {
+function RoomItem(
+  { room, label, current }: { room: RoomInfo; label: string; current: string | null },
+) {
   const view = peekRoomView(room.name);
   const online = view?.joined.value === "yes" ? view.presence.value.length : room.online;
   const unread = view?.unread.value ?? 0;
   const isCurrent = room.name === current;
+  const cls = ["room-item", isCurrent && "current", room.disabled && "disabled"]
+    .filter(Boolean).join(" ");
   return (
     <li>
       <a
         href={`#${room.name}`}
-        class={isCurrent ? "room-item current" : "room-item"}
+        class={cls}
         aria-current={isCurrent ? "page" : undefined}
         title={room.topic || undefined}
         data-testid="room-item"
         data-room={room.name}
+        data-kind={room.kind}
         onClick={(e) => {
           e.preventDefault();
           openRoom(room.name);
         }}
       >
-        <span class="room-hash" aria-hidden="true">#</span>
-        <span class="room-name">{room.name}</span>
+        <span class="room-hash" aria-hidden="true">{room.kind === "dm" ? <AtIcon /> : "#"}</span>
+        <span class="room-name" data-testid="room-label">{label}</span>
+        {room.kind === "private" && (
+          <span class="room-kind" data-testid="room-lock" title="Private room">
+            <LockIcon />
+          </span>
+        )}
+        {room.kind === "announcement" && (
+          <span class="room-kind" data-testid="room-announcement" title="Announcements">
+            <MegaphoneIcon />
+          </span>
+        )}
         {unread > 0 && (
           <span class="unread-badge" data-testid="room-unread" title={`${unread} unread`}>
             {unread > 99 ? "99+" : unread}
           </span>
         )}
-        <span class="online-count" title={`${online} online`}>{online}</span>
+        {room.kind !== "dm" && <span class="online-count" title={`${online} online`}>{online}
+        </span>}
       </a>
     </li>
   );
@@ -61,6 +113,7 @@ function RoomItem({ room, current }: { room: RoomInfo; current: string | null })
 
 function CreateRoomForm() {
   const [name, setName] = useState("");
+  const [kind, setKind] = useState<Exclude<RoomKind, "dm">>("public");
   const [receipts, setReceipts] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -73,9 +126,10 @@ function CreateRoomForm() {
     }
     setBusy(true);
     try {
-      await createRoom(name, { receipts });
+      await createRoom(name, { kind, receipts });
       setName("");
       setReceipts(false);
+      setKind("public");
       setError(null);
     } catch (err) {
       setError((err as Error).message);
@@ -108,6 +162,19 @@ function CreateRoomForm() {
       <p id="room-hint" class={error || invalid ? "hint error" : "hint"}>
         {error ?? (invalid ? ROOM_HINT : "a–z, 0–9, - and _")}
       </p>
+      <label class="field">
+        <span>Kind</span>
+        <select
+          data-testid="room-kind"
+          value={kind}
+          onChange={(e) => setKind(e.currentTarget.value as Exclude<RoomKind, "dm">)}
+        >
+          <option value="public">Public</option>
+          <option value="private">Private</option>
+          <option value="announcement">Announcement</option>
+        </select>
+      </label>
+      <p class="hint">{KIND_HINT[kind]}</p>
       <label class="check">
         <input
           type="checkbox"

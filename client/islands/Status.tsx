@@ -1,10 +1,13 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { ServerRole } from "../../protocol/permissions.ts";
 import { Avatar } from "../components/Avatar.tsx";
-import { retryConnection, switchUser } from "../lib/app.ts";
+import { retryConnection, signOut } from "../lib/app.ts";
 import type { ConnectionStatus } from "../lib/socket.ts";
-import { connection, identity } from "../lib/state.ts";
+import { connection, identity, serverRole } from "../lib/state.ts";
 
-/** Connection state and who this tab is signed in as. */
+const ROLE_LABEL: Record<ServerRole, string> = { admin: "Admin", user: "User", guest: "Guest" };
+
+/** Connection state, and the profile menu of whoever this tab is signed in as. */
 export function Status() {
   const status = connection.value;
   const me = identity.value;
@@ -30,16 +33,91 @@ export function Status() {
       {retryAt !== null && (
         <button type="button" class="link-button" onClick={retryConnection}>Retry now</button>
       )}
-      {me && (
-        <span class="me" title={`Signed in as ${me.name}`}>
-          <Avatar user={me} small />
-          <span class="me-name" data-testid="me">{me.name}</span>
-        </span>
-      )}
-      {me && (
-        <button type="button" class="link-button" title="Use another name" onClick={switchUser}>
-          Switch
-        </button>
+      {me && <ProfileMenu />}
+    </div>
+  );
+}
+
+function ProfileMenu() {
+  const me = identity.value;
+  const role = serverRole.value;
+  const [open, setOpen] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const root = useRef<HTMLDivElement>(null);
+  // Close on a click elsewhere or Escape, as menus do.
+  useEffect(() => {
+    if (!open) return;
+    const onDown = (e: Event) => {
+      if (!root.current?.contains(e.target as Node)) setOpen(false);
+    };
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") setOpen(false);
+    };
+    document.addEventListener("pointerdown", onDown);
+    document.addEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("pointerdown", onDown);
+      document.removeEventListener("keydown", onKey);
+    };
+  }, [open]);
+  if (!me) return null;
+  const out = async (everywhere: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await signOut(everywhere);
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="profile" ref={root}>
+      <button
+        type="button"
+        class="me"
+        title={`Signed in as ${me.name}`}
+        aria-haspopup="menu"
+        aria-expanded={open}
+        data-testid="profile-button"
+        onClick={() => {
+          setOpen(!open);
+          setError(null);
+        }}
+      >
+        <Avatar user={me} small />
+        <span class="me-name" data-testid="me">{me.name}</span>
+      </button>
+      {open && (
+        <div class="menu profile-menu" role="menu" data-testid="profile-menu">
+          <div class="menu-head">
+            <strong>{me.name}</strong>
+            {role && <span class="role-badge" data-testid="profile-role">{ROLE_LABEL[role]}</span>}
+          </div>
+          <button
+            type="button"
+            role="menuitem"
+            class="menu-item"
+            data-testid="logout"
+            disabled={busy}
+            onClick={() => out(false)}
+          >
+            Log out
+          </button>
+          <button
+            type="button"
+            role="menuitem"
+            class="menu-item"
+            data-testid="logout-everywhere"
+            title="End every session of this account, on every device"
+            disabled={busy}
+            onClick={() => out(true)}
+          >
+            Log out everywhere
+          </button>
+          {error && <p class="menu-error" role="alert">{error}</p>}
+        </div>
       )}
     </div>
   );

@@ -1,7 +1,8 @@
 import { Component, Fragment } from "preact";
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
-import type { Message, Receipt } from "../../protocol/messages.ts";
-import { DayDivider, MessageItem, sameDay } from "../components/MessageItem.tsx";
+import type { Member, Message, ModerationEvent, Receipt } from "../../protocol/messages.ts";
+import { DayDivider, MessageItem, sameDay, SystemLine } from "../components/MessageItem.tsx";
+import { can, roomRef } from "../lib/access.ts";
 import {
   deleteMessage,
   discardMessage,
@@ -9,14 +10,17 @@ import {
   loadEarlier,
   retryMessage,
 } from "../lib/app.ts";
+import { moderationText } from "../lib/moderation.ts";
 import {
   atBottom,
   connection,
   currentRoom,
   editing,
   identity,
-  rooms,
+  roomInfo,
   roomView,
+  standingOf,
+  userCard,
 } from "../lib/state.ts";
 
 /** How close to the bottom (px) still counts as "at the bottom" for auto-scroll. */
@@ -33,14 +37,26 @@ export function Timeline() {
   const view = room ? roomView(room) : null;
   const messages = view?.messages.value ?? [];
   const pending = view?.pending.value ?? [];
-  const info = room ? rooms.value?.find((r) => r.name === room) : undefined;
+  const info = roomInfo(room);
   const seenBy = info?.receipts && view
     ? seenByMessage(messages, view.receipts.value, me?.id)
     : undefined;
   const gapAt = view?.gapAt.value ?? null;
   const gapIndex = gapAt === null ? -1 : indexFrom(messages, gapAt);
   const edited = editing.value?.room === room ? editing.value?.seq : undefined;
-  const isCreator = me !== null && info?.createdBy === me.id;
+  const standing = standingOf(info);
+  const ref = room ? roomRef(info, room, me) : "";
+  const mayEdit = can("edit.own", standing);
+  const mayDeleteOwn = can("delete.own", standing);
+  const mayDeleteAny = can("delete.any", standing);
+  const events = view?.events.value ?? [];
+  /** Index of the next moderation event to place; they go before the first later message. */
+  let nextEvent = 0;
+  const eventsBefore = (ts: number) => {
+    const from = nextEvent;
+    while (nextEvent < events.length && events[nextEvent]!.ts <= ts) nextEvent++;
+    return events.slice(from, nextEvent);
+  };
   const online = connection.value.state === "connected";
   const scroller = useRef<HTMLDivElement>(null);
   const list = useRef<HTMLOListElement>(null);
@@ -116,7 +132,7 @@ export function Timeline() {
               </button>
             )
             : view.joined.value === "yes" && (
-              <p class="timeline-start">This is the beginning of #{room}.</p>
+              <p class="timeline-start">This is the beginning of {ref}.</p>
             )}
           {view.error.value && <p class="timeline-error" role="alert">{view.error.value}</p>}
           {view.joined.value === "joining" && messages.length === 0 && (
@@ -124,24 +140,30 @@ export function Timeline() {
           )}
           {view.joined.value === "yes" && messages.length === 0 && pending.length === 0 &&
             gapAt === null && <p class="timeline-empty">No messages yet. Say hi!</p>}
-          <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages in #${room}`}>
+          <ol class="messages" ref={list} aria-live="polite" aria-label={`Messages in ${ref}`}>
             {messages.map((m, i) => {
               const prev = messages[i - 1];
+              const mine = m.author.id === me?.id;
               return (
                 <Fragment key={m.seq}>
+                  {eventsBefore(m.ts - 1).map((e) => (
+                    <ModerationLine key={e.id} event={e} me={me} />
+                  ))}
                   {i === gapIndex && <RecoveryGap />}
                   {(!prev || !sameDay(prev.ts, m.ts)) && <DayDivider ts={m.ts} />}
                   <MessageRow
                     room={room}
                     message={m}
-                    mine={m.author.id === me?.id}
-                    canDelete={m.author.id === me?.id || isCreator}
+                    mine={mine}
+                    canEdit={mine && mayEdit}
+                    canDelete={mine ? mayDeleteOwn || mayDeleteAny : mayDeleteAny}
                     editing={m.seq === edited}
                     seenBy={seenBy?.get(m.seq)}
                   />
                 </Fragment>
               );
             })}
+            {eventsBefore(Infinity).map((e) => <ModerationLine key={e.id} event={e} me={me} />)}
             {gapIndex === messages.length && <RecoveryGap />}
             {me && pending.map((p) => (
               <MessageItem
@@ -163,6 +185,10 @@ export function Timeline() {
   );
 }
 
+function ModerationLine({ event, me }: { event: ModerationEvent; me: Member | null }) {
+  return <SystemLine text={moderationText(event, me)} ts={event.ts} />;
+}
+
 function RecoveryGap() {
   return (
     <li class="recovery-gap" data-testid="recovery-gap" role="note">
@@ -175,6 +201,7 @@ interface RowProps {
   room: string;
   message: Message;
   mine: boolean;
+  canEdit: boolean;
   canDelete: boolean;
   editing: boolean;
   seenBy: string | undefined;
@@ -185,12 +212,13 @@ class MessageRow extends Component<RowProps> {
   override shouldComponentUpdate(next: RowProps): boolean {
     const prev = this.props;
     return prev.message !== next.message || prev.room !== next.room || prev.mine !== next.mine ||
-      prev.canDelete !== next.canDelete || prev.editing !== next.editing ||
+      prev.canEdit !== next.canEdit || prev.canDelete !== next.canDelete ||
+      prev.editing !== next.editing ||
       prev.seenBy !== next.seenBy;
   }
 
   override render() {
-    const { room, message: m, mine, canDelete, seenBy } = this.props;
+    const { room, message: m, mine, canEdit, canDelete, seenBy } = this.props;
     return (
       <MessageItem
         author={m.author}
@@ -202,8 +230,8 @@ class MessageRow extends Component<RowProps> {
         deleted={m.deleted}
         seenBy={seenBy}
         editing={this.props.editing}
-        onEdit={mine ? () => editing.value = { room, seq: m.seq } : undefined}
-        onSave={mine
+        onEdit={canEdit ? () => editing.value = { room, seq: m.seq } : undefined}
+        onSave={canEdit
           ? async (text) => {
             await editMessage(room, m.seq, text);
             stopEditing();
@@ -211,6 +239,7 @@ class MessageRow extends Component<RowProps> {
           : undefined}
         onCancelEdit={stopEditing}
         onDelete={canDelete ? () => deleteMessage(room, m.seq) : undefined}
+        onAuthor={mine ? undefined : () => userCard.value = m.author}
       />
     );
   }

@@ -7,48 +7,74 @@ import { CLOSE_CODES } from "../../protocol/errors.ts";
 import { ROOM_NAME_PATTERN } from "../../protocol/limits.ts";
 import type {
   Member,
+  ModerationEvent,
   RequestBody,
   RequestType,
   ResultOf,
   RoomInfo,
+  RoomMember,
 } from "../../protocol/messages.ts";
-import { createSession, fetchIdentities, forgetSession } from "./api.ts";
+import type { RoomKind, RoomRole } from "../../protocol/permissions.ts";
+import { roomLabel } from "./access.ts";
+import {
+  continueAsGuest,
+  fetchMe,
+  login,
+  logout,
+  type Me,
+  register,
+  type SignedIn,
+} from "./api.ts";
 import { ParleySocket, RequestError } from "./socket.ts";
 import { RoomSync } from "./sync.ts";
 import {
+  addModeration,
   addPending,
   applyPresence,
   atBottom,
   connection,
   currentRoom,
   editing,
+  gate,
   gateMessage,
-  gateOpen,
   identity,
-  knownIdentities,
   markDisconnected,
+  notify,
   pageVisible,
   panel,
+  patchRoom,
   removePending,
+  removeRoom,
+  resetState,
   rooms,
   roomView,
+  serverAccess,
+  serverRole,
+  settingsOpen,
   setTyping,
   updatePending,
   upsertRoom,
+  userCard,
 } from "./state.ts";
 
-const UID_KEY = "parley.uid";
 /** The room this tab had open, so a reload returns to it. */
 const ROOM_KEY = "parley.room";
 const DEFAULT_ROOM = "general";
-const SESSION_LOST = "This browser no longer holds that identity. Please pick a name again.";
+const SIGNED_OUT = "You were signed out.";
+/** Close codes that end the session, and what the sign-in page says about them. */
+const SESSION_ENDED: Partial<Record<number, string>> = {
+  [CLOSE_CODES.unauthorized]: SIGNED_OUT,
+  [CLOSE_CODES.sessionRevoked]: SIGNED_OUT,
+  [CLOSE_CODES.tokenExpired]: "Your session expired. Please sign in again.",
+  [CLOSE_CODES.accountDisabled]: "This account is disabled.",
+};
 
 let socket: ParleySocket | null = null;
 /** True between an accepted `hello` and the next disconnect: requests may be sent. */
 let ready = false;
 /** Rooms this tab opened or the user is a member of; joined again after every reconnect. */
 const openedRooms = new Set<string>();
-const sync = new RoomSync(request);
+let sync = new RoomSync(request);
 
 export async function start(): Promise<void> {
   addEventListener("online", () => socket?.retryNow());
@@ -68,119 +94,140 @@ export async function start(): Promise<void> {
     const room = roomFromHash();
     if (room && room !== currentRoom.value) openRoom(room);
   });
-  let identities: Member[] = [];
-  let problem: string | null = null;
+  let me: Me;
   try {
-    identities = await fetchIdentities();
+    me = await fetchMe();
   } catch (err) {
-    problem = (err as Error).message;
+    return showGate((err as Error).message);
   }
-  knownIdentities.value = identities;
-  const uid = sessionStorage.getItem(UID_KEY);
-  const me = identities.find((m) => m.id === uid);
-  if (me) connectAs(me);
-  else showGate(problem);
+  serverAccess.value = { registration: me.registration, guests: me.guests };
+  if (me.signedIn) connect(me);
+  else showGate(null);
 }
 
-/** Create a new identity with `name` and use it in this tab. */
-export async function signUp(name: string): Promise<void> {
-  const user = await createSession(name.trim());
-  knownIdentities.value = [...knownIdentities.value.filter((m) => m.id !== user.id), user];
-  connectAs(user);
+/** Sign in with a username and password; rejects with the server's reason (an ApiError). */
+export async function signIn(username: string, password: string): Promise<void> {
+  connect(await login(username.trim(), password));
 }
 
-export function connectAs(user: Member): void {
-  sessionStorage.setItem(UID_KEY, user.id);
+/** Create an account and sign in with it. */
+export async function signUp(username: string, password: string, invite?: string): Promise<void> {
+  connect(await register(username.trim(), password, invite?.trim() || undefined));
+}
+
+export async function signInAsGuest(): Promise<void> {
+  connect(await continueAsGuest());
+}
+
+/** End this session (or all of them) and go back to the sign-in page. */
+export async function signOut(everywhere = false): Promise<void> {
+  await logout(everywhere);
+  showGate(everywhere ? "You signed out on every device." : "You signed out.");
+}
+
+function connect(who: SignedIn): void {
+  closeSocket();
   batch(() => {
-    identity.value = user;
-    gateOpen.value = false;
+    identity.value = who.user;
+    serverRole.value = who.role;
+    gate.value = "closed";
     gateMessage.value = null;
   });
-  socket?.close();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  socket = new ParleySocket({
-    url: `${scheme}://${location.host}/ws?uid=${encodeURIComponent(user.id)}`,
-    onReady,
-  });
-  socket.onStatus((status) => {
+  // The session cookie authenticates the upgrade; nothing secret goes in the URL.
+  const s = new ParleySocket({ url: `${scheme}://${location.host}/ws`, onReady });
+  socket = s;
+  s.onStatus((status) => {
+    if (socket !== s) return; // A socket we closed ourselves, e.g. on sign-out.
     connection.value = status;
-    if (status.state === "offline") {
-      ready = false;
-      markDisconnected();
-    }
-    if (status.state === "offline" && status.retryAt !== null) checkIdentity(user);
-    if (status.state === "offline" && status.closeCode === CLOSE_CODES.unauthorized) {
-      showGate(SESSION_LOST);
-    }
+    if (status.state !== "offline") return;
+    ready = false;
+    markDisconnected();
+    const ended = status.closeCode === null ? undefined : SESSION_ENDED[status.closeCode];
+    if (ended) showGate(ended);
+    else if (status.retryAt !== null) checkSession();
   });
-  socket.on("message", (f) => sync.receive(f.message));
-  socket.on("read", (f) => sync.markRead(f.room, f.seq));
-  socket.on("receipt", (f) => sync.receipt(f.room, { user: f.user, seq: f.seq }));
-  socket.on("presence", (f) => applyPresence(f.room, f.joins, f.leaves));
-  socket.on("typing", (f) => {
+  s.on("message", (f) => sync.receive(f.message));
+  s.on("read", (f) => sync.markRead(f.room, f.seq));
+  s.on("receipt", (f) => sync.receipt(f.room, { user: f.user, seq: f.seq }));
+  s.on("presence", (f) => applyPresence(f.room, f.joins, f.leaves));
+  s.on("typing", (f) => {
     if (f.user.id !== identity.value?.id) setTyping(f.room, f.user, f.active);
   });
-  socket.on("room", (f) => upsertRoom(f.room));
-  socket.on("error", (f) => console.warn(`parley: ${f.error.code}: ${f.error.message}`));
-  socket.connect();
-}
-
-/** Forget an identity in this browser (the cookie entry) and, if it is ours, in this tab. */
-export async function forgetIdentity(user: Member): Promise<void> {
-  await forgetSession(user.id);
-  knownIdentities.value = knownIdentities.value.filter((m) => m.id !== user.id);
-  if (sessionStorage.getItem(UID_KEY) === user.id) sessionStorage.removeItem(UID_KEY);
-}
-
-/** Leave this identity in this tab; a reload starts clean at the name gate. */
-export function switchUser(): void {
-  sessionStorage.removeItem(UID_KEY);
-  socket?.close();
-  location.reload();
+  s.on("room", (f) => roomChanged(f.room));
+  s.on("moderation", (f) => moderated(f.event));
+  s.on("room.removed", (f) => removedFrom(f.room, f.reason));
+  s.on("error", (f) => console.warn(`parley: ${f.error.code}: ${f.error.message}`));
+  s.connect();
 }
 
 export function retryConnection(): void {
   socket?.retryNow();
 }
 
+let checking = false;
+
 /**
- * A refused upgrade (e.g. 401 for an identity the cookie no longer holds) reaches the
- * browser only as an abnormal close, so ask the REST API whether we still have it.
+ * A refused upgrade (401 once the session is gone) reaches the browser only as an
+ * abnormal close, so ask the REST API whether we are still signed in.
  */
-async function checkIdentity(user: Member): Promise<void> {
-  let identities: Member[];
+async function checkSession(): Promise<void> {
+  if (checking) return;
+  checking = true;
   try {
-    identities = await fetchIdentities();
+    const me = await fetchMe();
+    serverAccess.value = { registration: me.registration, guests: me.guests };
+    if (!me.signedIn) showGate(SIGNED_OUT);
+    // Another tab signed this browser in as someone else: start over as them.
+    else if (identity.value && me.user.id !== identity.value.id) location.reload();
   } catch {
-    return; // Server unreachable: keep retrying the socket.
-  }
-  knownIdentities.value = identities;
-  if (identity.value?.id === user.id && !identities.some((m) => m.id === user.id)) {
-    showGate(SESSION_LOST);
+    // Server unreachable: keep retrying the socket.
+  } finally {
+    checking = false;
   }
 }
 
-function showGate(message: string | null): void {
-  socket?.close();
+function closeSocket(): void {
+  const old = socket;
   socket = null;
+  ready = false;
+  old?.close();
+}
+
+/** Back to the sign-in page, forgetting everything the last user had in this tab. */
+function showGate(message: string | null): void {
+  closeSocket();
+  openedRooms.clear();
+  // Messages still queued were written by the user who left; never send them as the next.
+  outbox.length = 0;
+  sync = new RoomSync(request);
+  resetState();
   batch(() => {
-    identity.value = null;
     gateMessage.value = message;
-    gateOpen.value = true;
+    gate.value = "open";
     connection.value = { state: "offline", retryAt: null, closeCode: null };
   });
 }
 
 async function onReady(hello: ResultOf<"hello">): Promise<void> {
+  // The cookie now belongs to someone else (signed in from another tab): start clean.
+  if (identity.value && hello.user.id !== identity.value.id) {
+    location.reload();
+    return;
+  }
   sync.hello(hello.epoch);
   ready = true;
-  identity.value = hello.user;
+  batch(() => {
+    identity.value = hello.user;
+    serverRole.value = hello.role;
+  });
   let list: RoomInfo[];
   try {
     ({ rooms: list } = await request("room.list", {}));
   } catch {
     return; // The connection dropped again; the next `hello` starts over.
   }
+  const names = list.map((r) => r.name);
   batch(() => {
     rooms.value = [];
     for (const info of list) {
@@ -190,8 +237,9 @@ async function onReady(hello: ResultOf<"hello">): Promise<void> {
       if (info.member) openedRooms.add(info.name);
     }
   });
+  // Rooms that went out of sight while we were away (removed, or we lost access).
+  for (const room of [...openedRooms]) if (!names.includes(room)) forgetRoom(room);
   if (currentRoom.value === null) {
-    const names = list.map((r) => r.name);
     const wanted = [roomFromHash(), sessionStorage.getItem(ROOM_KEY), DEFAULT_ROOM, names[0]];
     const first = wanted.find((n) => n && names.includes(n));
     if (first) openRoom(first);
@@ -199,11 +247,86 @@ async function onReady(hello: ResultOf<"hello">): Promise<void> {
   await Promise.all([...openedRooms].map(join));
 }
 
+/** Fetch the room list again, e.g. after an invitation to a room we could not see. */
+async function refreshRooms(): Promise<void> {
+  if (!ready) return;
+  try {
+    const { rooms: list } = await request("room.list", {});
+    batch(() => {
+      for (const info of list) upsertRoom(info, { merge: true });
+    });
+  } catch {
+    // The next `hello` lists them anyway.
+  }
+}
+
+/** A `room` push: created, changed, or a dm someone opened with us. */
+function roomChanged(info: RoomInfo): void {
+  upsertRoom(info, { merge: true });
+  const me = identity.value?.id;
+  // A dm is membership from the start: join it, so its messages count as unread.
+  if (info.kind === "dm" && info.peers?.some((p) => p.id === me) && !openedRooms.has(info.name)) {
+    openedRooms.add(info.name);
+    if (ready) join(info.name);
+  }
+}
+
+function moderated(event: ModerationEvent): void {
+  addModeration(event);
+  const me = identity.value?.id;
+  if (event.target?.id !== me) return;
+  switch (event.action) {
+    case "mute":
+      patchRoom(event.room, { mutedUntil: event.until ?? undefined });
+      break;
+    case "unmute":
+      patchRoom(event.room, { mutedUntil: undefined });
+      break;
+    case "role":
+      if (event.role) patchRoom(event.room, { role: event.role });
+      break;
+    case "invite":
+      if (!rooms.value?.some((r) => r.name === event.room)) refreshRooms();
+      notify(`${event.actor.name} invited you to #${event.room}`);
+      break;
+    // `room.removed` reaches only sockets in the room; this one may not have joined it.
+    case "kick":
+      removedFrom(event.room, "kicked");
+      break;
+    case "ban":
+      removedFrom(event.room, "banned");
+      break;
+  }
+}
+
+const REMOVED_TEXT: Record<string, (label: string) => string> = {
+  kicked: (label) => `You were kicked from ${label}`,
+  banned: (label) => `You were banned from ${label}`,
+  deleted: (label) => `${label} was deleted`,
+  disabled: (label) => `${label} was disabled by an admin`,
+};
+
+/** A `room.removed` push: we are out of the room; leave it and say why. */
+function removedFrom(room: string, reason: string): void {
+  const info = rooms.value?.find((r) => r.name === room);
+  // Told twice (the moderation event and the push): once is enough.
+  if (!info && !openedRooms.has(room)) return;
+  const label = info?.kind === "dm"
+    ? `the conversation with ${roomLabel(info, identity.value)}`
+    : `#${info ? roomLabel(info, identity.value) : room}`;
+  failOutbox(room, "You are no longer in this room.");
+  forgetRoom(room);
+  removeRoom(room);
+  notify((REMOVED_TEXT[reason] ?? REMOVED_TEXT.deleted!)(label));
+}
+
 /** Make `room` the current room, joining it the first time. */
 export function openRoom(room: string): void {
   batch(() => {
+    if (currentRoom.value !== room) settingsOpen.value = false;
     currentRoom.value = room;
     panel.value = null;
+    userCard.value = null;
   });
   sessionStorage.setItem(ROOM_KEY, room);
   if (location.hash.slice(1) !== room) history.replaceState(null, "", `#${room}`);
@@ -218,25 +341,37 @@ async function join(room: string): Promise<void> {
     if (err instanceof RequestError && err.code === "disconnected") return;
     failOutbox(room, (err as Error).message);
     if (err instanceof RequestError && err.code === "room_not_found") forgetRoom(room);
+    // Refused (private, banned): the view shows why; do not try again on every reconnect.
+    else if (err instanceof RequestError && err.code === "forbidden") openedRooms.delete(room);
     return;
   }
   drainOutbox();
 }
 
-/** The room is gone (e.g. the server's history was reset): stop joining it, move elsewhere. */
+/** The room is gone or out of reach: stop joining it, and move elsewhere if it is open. */
 function forgetRoom(room: string): void {
   openedRooms.delete(room);
   if (currentRoom.value !== room) return;
   const names = (rooms.value ?? []).map((r) => r.name).filter((n) => n !== room);
   const next = names.includes(DEFAULT_ROOM) ? DEFAULT_ROOM : names[0];
   if (next) openRoom(next);
+  else {
+    batch(() => {
+      currentRoom.value = null;
+      settingsOpen.value = false;
+    });
+  }
+}
+
+export interface NewRoom {
+  kind?: Exclude<RoomKind, "dm">;
+  title?: string;
+  topic?: string;
+  receipts?: boolean;
 }
 
 /** Create a room and open it; an existing room of that name is simply opened. */
-export async function createRoom(
-  name: string,
-  options: { topic?: string; receipts?: boolean } = {},
-): Promise<void> {
+export async function createRoom(name: string, options: NewRoom = {}): Promise<void> {
   if (!ROOM_NAME_PATTERN.test(name)) throw new Error("Use 1–32 of a-z, 0-9, - and _.");
   try {
     const { room } = await request("room.create", { room: name, ...options });
@@ -245,6 +380,79 @@ export async function createRoom(
     if (!(err instanceof RequestError && err.code === "room_exists")) throw err;
   }
   openRoom(name);
+}
+
+/** Open (or create) the direct-message room with `user`, and show it. */
+export async function openDm(user: Member): Promise<void> {
+  const { room } = await request("dm.open", { user: user.id });
+  upsertRoom(room, { merge: true });
+  openRoom(room.name);
+}
+
+export type MembersReply = ResultOf<"room.members">;
+export type { RoomMember };
+
+export function fetchMembers(room: string): Promise<MembersReply> {
+  return request("room.members", { room });
+}
+
+/** Invite someone by username; resolves to who was invited. */
+export async function inviteByName(room: string, name: string): Promise<Member> {
+  const { user } = await request("user.find", { name: name.trim() });
+  await request("room.invite", { room, user: user.id });
+  return user;
+}
+
+export async function kick(room: string, user: string, reason?: string): Promise<void> {
+  await request("room.kick", { room, user, ...(reason ? { reason } : {}) });
+}
+
+/** Ban for `minutes`, or for ever when absent. */
+export async function ban(
+  room: string,
+  user: string,
+  minutes?: number,
+  reason?: string,
+): Promise<void> {
+  await request("room.ban", {
+    room,
+    user,
+    ...(minutes ? { minutes } : {}),
+    ...(reason ? { reason } : {}),
+  });
+}
+
+export async function unban(room: string, user: string): Promise<void> {
+  await request("room.unban", { room, user });
+}
+
+export async function mute(room: string, user: string, minutes: number): Promise<void> {
+  await request("room.mute", { room, user, minutes });
+}
+
+export async function unmute(room: string, user: string): Promise<void> {
+  await request("room.unmute", { room, user });
+}
+
+export async function setRole(room: string, user: string, role: RoomRole): Promise<void> {
+  await request("room.role", { room, user, role });
+}
+
+export async function updateRoom(
+  room: string,
+  patch: Omit<RequestBody<"room.update">, "room">,
+): Promise<void> {
+  const { room: info } = await request("room.update", { room, ...patch });
+  upsertRoom(info, { merge: true });
+}
+
+/** Delete the room for everyone; the `room.removed` push takes it off the list. */
+export async function deleteRoom(room: string): Promise<void> {
+  await request("room.delete", { room });
+}
+
+export function fetchModlog(room: string, before?: number): Promise<ResultOf<"room.modlog">> {
+  return request("room.modlog", { room, ...(before === undefined ? {} : { before }) });
 }
 
 export function loadEarlier(room: string): Promise<void> {
@@ -256,7 +464,7 @@ export function editMessage(room: string, seq: number, text: string): Promise<vo
   return sync.edit(room, seq, text);
 }
 
-/** Delete a message (ours, or any in a room we created); rejects with the server's reason. */
+/** Delete a message (ours, or any as a moderator); rejects with the server's reason. */
 export function deleteMessage(room: string, seq: number): Promise<void> {
   return sync.delete(room, seq);
 }

@@ -26,11 +26,19 @@ export type ClientErrorCode = "timeout" | "disconnected";
 export class RequestError extends Error {
   readonly code: ErrorCode | ClientErrorCode;
   readonly retryAfterMs: number | undefined;
-  constructor(code: ErrorCode | ClientErrorCode, message: string, retryAfterMs?: number) {
+  /** With `forbidden`: the permission the user lacks. */
+  readonly permission: string | undefined;
+  constructor(
+    code: ErrorCode | ClientErrorCode,
+    message: string,
+    retryAfterMs?: number,
+    permission?: string,
+  ) {
     super(message);
     this.name = "RequestError";
     this.code = code;
     this.retryAfterMs = retryAfterMs;
+    this.permission = permission;
   }
 }
 
@@ -198,8 +206,8 @@ export class ParleySocket {
     this.#pending.delete(frame.id);
     clearTimeout(pending.timer);
     if ("error" in frame) {
-      const { code, message, retryAfterMs } = frame.error;
-      pending.reject(new RequestError(code as ErrorCode, message, retryAfterMs));
+      const { code, message, retryAfterMs, permission } = frame.error;
+      pending.reject(new RequestError(code as ErrorCode, message, retryAfterMs, permission));
     } else pending.resolve(frame.ok);
   }
 

@@ -4,7 +4,16 @@
  */
 import { batch, type Signal, signal } from "@preact/signals";
 import { LIMITS } from "../../protocol/limits.ts";
-import type { Member, Message, Receipt, RoomInfo } from "../../protocol/messages.ts";
+import type {
+  Member,
+  Message,
+  ModerationEvent,
+  Receipt,
+  RoomInfo,
+} from "../../protocol/messages.ts";
+import type { ServerRole, Standing } from "../../protocol/permissions.ts";
+import { standingIn } from "./access.ts";
+import type { ServerAccess } from "./api.ts";
 import type { ConnectionStatus } from "./socket.ts";
 import { applyEntries, type SeqTracker } from "./stream.ts";
 
@@ -32,6 +41,8 @@ export interface RoomView {
   unread: Signal<number>;
   /** This user's read marker: everything up to it has been read, on some device. */
   readSeq: Signal<number>;
+  /** Moderation seen live in this room, shown as system lines among the messages. */
+  events: Signal<ModerationEvent[]>;
   /** Where other members have read up to, by user id (rooms with receipts). */
   receipts: Signal<ReadonlyMap<string, Receipt>>;
   joined: Signal<JoinState>;
@@ -51,10 +62,23 @@ export interface RoomView {
 }
 
 export const identity = signal<Member | null>(null);
-/** Identities this browser holds (from `GET /api/me`), offered by the name gate. */
-export const knownIdentities = signal<Member[]>([]);
-export const gateOpen = signal(false);
+/** The server role from `hello` (or the sign-in answer until then). */
+export const serverRole = signal<ServerRole | null>(null);
+/** How the server lets people in, from `GET /api/me`; null until it answered. */
+export const serverAccess = signal<ServerAccess | null>(null);
+/**
+ * The sign-in page: "checking" until `GET /api/me` answers (it covers the app, so a
+ * signed-out visitor never sees the shell), "open" when signed out, "closed" in the app.
+ */
+export const gate = signal<"checking" | "open" | "closed">("checking");
+/** Why the sign-in page is showing, e.g. "You were signed out". */
 export const gateMessage = signal<string | null>(null);
+/** Short-lived notices ("You were kicked from #x"), oldest first. */
+export const notices = signal<{ id: number; text: string }[]>([]);
+/** The current room's settings panel is open. */
+export const settingsOpen = signal(false);
+/** Someone whose name was clicked: the card offering to message them. */
+export const userCard = signal<Member | null>(null);
 export const connection = signal<ConnectionStatus>({ state: "connecting" });
 /** Null until the first `room.list`; islands fall back to the server-rendered list. */
 export const rooms = signal<RoomInfo[] | null>(null);
@@ -83,6 +107,7 @@ export function roomView(room: string): RoomView {
       typing: signal([]),
       unread: signal(0),
       readSeq: signal(0),
+      events: signal([]),
       receipts: signal(new Map()),
       joined: signal("no"),
       error: signal(null),
@@ -98,15 +123,107 @@ export function roomView(room: string): RoomView {
   return view;
 }
 
+/** The room's info as last listed or pushed. */
+export function roomInfo(name: string | null): RoomInfo | undefined {
+  return name === null ? undefined : rooms.value?.find((r) => r.name === name);
+}
+
+/** Where the signed-in user stands in `info`, for the permission checks; null before hello. */
+export function standingOf(info: RoomInfo | undefined): Standing | null {
+  if (!info) return null;
+  const joined = peekRoomView(info.name)?.joined.value === "yes";
+  return standingIn(info, { user: identity.value, role: serverRole.value }, joined);
+}
+
 /** The view of `room` if it exists; for readers that must not create state (e.g. SSR). */
 export function peekRoomView(room: string): RoomView | undefined {
   return views.get(room);
 }
 
-export function upsertRoom(info: RoomInfo): void {
-  const list = (rooms.value ?? []).filter((r) => r.name !== info.name);
-  list.push(info);
-  rooms.value = list.sort((a, b) => a.name.localeCompare(b.name));
+/** Fields only a reply to the caller carries; a broadcast `room` push never has them. */
+const CALLER_FIELDS = ["member", "unread", "readSeq", "role", "mutedUntil"] as const;
+
+/**
+ * Add or update a room. With `merge` (pushes, which are one copy for everyone), what the
+ * caller-only fields said before is kept where the new copy is silent.
+ */
+export function upsertRoom(info: RoomInfo, { merge = false } = {}): void {
+  const list = rooms.value ?? [];
+  const held = list.find((r) => r.name === info.name);
+  let next = info;
+  if (merge && held) {
+    next = { ...info };
+    for (const key of CALLER_FIELDS) {
+      if (next[key] === undefined && held[key] !== undefined) {
+        (next as Record<string, unknown>)[key] = held[key];
+      }
+    }
+  }
+  const rest = list.filter((r) => r.name !== info.name);
+  rooms.value = [...rest, next].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Change some fields of a held room (e.g. our role or mute, from a moderation push). */
+export function patchRoom(name: string, patch: Partial<RoomInfo>): void {
+  const list = rooms.value;
+  if (!list?.some((r) => r.name === name)) return;
+  rooms.value = list.map((r) => {
+    if (r.name !== name) return r;
+    const next: RoomInfo = { ...r, ...patch };
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === undefined) delete (next as Record<string, unknown>)[key];
+    }
+    return next;
+  });
+}
+
+/** The user is out of `room` (kicked, banned, deleted): forget it and what it held. */
+export function removeRoom(name: string): void {
+  batch(() => {
+    if (rooms.value) rooms.value = rooms.value.filter((r) => r.name !== name);
+    const view = views.get(name);
+    if (view) {
+      for (const user of view.typing.value) setTyping(name, user, false);
+      views.delete(name);
+    }
+  });
+}
+
+export function addModeration(event: ModerationEvent): void {
+  const view = roomView(event.room);
+  if (view.events.value.some((e) => e.id === event.id)) return;
+  view.events.value = [...view.events.value, event].sort((a, b) => a.ts - b.ts);
+}
+
+let noticeId = 0;
+
+/** Show `text` for a while; the Notices island lets the user dismiss it sooner. */
+export function notify(text: string, ms = 8000): void {
+  const id = ++noticeId;
+  notices.value = [...notices.value, { id, text }];
+  setTimeout(() => dismissNotice(id), ms);
+}
+
+export function dismissNotice(id: number): void {
+  notices.value = notices.value.filter((n) => n.id !== id);
+}
+
+/** Signed out: nothing of the last user may show to the next one. */
+export function resetState(): void {
+  batch(() => {
+    for (const [room, view] of views) {
+      for (const user of view.typing.value) setTyping(room, user, false);
+    }
+    views.clear();
+    identity.value = null;
+    serverRole.value = null;
+    rooms.value = [];
+    currentRoom.value = null;
+    panel.value = null;
+    editing.value = null;
+    settingsOpen.value = false;
+    userCard.value = null;
+  });
 }
 
 /** Apply committed stream entries and drop the pending copies they replace (matched on nonce). */

@@ -1,6 +1,16 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import type { Member, Message } from "../../protocol/messages.ts";
-import { addPending, commitEntries, identity, roomView, unreadAfter } from "./state.ts";
+import type { Member, Message, RoomInfo } from "../../protocol/messages.ts";
+import {
+  addPending,
+  commitEntries,
+  identity,
+  patchRoom,
+  removeRoom,
+  rooms,
+  roomView,
+  unreadAfter,
+  upsertRoom,
+} from "./state.ts";
 
 const alice: Member = { id: "u1", name: "Alice" };
 const bob: Member = { id: "u2", name: "Bob" };
@@ -29,4 +39,28 @@ Deno.test("unreadAfter counts held messages from others, when they cover the ran
   strictEqual(unreadAfter("count-room", 7), 0);
   strictEqual(unreadAfter("count-room", 2), null, "entries 3 and 4 are not loaded");
   identity.value = null;
+});
+
+Deno.test("a room push keeps the caller's own fields; a patch can drop one", () => {
+  const base: RoomInfo = {
+    name: "merge-room",
+    kind: "private",
+    title: "",
+    topic: "",
+    createdAt: 0,
+    createdBy: "u1",
+    lastSeq: 3,
+    online: 1,
+    receipts: false,
+  };
+  upsertRoom({ ...base, role: "moderator", member: true, mutedUntil: 99 });
+  upsertRoom({ ...base, topic: "new", lastSeq: 4 }, { merge: true });
+  const held = rooms.value?.find((r) => r.name === "merge-room");
+  strictEqual(held?.topic, "new");
+  strictEqual(held?.role, "moderator");
+  strictEqual(held?.mutedUntil, 99);
+  patchRoom("merge-room", { mutedUntil: undefined });
+  strictEqual("mutedUntil" in (rooms.value?.find((r) => r.name === "merge-room") ?? {}), false);
+  removeRoom("merge-room");
+  strictEqual(rooms.value?.some((r) => r.name === "merge-room"), false);
 });

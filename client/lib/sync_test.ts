@@ -51,6 +51,8 @@ class FakeServer {
     const lastSeq = this.streams.get(room)?.length ?? 0;
     return {
       name: room,
+      kind: "public",
+      title: "",
       topic: "",
       createdAt: 0,
       createdBy: "u9",

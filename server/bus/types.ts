@@ -11,7 +11,23 @@ export interface BusEnvelope {
   excludeUser?: string;
   /** Deliver only to this user's connections (with `room` null), e.g. their read marker. */
   toUser?: string;
+  /** An instruction for every hub instead of a frame to deliver (`data` is then empty). */
+  control?: HubControl;
 }
+
+/** What one hub tells the others to do when permissions change. */
+export type HubControl =
+  /** Room permissions changed: drop the cached copy. */
+  | { type: "access"; room: string }
+  /** Take one user (or, with null, everyone) out of a room, telling them why. */
+  | {
+    type: "remove";
+    room: string;
+    userId: string | null;
+    reason: "kicked" | "banned" | "deleted" | "disabled";
+  }
+  /** Close a user's sockets: all of them, or those of one session. */
+  | { type: "close"; userId: string; session?: string; code: number; reason: string };
 
 export type BusHandler = (envelope: BusEnvelope) => void;
 

@@ -1,7 +1,7 @@
 /** Rules every Store adapter shares for turning drafts into stream entries. */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Message } from "../../protocol/messages.ts";
-import type { EntryDraft, EntryGuard } from "./types.ts";
+import type { EntryDraft, EntryGuard, RoomPatch, RoomRecord } from "./types.ts";
 
 /** A stable, unique id: the room's seq is unique within an epoch. */
 export function entryId(epoch: string, room: string, seq: number): string {
@@ -52,3 +52,19 @@ export function countsAsUnread(entry: Message, userId: string): boolean {
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A room record with `patch` applied: undefined fields stay, a null retention is removed. */
+export function applyRoomPatch<R extends Omit<RoomRecord, "lastSeq">>(
+  record: R,
+  patch: RoomPatch,
+): R {
+  const next: R = { ...record };
+  if (patch.title !== undefined) next.title = patch.title;
+  if (patch.topic !== undefined) next.topic = patch.topic;
+  if (patch.receipts !== undefined) next.receipts = patch.receipts;
+  if (patch.disabled === true) next.disabled = true;
+  if (patch.disabled === false) delete next.disabled;
+  if (patch.retention === null) delete next.retention;
+  else if (patch.retention) next.retention = patch.retention;
+  return next;
+}

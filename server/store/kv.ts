@@ -9,7 +9,7 @@
  */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
-import { applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
+import { applyRoomPatch, applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
 import type {
   AppendResult,
   EntryDraft,
@@ -19,6 +19,8 @@ import type {
   NewRoom,
   PruneResult,
   ReadMarker,
+  RecordKey,
+  RecordStore,
   RoomPatch,
   RoomRecord,
   Store,
@@ -61,9 +63,11 @@ export class KvStore implements Store {
   readonly #nonceWindows = new Map<string, NonceWindow>();
   #flushing: Promise<void> | null = null;
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
+  readonly records: RecordStore;
 
   private constructor(kv: Deno.Kv, readonly epoch: string, options: KvStoreOptions) {
     this.#kv = kv;
+    this.records = new KvRecords(kv);
     this.#now = options.now ?? Date.now;
     this.#groupCommit = options.groupCommit ?? true;
   }
@@ -82,6 +86,8 @@ export class KvStore implements Store {
   async createRoom(room: NewRoom): Promise<RoomRecord | null> {
     const stored: StoredRoom = {
       name: room.name,
+      kind: room.kind ?? "public",
+      title: room.title ?? "",
       topic: room.topic,
       createdBy: room.createdBy,
       createdAt: this.#now(),
@@ -103,7 +109,7 @@ export class KvStore implements Store {
       "seq",
       name,
     ]]);
-    return room.value ? { ...room.value, lastSeq: seq.value ?? 0 } : null;
+    return room.value ? withDefaults({ ...room.value, lastSeq: seq.value ?? 0 }) : null;
   }
 
   async listRooms(): Promise<RoomRecord[]> {
@@ -112,17 +118,14 @@ export class KvStore implements Store {
       rooms.push(entry.value);
     }
     const seqs = await this.#getMany<number>(rooms.map((r) => ["seq", r.name]));
-    return rooms.map((room, i) => ({ ...room, lastSeq: seqs[i]?.value ?? 0 }));
+    return rooms.map((room, i) => withDefaults({ ...room, lastSeq: seqs[i]?.value ?? 0 }));
   }
 
   async updateRoom(name: string, patch: RoomPatch): Promise<RoomRecord | null> {
     for (;;) {
       const current = await this.#kv.get<StoredRoom>(["room", name]);
       if (!current.value) return null;
-      const { retention, ...rest } = patch;
-      const next: StoredRoom = { ...current.value, ...rest };
-      if (retention === null) delete next.retention;
-      else if (retention) next.retention = retention;
+      const next = applyRoomPatch(current.value, patch);
       const result = await untilUnlocked(() =>
         this.#kv.atomic().check(current).set(["room", name], next).commit()
       );
@@ -394,6 +397,48 @@ export class KvStore implements Store {
     return rooms;
   }
 
+  async membersOf(room: string): Promise<string[]> {
+    const users: string[] = [];
+    for await (const e of this.#kv.list({ prefix: ["member", room] })) {
+      users.push(e.key[2] as string);
+    }
+    return users;
+  }
+
+  async deleteRoom(name: string): Promise<boolean> {
+    while (this.#flushing) await this.#flushing;
+    const existing = await this.#kv.get(["room", name]);
+    if (!existing.versionstamp) return false;
+    const members = await this.membersOf(name);
+    // The room record goes first, so nothing new is appended while the rest is cleared.
+    await untilUnlocked(() =>
+      this.#kv.atomic().delete(["room", name]).delete(["seq", name]).delete(["first", name])
+        .commit()
+    );
+    for (const user of members) await this.removeMember(name, user);
+    for (const prefix of [["e", name], ["nb", name], ["read", name]]) {
+      await this.#deletePrefix(prefix);
+    }
+    this.#nonceWindows.delete(name);
+    return true;
+  }
+
+  async #deletePrefix(prefix: Deno.KvKey): Promise<void> {
+    let keys: Deno.KvKey[] = [];
+    const flush = async () => {
+      const batch = keys;
+      keys = [];
+      const op = this.#kv.atomic();
+      for (const key of batch) op.delete(key);
+      await untilUnlocked(() => op.commit());
+    };
+    for await (const e of this.#kv.list({ prefix })) {
+      keys.push(e.key);
+      if (keys.length >= 500) await flush();
+    }
+    if (keys.length) await flush();
+  }
+
   async setReadMarker(
     room: string,
     userId: string,
@@ -492,6 +537,69 @@ export class KvStore implements Store {
     }
     const results = await Promise.all(chunks.map((chunk) => this.#kv.getMany<T[]>(chunk)));
     return results.flat();
+  }
+}
+
+/** Rooms written before kinds and titles existed are public and untitled. */
+function withDefaults(record: RoomRecord): RoomRecord {
+  return { ...record, kind: record.kind ?? "public", title: record.title ?? "" };
+}
+
+/** Records live under ["r", ...key], apart from the store's own keys. */
+class KvRecords implements RecordStore {
+  constructor(readonly kv: Deno.Kv) {}
+
+  async get<T>(key: RecordKey): Promise<T | null> {
+    return (await this.kv.get<T>(["r", ...key])).value;
+  }
+
+  async set(key: RecordKey, value: unknown, options: { expireIn?: number } = {}): Promise<void> {
+    await untilUnlocked(() => this.kv.set(["r", ...key], value, options));
+  }
+
+  async create(
+    key: RecordKey,
+    value: unknown,
+    options: { expireIn?: number } = {},
+  ): Promise<boolean> {
+    const full = ["r", ...key];
+    const result = await untilUnlocked(() =>
+      this.kv.atomic().check({ key: full, versionstamp: null }).set(full, value, options).commit()
+    );
+    return result.ok;
+  }
+
+  async take<T>(key: RecordKey): Promise<T | null> {
+    const full = ["r", ...key];
+    for (;;) {
+      const current = await this.kv.get<T>(full);
+      if (current.versionstamp === null) return null;
+      const result = await untilUnlocked(() =>
+        this.kv.atomic().check(current).delete(full).commit()
+      );
+      if (result.ok) return current.value;
+    }
+  }
+
+  async delete(key: RecordKey): Promise<void> {
+    await untilUnlocked(() => this.kv.delete(["r", ...key]));
+  }
+
+  async list<T>(
+    prefix: RecordKey,
+    options: { limit?: number; reverse?: boolean; before?: string } = {},
+  ): Promise<{ key: string[]; value: T }[]> {
+    const full = ["r", ...prefix];
+    const selector = options.before === undefined
+      ? { prefix: full }
+      : { prefix: full, end: [...full, options.before] };
+    const found: { key: string[]; value: T }[] = [];
+    const iter = this.kv.list<T>(selector, {
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      reverse: options.reverse ?? false,
+    });
+    for await (const e of iter) found.push({ key: e.key.slice(1) as string[], value: e.value });
+    return found;
   }
 }
 

@@ -1,7 +1,7 @@
 /** In-memory Store: for tests and `--data :memory:` throwaway servers. */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
-import { applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
+import { applyRoomPatch, applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
 import type {
   AppendResult,
   EntryDraft,
@@ -11,6 +11,8 @@ import type {
   NewRoom,
   PruneResult,
   ReadMarker,
+  RecordKey,
+  RecordStore,
   RoomPatch,
   RoomRecord,
   Store,
@@ -29,6 +31,7 @@ interface RoomData {
 
 export class MemoryStore implements Store {
   readonly epoch: string = crypto.randomUUID();
+  readonly records: RecordStore = new MemoryRecords();
   readonly #rooms = new Map<string, RoomData>();
   readonly #users = new Map<string, Member>();
   readonly #now: () => number;
@@ -41,6 +44,8 @@ export class MemoryStore implements Store {
     if (this.#rooms.has(room.name)) return Promise.resolve(null);
     const record: RoomRecord = {
       name: room.name,
+      kind: room.kind ?? "public",
+      title: room.title ?? "",
       topic: room.topic,
       createdBy: room.createdBy,
       createdAt: this.#now(),
@@ -71,10 +76,7 @@ export class MemoryStore implements Store {
   updateRoom(name: string, patch: RoomPatch): Promise<RoomRecord | null> {
     const data = this.#rooms.get(name);
     if (!data) return Promise.resolve(null);
-    const { retention, ...rest } = patch;
-    const record: RoomRecord = { ...data.record, ...rest };
-    if (retention === null) delete record.retention;
-    else if (retention) record.retention = retention;
+    const record: RoomRecord = applyRoomPatch(data.record, patch);
     data.record = record;
     return Promise.resolve({ ...record });
   }
@@ -151,6 +153,14 @@ export class MemoryStore implements Store {
     return Promise.resolve(names.map((d) => d.record.name).sort());
   }
 
+  membersOf(room: string): Promise<string[]> {
+    return Promise.resolve([...(this.#rooms.get(room)?.members ?? [])].sort());
+  }
+
+  deleteRoom(name: string): Promise<boolean> {
+    return Promise.resolve(this.#rooms.delete(name));
+  }
+
   setReadMarker(
     room: string,
     userId: string,
@@ -216,4 +226,59 @@ export class MemoryStore implements Store {
   #entry(data: RoomData, seq: number): Message | undefined {
     return seq >= data.firstSeq ? data.entries[seq - data.firstSeq] : undefined;
   }
+}
+
+/** Records in a sorted map; keys compare element by element, as in Deno KV. */
+class MemoryRecords implements RecordStore {
+  readonly #map = new Map<string, { key: string[]; value: unknown }>();
+
+  get<T>(key: RecordKey): Promise<T | null> {
+    return Promise.resolve((this.#map.get(JSON.stringify(key))?.value ?? null) as T | null);
+  }
+
+  set(key: RecordKey, value: unknown): Promise<void> {
+    this.#map.set(JSON.stringify(key), { key: [...key], value: structuredClone(value) });
+    return Promise.resolve();
+  }
+
+  create(key: RecordKey, value: unknown): Promise<boolean> {
+    if (this.#map.has(JSON.stringify(key))) return Promise.resolve(false);
+    return this.set(key, value).then(() => true);
+  }
+
+  take<T>(key: RecordKey): Promise<T | null> {
+    const id = JSON.stringify(key);
+    const found = this.#map.get(id);
+    this.#map.delete(id);
+    return Promise.resolve((found?.value ?? null) as T | null);
+  }
+
+  delete(key: RecordKey): Promise<void> {
+    this.#map.delete(JSON.stringify(key));
+    return Promise.resolve();
+  }
+
+  list<T>(
+    prefix: RecordKey,
+    options: { limit?: number; reverse?: boolean; before?: string } = {},
+  ): Promise<{ key: string[]; value: T }[]> {
+    const found = [...this.#map.values()]
+      .filter(({ key }) =>
+        key.length > prefix.length && prefix.every((part, i) => key[i] === part) &&
+        (options.before === undefined || key[prefix.length]! < options.before)
+      )
+      .sort((a, b) => compareKeys(a.key, b.key));
+    if (options.reverse) found.reverse();
+    const page = found.slice(0, options.limit ?? found.length);
+    return Promise.resolve(
+      page.map(({ key, value }) => ({ key, value: structuredClone(value) as T })),
+    );
+  }
+}
+
+function compareKeys(a: string[], b: string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  }
+  return a.length - b.length;
 }

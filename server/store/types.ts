@@ -3,9 +3,13 @@
  * room's stream of entries. It assigns every entry its `seq`.
  */
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
+import type { RoomKind } from "../../protocol/permissions.ts";
 
 export interface RoomRecord {
   name: string;
+  kind: RoomKind;
+  /** Display name; "" shows `name`. */
+  title: string;
   topic: string;
   createdAt: number;
   createdBy: string;
@@ -13,10 +17,14 @@ export interface RoomRecord {
   lastSeq: number;
   receipts: boolean;
   retention?: Retention;
+  /** An admin switched the room off: no one may join or post. */
+  disabled?: boolean;
 }
 
 export interface NewRoom {
   name: string;
+  kind?: RoomKind;
+  title?: string;
   topic: string;
   createdBy: string;
   receipts?: boolean;
@@ -24,7 +32,9 @@ export interface NewRoom {
 }
 
 export interface RoomPatch {
+  title?: string;
   topic?: string;
+  disabled?: boolean;
   receipts?: boolean;
   /** null removes the room's own retention limits. */
   retention?: Retention | null;
@@ -65,6 +75,30 @@ export interface ReadMarker {
   seq: number;
 }
 
+/** A record key: a path of strings, compared element by element. */
+export type RecordKey = readonly string[];
+
+/**
+ * Small keyed records that the auth and moderation layers keep (accounts, sessions,
+ * invitations, roles, bans, the moderation log). Values are JSON and well under 64 KiB.
+ * Expiry is the caller's business: values carry their own times and readers check them;
+ * `expireIn` only lets an adapter collect the garbage.
+ */
+export interface RecordStore {
+  get<T>(key: RecordKey): Promise<T | null>;
+  set(key: RecordKey, value: unknown, options?: { expireIn?: number }): Promise<void>;
+  /** Set only when absent; false when the key exists. */
+  create(key: RecordKey, value: unknown, options?: { expireIn?: number }): Promise<boolean>;
+  /** Read and delete in one step: of two concurrent takers, only one gets the value. */
+  take<T>(key: RecordKey): Promise<T | null>;
+  delete(key: RecordKey): Promise<void>;
+  /** Records under `prefix` in key order (`reverse` for descending); `before` bounds the last element. */
+  list<T>(
+    prefix: RecordKey,
+    options?: { limit?: number; reverse?: boolean; before?: string },
+  ): Promise<{ key: string[]; value: T }[]>;
+}
+
 /** What retention removed. */
 export interface PruneResult {
   removed: number;
@@ -82,6 +116,7 @@ export interface PruneResult {
  */
 export interface Store {
   readonly epoch: string;
+  readonly records: RecordStore;
 
   createRoom(room: NewRoom): Promise<RoomRecord | null>;
   getRoom(name: string): Promise<RoomRecord | null>;
@@ -102,6 +137,9 @@ export interface Store {
   addMember(room: string, userId: string): Promise<void>;
   removeMember(room: string, userId: string): Promise<void>;
   roomsOf(userId: string): Promise<string[]>;
+  membersOf(room: string): Promise<string[]>;
+  /** Remove a room with its history, members and markers; false when there was none. */
+  deleteRoom(name: string): Promise<boolean>;
 
   /** Move the user's marker forward to `seq` (never back); says where it is now and if it moved. */
   setReadMarker(

@@ -1,0 +1,23 @@
+import { dismissNotice, notices } from "../lib/state.ts";
+
+/** Short notices, e.g. "You were kicked from #x"; each goes by itself after a while. */
+export function Notices() {
+  const list = notices.value;
+  return (
+    <div class="notices" aria-live="polite">
+      {list.map((n) => (
+        <div key={n.id} class="notice" data-testid="notice" role="status">
+          <span>{n.text}</span>
+          <button
+            type="button"
+            class="link-button"
+            aria-label="Dismiss"
+            onClick={() => dismissNotice(n.id)}
+          >
+            ×
+          </button>
+        </div>
+      ))}
+    </div>
+  );
+}

@@ -1,0 +1,203 @@
+/**
+ * Per-room permission state (roles, invitations, bans, mutes, dm peers) kept in the
+ * Store's records, cached per instance. Every change goes through the Hub, which drops
+ * the cache here and on every other instance over the Bus.
+ */
+import { ProtocolError } from "../protocol/errors.ts";
+import type { Member, ModerationEvent } from "../protocol/messages.ts";
+import {
+  allowed,
+  type Permission,
+  PERMISSION_TEXT,
+  type RoomRole,
+  type ServerRole,
+  type Standing,
+} from "../protocol/permissions.ts";
+import type { RecordStore, RoomRecord } from "./store/types.ts";
+
+export interface Restriction {
+  /** null: for ever. */
+  until: number | null;
+  by: Member;
+  reason: string;
+  ts: number;
+}
+
+interface RoomAccess {
+  roles: Map<string, RoomRole>;
+  invited: Map<string, { by: string; ts: number }>;
+  bans: Map<string, Restriction>;
+  mutes: Map<string, Restriction>;
+  peers: string[] | null;
+}
+
+const CACHE_ROOMS = 10_000;
+
+export class AccessControl {
+  readonly #r: RecordStore;
+  readonly #now: () => number;
+  readonly #cache = new Map<string, Promise<RoomAccess>>();
+
+  constructor(records: RecordStore, now: () => number) {
+    this.#r = records;
+    this.#now = now;
+  }
+
+  invalidate(room: string): void {
+    this.#cache.delete(room);
+  }
+
+  async #load(room: string): Promise<RoomAccess> {
+    let found = this.#cache.get(room);
+    if (!found) {
+      if (this.#cache.size >= CACHE_ROOMS) this.#cache.delete(this.#cache.keys().next().value!);
+      found = this.#read(room);
+      this.#cache.set(room, found);
+      found.catch(() => this.#cache.delete(room));
+    }
+    return await found;
+  }
+
+  async #read(room: string): Promise<RoomAccess> {
+    const [roles, invited, bans, mutes, peers] = await Promise.all([
+      this.#r.list<RoomRole>(["role", room]),
+      this.#r.list<{ by: string; ts: number }>(["inv", room]),
+      this.#r.list<Restriction>(["ban", room]),
+      this.#r.list<Restriction>(["mute", room]),
+      this.#r.get<string[]>(["dm", room]),
+    ]);
+    const byUser = <T>(rows: { key: string[]; value: T }[]) =>
+      new Map(rows.map((row) => [row.key[2]!, row.value]));
+    return {
+      roles: byUser(roles),
+      invited: byUser(invited),
+      bans: byUser(bans),
+      mutes: byUser(mutes),
+      peers,
+    };
+  }
+
+  /** Where `userId` stands in `record`; `member` says whether they belong to the room. */
+  async standing(
+    record: RoomRecord,
+    userId: string,
+    server: ServerRole,
+    member: boolean,
+  ): Promise<Standing & { ban?: Restriction; mute?: Restriction }> {
+    const access = await this.#load(record.name);
+    const now = this.#now();
+    const live = (r: Restriction | undefined) =>
+      r && (r.until === null || r.until > now) ? r : undefined;
+    const ban = live(access.bans.get(userId));
+    const mute = live(access.mutes.get(userId));
+    return {
+      server,
+      kind: record.kind,
+      room: member ? access.roles.get(userId) ?? "member" : null,
+      invited: access.invited.has(userId),
+      peer: access.peers?.includes(userId) ?? false,
+      ...(ban ? { ban } : {}),
+      ...(mute ? { mute } : {}),
+    };
+  }
+
+  /** Throw `forbidden`, naming the permission, unless `standing` grants it. */
+  require(permission: Permission, standing: Standing, room: string): void {
+    if (!allowed(permission, standing)) throw forbidden(permission, room);
+  }
+
+  async peers(room: string): Promise<string[] | null> {
+    return (await this.#load(room)).peers;
+  }
+
+  async roleOf(room: string, userId: string): Promise<RoomRole | undefined> {
+    return (await this.#load(room)).roles.get(userId);
+  }
+
+  async roles(room: string): Promise<Map<string, RoomRole>> {
+    return (await this.#load(room)).roles;
+  }
+
+  async bans(room: string): Promise<Map<string, Restriction>> {
+    return (await this.#load(room)).bans;
+  }
+
+  async mutes(room: string): Promise<Map<string, Restriction>> {
+    return (await this.#load(room)).mutes;
+  }
+
+  async invited(room: string): Promise<string[]> {
+    return [...(await this.#load(room)).invited.keys()];
+  }
+
+  // ---- changes (the caller invalidates and tells the other instances) ---------------------
+
+  async setRole(room: string, userId: string, role: RoomRole | null): Promise<void> {
+    if (role === null || role === "member") await this.#r.delete(["role", room, userId]);
+    else await this.#r.set(["role", room, userId], role);
+  }
+
+  async invite(room: string, userId: string, by: string): Promise<void> {
+    await this.#r.set(["inv", room, userId], { by, ts: this.#now() });
+  }
+
+  async uninvite(room: string, userId: string): Promise<void> {
+    await this.#r.delete(["inv", room, userId]);
+  }
+
+  async restrict(kind: "ban" | "mute", room: string, userId: string, r: Restriction) {
+    await this.#r.set([kind, room, userId], r);
+  }
+
+  async lift(kind: "ban" | "mute", room: string, userId: string): Promise<void> {
+    await this.#r.delete([kind, room, userId]);
+  }
+
+  async setPeers(room: string, peers: string[]): Promise<void> {
+    await this.#r.set(["dm", room], peers);
+  }
+
+  async log(event: ModerationEvent): Promise<void> {
+    await this.#r.set(["modlog", event.room, logKey(event)], event);
+  }
+
+  async modlog(
+    room: string,
+    before: number | undefined,
+    limit: number,
+  ): Promise<{ entries: ModerationEvent[]; hasMore: boolean }> {
+    const rows = await this.#r.list<ModerationEvent>(["modlog", room], {
+      reverse: true,
+      limit: limit + 1,
+      ...(before === undefined ? {} : { before: pad(before) }),
+    });
+    return { entries: rows.slice(0, limit).map((r) => r.value), hasMore: rows.length > limit };
+  }
+
+  /** Forget everything about a deleted room. */
+  async forget(room: string): Promise<void> {
+    for (const prefix of ["role", "inv", "ban", "mute", "modlog"]) {
+      for (const { key } of await this.#r.list([prefix, room])) await this.#r.delete(key);
+    }
+    await this.#r.delete(["dm", room]);
+    this.invalidate(room);
+  }
+}
+
+export function forbidden(permission: Permission, room?: string, detail?: string): ProtocolError {
+  const where = room ? ` in #${room}` : "";
+  return new ProtocolError(
+    "forbidden",
+    detail ?? `You may not ${PERMISSION_TEXT[permission]}${where}.`,
+    undefined,
+    permission,
+  );
+}
+
+function pad(ts: number): string {
+  return String(Math.floor(ts)).padStart(15, "0");
+}
+
+function logKey(event: ModerationEvent): string {
+  return `${pad(event.ts)}-${event.id}`;
+}
