@@ -557,7 +557,10 @@ export class Hub {
   async setRoomDisabled(name: string, disabled: boolean): Promise<RoomInfo> {
     const record = await this.store.updateRoom(name, { disabled });
     if (!record) throw new ProtocolError("room_not_found", `No room named "${name}".`);
-    if (disabled) this.#control({ type: "remove", room: name, userId: null, reason: "disabled" });
+    if (disabled) {
+      const members = await this.store.membersOf(name);
+      this.#control({ type: "remove", room: name, userId: null, reason: "disabled", members });
+    }
     await this.#announceRoom(record);
     return this.roomInfo(record);
   }
@@ -811,10 +814,7 @@ export class Hub {
 
   async #removeRoom(record: RoomRecord, reason: "deleted"): Promise<void> {
     const members = await this.store.membersOf(record.name);
-    this.#control({ type: "remove", room: record.name, userId: null, reason });
-    for (const id of members) {
-      this.#toUser(id, { type: "room.removed", room: record.name, reason });
-    }
+    this.#control({ type: "remove", room: record.name, userId: null, reason, members });
     await this.store.deleteRoom(record.name);
     await this.access.forget(record.name);
     this.#accessChanged(record.name);
@@ -858,8 +858,6 @@ export class Hub {
         this.access.invalidate(control.room);
         return;
       case "remove": {
-        const local = this.#rooms.get(control.room);
-        if (!local) return;
         const removed = JSON.stringify(
           {
             type: "room.removed",
@@ -867,11 +865,21 @@ export class Hub {
             reason: control.reason,
           } satisfies PushFrame,
         );
-        for (const conn of [...local.conns]) {
-          if (control.userId !== null && conn.user.id !== control.userId) continue;
+        const local = this.#rooms.get(control.room);
+        // Everyone told: the joined sockets, and every socket of the users named, so a
+        // device that is not looking at the room drops it from its list too.
+        const told = new Set<Connection>();
+        const targets = control.userId === null
+          ? [...local?.conns ?? []]
+          : [...this.#userConns.get(control.userId) ?? []];
+        for (const id of control.members ?? []) targets.push(...this.#userConns.get(id) ?? []);
+        for (const conn of targets) {
+          if (told.has(conn)) continue;
+          told.add(conn);
           conn.send(removed);
-          this.#connRooms.get(conn)?.delete(control.room);
-          this.#removeFromRoom(conn, control.room);
+          if (this.#connRooms.get(conn)?.delete(control.room)) {
+            this.#removeFromRoom(conn, control.room);
+          }
         }
         return;
       }

@@ -322,8 +322,10 @@ Deno.test("hub: a kick and a ban on one instance act on the target's sockets on 
   const two = new Hub({ store, bus: broker.connect() });
   const owner = new FakeConnection(ada);
   const target = new FakeConnection(bob);
+  const otherDevice = new FakeConnection(bob);
   await one.connect(owner);
   await two.connect(target);
+  await one.connect(otherDevice);
   await one.createRoom(owner, { name: "club", topic: "" });
   await one.join(owner, "club");
   await two.join(target, "club");
@@ -336,6 +338,7 @@ Deno.test("hub: a kick and a ban on one instance act on the target's sockets on 
   }]);
   assert.equal(two.isJoined(target, "club"), false);
   assert.equal(target.pushes("moderation")[0]?.event.action, "kick");
+  assert.equal(otherDevice.pushes("room.removed").length, 1, "a device not in the room hears too");
   // Instance two cached the room's permissions; the ban must reach that cache too.
   await two.join(target, "club");
   await one.ban(owner, "club", bob.id, 5);

@@ -25,6 +25,8 @@ export type HubControl =
     room: string;
     userId: string | null;
     reason: "kicked" | "banned" | "deleted" | "disabled";
+    /** With a room-wide removal: members to tell even where they have not joined it. */
+    members?: string[];
   }
   /** Close a user's sockets: all of them, or those of one session. */
   | { type: "close"; userId: string; session?: string; code: number; reason: string };
