@@ -196,7 +196,13 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     if (!principal) {
       return json(401, { error: { code: "unauthorized", message: "Not signed in." }, ...modes });
     }
-    return json(200, { user: principal.user, role: principal.role, via: principal.via, ...modes });
+    const body = { user: principal.user, role: principal.role, via: principal.via, ...modes };
+    // The session renews on the server as it is used; renew the cookie's lifetime with it.
+    const cookie = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
+    const renew = cookie && principal.session && !request.headers.has("authorization")
+      ? { "set-cookie": sessionCookie(cookie, isSecure(request)) }
+      : undefined;
+    return json(200, body, renew);
   }
 
   /** /api/admin/...: users, rooms and invitations, for server admins only. */

@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { CLOSE_CODES } from "../protocol/errors.ts";
+import { Accounts } from "../server/auth/accounts.ts";
+import type { AuthError } from "../server/auth/types.ts";
+import { KvStore } from "../server/store/kv.ts";
 import {
   passwordFor,
   RequestFailed,
@@ -96,6 +99,7 @@ Deno.test("auth: register, log in, and the password rules; the first account is 
 
     const me = await fetch(`${server.url}/api/me`, { headers: { cookie: cookie.split(";")[0]! } });
     assert.equal((await me.json()).user.name, "Ada");
+    assert.match(me.headers.get("set-cookie")!, /Max-Age=2592000/, "the cookie renews with use");
     const login = await post(server, "/api/login", {
       username: "ada",
       password: passwordFor("ada"),
@@ -500,5 +504,37 @@ Deno.test("admin: list users, disable one (their sockets close, login refused) a
     await back.close();
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("auth: login throttling is shared by every worker on one store, and survives a restart", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/parley.kv`;
+  const [one, two] = [await KvStore.open(path), await KvStore.open(path)];
+  try {
+    const workers = [one, two].map((s) => new Accounts({ records: s.records, passwordCost: 10 }));
+    await workers[0]!.register({ username: "ada", password: passwordFor("ada") });
+    const codes: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      // Alternate workers, as a load balancer would.
+      await workers[i % 2]!.login("ada", `wrong-${i}`, "10.0.0.1").catch((e: AuthError) =>
+        codes.push(e.code)
+      );
+    }
+    assert.deepEqual(codes, [
+      ...Array(5).fill("invalid_credentials"),
+      "rate_limited",
+      "rate_limited",
+    ]);
+    await one.close();
+    const again = await KvStore.open(path);
+    const restarted = new Accounts({ records: again.records, passwordCost: 10 });
+    await assert.rejects(restarted.login("ada", passwordFor("ada"), "10.0.0.2"), {
+      code: "rate_limited",
+    });
+    await again.close();
+  } finally {
+    await two.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

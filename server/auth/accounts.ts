@@ -82,7 +82,7 @@ export class Accounts {
     this.#ticketTtl = options.ticketTtlMs ?? 30_000;
     this.#inviteTtl = options.inviteTtlMs ?? 7 * DAY_MS;
     this.#now = options.now ?? Date.now;
-    this.#limiter = options.limiter ?? new LoginLimiter({ now: this.#now });
+    this.#limiter = options.limiter ?? new LoginLimiter(this.#r, { now: this.#now });
   }
 
   // ---- accounts -------------------------------------------------------------------------
@@ -191,19 +191,19 @@ export class Accounts {
     const name = typeof username === "string" ? username.trim().toLowerCase() : "";
     const secret = typeof password === "string" ? password.slice(0, 1024) : "";
     const keys = [`ip:${ip}`, `user:${name}`];
-    const wait = this.#limiter.waitMs(keys);
+    const wait = await this.#limiter.waitMs(keys);
     if (wait > 0) throw tooMany(wait);
     const account = name ? await this.byName(name) : null;
     const ok = account?.passwordHash
       ? await verifyPassword(secret, account.passwordHash)
       : (await burnPasswordCheck(secret, this.#cost), false);
     if (!ok || !account) {
-      const after = this.#limiter.fail(keys);
+      const after = await this.#limiter.fail(keys);
       if (after > 0) throw tooMany(after, "Wrong username or password. ");
       throw new AuthError("invalid_credentials", "Wrong username or password.", 401);
     }
     if (account.disabled) throw new AuthError("account_disabled", "This account is disabled.", 403);
-    this.#limiter.succeed(`user:${name}`);
+    await this.#limiter.succeed(`user:${name}`);
     return account;
   }
 

@@ -228,27 +228,46 @@ export class MemoryStore implements Store {
   }
 }
 
-/** Records in a sorted map; keys compare element by element, as in Deno KV. */
+/**
+ * Records in a map; keys compare element by element, as in Deno KV. Expired records
+ * vanish when read, and every so often all of them are swept, so a throwaway server
+ * under a stream of distinct keys (login throttling) does not grow without bound.
+ */
 class MemoryRecords implements RecordStore {
-  readonly #map = new Map<string, { key: string[]; value: unknown }>();
+  readonly #map = new Map<string, { key: string[]; value: unknown; expiresAt: number }>();
+  #writes = 0;
 
-  get<T>(key: RecordKey): Promise<T | null> {
-    return Promise.resolve((this.#map.get(JSON.stringify(key))?.value ?? null) as T | null);
+  #live(id: string) {
+    const found = this.#map.get(id);
+    if (found && found.expiresAt <= Date.now()) {
+      this.#map.delete(id);
+      return undefined;
+    }
+    return found;
   }
 
-  set(key: RecordKey, value: unknown): Promise<void> {
-    this.#map.set(JSON.stringify(key), { key: [...key], value: structuredClone(value) });
+  get<T>(key: RecordKey): Promise<T | null> {
+    const found = this.#live(JSON.stringify(key));
+    return Promise.resolve(found ? structuredClone(found.value) as T : null);
+  }
+
+  set(key: RecordKey, value: unknown, options: { expireIn?: number } = {}): Promise<void> {
+    if (++this.#writes % 1000 === 0) {
+      for (const id of [...this.#map.keys()]) this.#live(id);
+    }
+    const expiresAt = options.expireIn === undefined ? Infinity : Date.now() + options.expireIn;
+    this.#map.set(JSON.stringify(key), { key: [...key], value: structuredClone(value), expiresAt });
     return Promise.resolve();
   }
 
-  create(key: RecordKey, value: unknown): Promise<boolean> {
-    if (this.#map.has(JSON.stringify(key))) return Promise.resolve(false);
-    return this.set(key, value).then(() => true);
+  create(key: RecordKey, value: unknown, options?: { expireIn?: number }): Promise<boolean> {
+    if (this.#live(JSON.stringify(key))) return Promise.resolve(false);
+    return this.set(key, value, options).then(() => true);
   }
 
   take<T>(key: RecordKey): Promise<T | null> {
     const id = JSON.stringify(key);
-    const found = this.#map.get(id);
+    const found = this.#live(id);
     this.#map.delete(id);
     return Promise.resolve((found?.value ?? null) as T | null);
   }
@@ -262,9 +281,11 @@ class MemoryRecords implements RecordStore {
     prefix: RecordKey,
     options: { limit?: number; reverse?: boolean; before?: string } = {},
   ): Promise<{ key: string[]; value: T }[]> {
+    const now = Date.now();
     const found = [...this.#map.values()]
-      .filter(({ key }) =>
-        key.length > prefix.length && prefix.every((part, i) => key[i] === part) &&
+      .filter(({ key, expiresAt }) =>
+        expiresAt > now && key.length > prefix.length &&
+        prefix.every((part, i) => key[i] === part) &&
         (options.before === undefined || key[prefix.length]! < options.before)
       )
       .sort((a, b) => compareKeys(a.key, b.key));
