@@ -1,72 +1,43 @@
 /**
- * Parley's composition root and command line. It reads the configuration, picks the
- * Store, Bus and client renderer, and serves. `export default { fetch }` lets
- * `deno serve --parallel server.ts` run one hub per worker, fanned out over the Bus.
+ * Parley's command line: flags and PARLEY_* variables become `createChatServer` options
+ * (mod.ts, the library any application can use), and the result is served.
+ * `export default { fetch }` lets `deno serve --parallel server.ts` run one hub per
+ * worker, fanned out over the Bus.
  *
  * @module
  */
-import { isAbsolute, join } from "node:path";
-import { renderPage } from "./client/page.tsx";
+import { Accounts, type ChatServer, createChatServer, openStore } from "./mod.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
-import { type App, createApp } from "./server/app.ts";
-import { bundleClient, embeddedAssets } from "./server/assets.ts";
-import { BroadcastChannelBus } from "./server/bus/broadcast_channel.ts";
-import { LocalBroker } from "./server/bus/local.ts";
-import type { Bus } from "./server/bus/types.ts";
-import { Accounts } from "./server/auth/accounts.ts";
-import { JwtVerifier } from "./server/auth/jwt.ts";
 import { AuthError } from "./server/auth/types.ts";
-import { type Config, ConfigError, helpText, MEMORY_DATA, parseConfig } from "./server/config.ts";
+import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
 import { createLogger, type Logger } from "./server/log.ts";
-import { KvStore } from "./server/store/kv.ts";
-import { MemoryStore } from "./server/store/memory.ts";
-import type { Store } from "./server/store/types.ts";
 
-/** Build the whole server for `config`: the one place that chooses implementations. */
+/** The library options that `config` (flags and PARLEY_* variables) stands for. */
 export async function compose(
   config: Config,
   log: Logger = createLogger(config.logLevel),
   { workers = false }: { workers?: boolean } = {},
-): Promise<App> {
-  const assets = embeddedAssets() ?? await bundleClient(
-    new URL("./client/main.tsx", import.meta.url),
-    new URL("./client/styles.css", import.meta.url),
-  );
-  const store = await chooseStore(config.data);
-  return await createApp({
-    store,
-    bus: chooseBus(config.data, workers),
-    assets,
-    renderPage,
-    accounts: accountsFor(config, store),
-    jwt: await JwtVerifier.create(config.jwt),
-    guests: config.guests,
+): Promise<ChatServer> {
+  return await createChatServer({
+    data: config.data,
+    workers,
     log,
-    title: config.title,
-    allowedOrigins: config.allowedOrigins,
-    maxBufferedBytes: config.maxBufferedBytes,
-    retention: config.retention,
-    recoveryMax: config.recoveryMax,
-    session: {
-      rates: {
-        frames: config.frameRate,
-        messages: config.messageRate,
-        roomCreates: config.roomRate,
-      },
-      // Guests post at a tenth of members' rate, with a fifth of the burst.
-      guestMessages: {
-        perSecond: config.messageRate.perSecond / 10,
-        burst: Math.max(1, Math.floor(config.messageRate.burst / 5)),
-      },
+    auth: {
+      registration: config.registration,
+      guests: config.guests,
+      passwordCost: config.passwordCost,
+      ...(config.jwt.secret || config.jwt.jwks ? { jwt: config.jwt } : {}),
     },
-  });
-}
-
-function accountsFor(config: Config, store: Store): Accounts {
-  return new Accounts({
-    records: store.records,
-    registration: config.registration,
-    passwordCost: config.passwordCost,
+    limits: {
+      messageRate: config.messageRate,
+      frameRate: config.frameRate,
+      roomRate: config.roomRate,
+      maxBufferedBytes: config.maxBufferedBytes,
+      recoveryMax: config.recoveryMax,
+      retention: config.retention,
+    },
+    branding: { title: config.title },
+    allowedOrigins: config.allowedOrigins,
   });
 }
 
@@ -75,9 +46,13 @@ function accountsFor(config: Config, store: Store): Accounts {
  * PARLEY_ADMIN_PASSWORD, else from the first line of stdin; an existing one is promoted.
  */
 async function createAdmin(config: Config, name: string): Promise<number> {
-  const store = await chooseStore(config.data);
+  const store = await openStore(config.data);
   try {
-    const accounts = accountsFor(config, store);
+    const accounts = new Accounts({
+      records: store.records,
+      registration: config.registration,
+      passwordCost: config.passwordCost,
+    });
     const existing = await accounts.byName(name);
     if (existing) {
       await accounts.update(existing.id, { role: "admin", disabled: false });
@@ -107,24 +82,6 @@ async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
   return text.split(/\r?\n/)[0] ?? "";
 }
 
-/** Deno KV in the data directory, or memory for a throwaway ":memory:" server. */
-async function chooseStore(data: string): Promise<Store> {
-  if (data === MEMORY_DATA) return new MemoryStore();
-  await Deno.mkdir(data, { recursive: true });
-  return await KvStore.open(join(data, "parley.kv"));
-}
-
-/**
- * Workers of one `deno serve --parallel` process that share a data directory share a
- * BroadcastChannel. A lone process (`deno run`) has no such peers, and a ":memory:"
- * server shares nothing: both keep broadcasts in process.
- */
-function chooseBus(data: string, workers: boolean): Bus {
-  if (!workers || data === MEMORY_DATA) return new LocalBroker().connect();
-  const dir = isAbsolute(data) ? data : join(Deno.cwd(), data);
-  return new BroadcastChannelBus(crypto.randomUUID(), `parley:${dir}`);
-}
-
 /** Run the server until SIGINT or SIGTERM. Returns the process exit code. */
 export async function main(args: string[]): Promise<number> {
   let config: Config;
@@ -150,7 +107,7 @@ export async function main(args: string[]): Promise<number> {
       const host = hostname === "127.0.0.1" || hostname === "::1" ? "localhost" : hostname;
       log.info(`Parley listening on http://${host}:${port}/`, { data: config.data });
     },
-  }, app.handler);
+  }, app.fetch);
   const stop = async () => {
     log.info("shutting down");
     await app.close(CLOSE_CODES.serviceRestart, "server restarting");
@@ -189,14 +146,14 @@ export async function relaunchWithKv(): Promise<number> {
   return (await child.status).code;
 }
 
-let served: Promise<App> | undefined;
+let served: Promise<ChatServer> | undefined;
 
 /**
  * Under `deno serve` each worker composes its own app from PARLEY_* variables on the
  * first request. The bus channel and store keep a worker alive, so on SIGINT or
  * SIGTERM it closes them (sockets get "reconnect") and the process can exit.
  */
-async function serveFromEnvironment(): Promise<App> {
+async function serveFromEnvironment(): Promise<ChatServer> {
   const parsed = parseConfig([], (name) => Deno.env.get(name));
   if (parsed.help) throw new Error("unreachable: no arguments were given");
   const app = await compose(parsed.config, undefined, { workers: true });
@@ -212,7 +169,7 @@ async function serveFromEnvironment(): Promise<App> {
 export default {
   async fetch(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
     served ??= serveFromEnvironment();
-    return await (await served).handler(request, info);
+    return await (await served).fetch(request, info);
   },
 } satisfies Deno.ServeDefaultExport;
 

@@ -1,17 +1,10 @@
 /**
- * What the server composition root (server.ts) needs from the client package.
- * server/ never imports client/; server.ts passes `renderPage` into the HTTP layer.
+ * What the server composition root needs from the client package.
+ * server/ never imports client/; the composition root passes `renderPage` into the HTTP layer.
  */
-import type { RoomInfo } from "../protocol/messages.ts";
+import type { PageProps } from "../protocol/page.ts";
 
-export interface PageProps {
-  /** Window title and header text (branding). */
-  title: string;
-  /** URLs of the hashed client assets. */
-  assets: { js: string; css: string };
-  /** Rooms known at render time, so the first paint already lists them. */
-  rooms: RoomInfo[];
-}
+export type { PageProps };
 
 /** Server-side render of the whole HTML document; islands hydrate from the client bundle. */
 export type RenderPage = (props: PageProps) => string;

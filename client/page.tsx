@@ -4,11 +4,14 @@ import { renderToString } from "preact-render-to-string";
 import { Island } from "./components/Island.tsx";
 import type { PageProps, RenderPage } from "./contract.ts";
 import { type IslandName, islands } from "./islands/mod.ts";
+import { BASE_META, FEATURES_META, normalizeBase } from "./lib/config.ts";
 
 export const renderPage: RenderPage = (props) =>
   "<!doctype html>" + renderToString(<Page {...props} />);
 
-function Page({ title, assets, rooms }: PageProps) {
+function Page({ title, branding, basePath, features, assets, rooms }: PageProps) {
+  const base = normalizeBase(basePath);
+  const logo = branding?.logo || undefined;
   return (
     <html lang="en">
       <head>
@@ -16,15 +19,20 @@ function Page({ title, assets, rooms }: PageProps) {
         <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover" />
         <meta name="color-scheme" content="light dark" />
         <title>{title}</title>
+        {/* Read by the bundle: every URL it builds goes under the base path. */}
+        <meta name={BASE_META} content={base} />
+        <meta name={FEATURES_META} content={JSON.stringify(features)} />
         {/* An empty icon, so the browser does not ask for /favicon.ico. */}
         <link rel="icon" href="data:," />
         <link rel="stylesheet" href={assets.css} />
+        {/* The accent colour, as a stylesheet: the CSP allows no inline styles. */}
+        {branding?.accent && <link rel="stylesheet" href={`${base}/branding.css`} />}
         <script type="module" src={assets.js} />
       </head>
       <body>
         <div class="app">
           <header class="topbar">
-            {island("Header", { title }, "topbar-main")}
+            {island("Header", logo ? { title, logo } : { title }, "topbar-main")}
             {island("Status", {}, "topbar-status")}
           </header>
           {island("RoomList", { rooms }, "sidebar")}
@@ -39,7 +47,7 @@ function Page({ title, assets, rooms }: PageProps) {
         {island("UserCard", {}, "card-host")}
         {island("Notices", {}, "notices-host")}
         {/* Last, so it covers the app until the server says who is signed in. */}
-        {island("AuthGate", { title }, "gate-host")}
+        {island("AuthGate", logo ? { title, logo } : { title }, "gate-host")}
         <noscript>
           <p class="noscript">{title} needs JavaScript to connect to the chat.</p>
         </noscript>

@@ -5,14 +5,26 @@ import { exceedsBytes, LIMITS } from "./limits.ts";
 import type { ClientFrame as ClientFrameType } from "./messages.ts";
 import { ClientFrame } from "./schema.ts";
 
+/** An application-defined frame ("x.…"), checked against its registered schema. */
+export interface CustomClientFrame {
+  type: string;
+  id: number;
+  [field: string]: unknown;
+}
+
 export type Decoded =
-  | { ok: true; frame: ClientFrameType }
+  | { ok: true; frame: ClientFrameType; custom?: false }
+  | { ok: true; frame: CustomClientFrame; custom: true }
   | { ok: false; id: number | null; code: ErrorCode; message: string };
 
 const KNOWN_TYPES = new Set<string>(ClientFrame.options.map((o) => o.shape.type.value));
 
-/** Decode one inbound WebSocket message. Never throws. */
-export function decodeClientFrame(raw: string, maxBytes: number = LIMITS.frameBytes): Decoded {
+/** Decode one inbound WebSocket message, built-in or one of `custom`. Never throws. */
+export function decodeClientFrame(
+  raw: string,
+  maxBytes: number = LIMITS.frameBytes,
+  custom?: ReadonlyMap<string, { schema: z.ZodType }>,
+): Decoded {
   if (exceedsBytes(raw, maxBytes)) {
     return fail(null, "frame_too_large", `Frames are limited to ${maxBytes} bytes.`);
   }
@@ -31,6 +43,13 @@ export function decodeClientFrame(raw: string, maxBytes: number = LIMITS.frameBy
     : null;
   if (typeof record.type !== "string") {
     return fail(id, "invalid_frame", "A frame needs a string `type`.");
+  }
+  const extra = custom?.get(record.type);
+  if (extra) {
+    const parsed = extra.schema.safeParse(value);
+    if (parsed.success) return { ok: true, frame: parsed.data as CustomClientFrame, custom: true };
+    const issue = parsed.error.issues[0]!;
+    return fail(id, "invalid_frame", describeIssue(issue));
   }
   if (!KNOWN_TYPES.has(record.type)) {
     return fail(id, "unknown_type", `Unknown frame type "${record.type.slice(0, 40)}".`);

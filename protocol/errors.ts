@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   unauthorized: "Not signed in.",
   forbidden: "Not allowed.",
   user_not_found: "No such user.",
+  refused: "The server's policy refused this.",
+  unknown_command: "No such command; try /help.",
   internal: "The server failed to handle the request.",
 } as const;
 

@@ -34,6 +34,9 @@ export type ReceiptPush = z.infer<typeof S.ReceiptPush>;
 export type ReadPush = z.infer<typeof S.ReadPush>;
 export type ModerationPush = z.infer<typeof S.ModerationPush>;
 export type RoomRemovedPush = z.infer<typeof S.RoomRemovedPush>;
+export type CustomPush = z.infer<typeof S.CustomPush>;
+export type CommandInfo = z.infer<typeof S.CommandInfo>;
+export type Features = z.infer<typeof S.Features>;
 
 /** Every frame the server may send. Pushes have no `id`. */
 export type ServerFrame =
@@ -47,5 +50,6 @@ export type ServerFrame =
   | ReceiptPush
   | ReadPush
   | ModerationPush
-  | RoomRemovedPush;
+  | RoomRemovedPush
+  | CustomPush;
 export type PushFrame = Exclude<ServerFrame, ReplyOk | ReplyError>;

@@ -254,6 +254,26 @@ export const UserFindRequest = z.strictObject({
   id: RequestId,
   name: z.string().min(1).max(LIMITS.displayNameChars),
 });
+export const COMMAND_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+export const CommandRequest = z.strictObject({
+  type: z.literal("command"),
+  id: RequestId,
+  room: RoomName.describe("The room the command was typed in"),
+  name: z.string().regex(COMMAND_NAME_PATTERN).describe("Without the slash: kick, me, help…"),
+  args: z.string().max(LIMITS.messageChars).describe("Everything after the name"),
+});
+export const CommandInfo = z.strictObject({
+  name: z.string(),
+  usage: z.string().describe('e.g. "/kick <user> [reason]"'),
+  description: z.string(),
+});
+export const Features = z.strictObject({
+  directMessages: z.boolean(),
+  receipts: z.boolean(),
+  edits: z.boolean(),
+  guests: z.boolean(),
+});
+
 export const AuthRefreshRequest = z.strictObject({
   type: z.literal("auth.refresh"),
   id: RequestId,
@@ -287,6 +307,7 @@ export const ClientFrame = z.discriminatedUnion("type", [
   DmOpenRequest,
   UserFindRequest,
   AuthRefreshRequest,
+  CommandRequest,
 ]);
 
 /** The `ok` payload of a successful reply, per request type. */
@@ -299,6 +320,8 @@ export const Results = {
       "When the credential behind this socket expires; refresh it before with auth.refresh",
     ),
     epoch: z.string().describe("Changes when the server's history is reset"),
+    features: Features.optional().describe("What this server has switched on"),
+    commands: z.array(CommandInfo).optional().describe("Slash commands, for completion"),
     instance: z.string().describe("Which server instance (worker, process) holds this socket"),
     limits: z.record(z.string(), z.number()),
   }),
@@ -341,6 +364,10 @@ export const Results = {
   "dm.open": z.strictObject({ room: RoomInfo }),
   "user.find": z.strictObject({ user: Member }),
   "auth.refresh": z.strictObject({ expiresAt: z.number() }),
+  command: z.strictObject({
+    text: z.string().optional().describe("Feedback to show the user who ran it"),
+    message: Message.optional().describe("The message it posted, if any"),
+  }),
 } as const;
 
 // ---- server -> client ---------------------------------------------------------------------
@@ -397,6 +424,12 @@ export const ModerationPush = z.strictObject({
   type: z.literal("moderation"),
   event: ModerationEvent,
 }).describe("A moderation action in one of your rooms, or done to you");
+export const CustomPush = z.strictObject({
+  type: z.literal("custom"),
+  name: z.string().regex(/^x\.[a-z0-9_.-]{1,60}$/).describe("The application's push name"),
+  room: RoomName.optional(),
+  data: z.unknown(),
+}).describe("A push from an application-defined frame handler");
 export const RoomRemovedPush = z.strictObject({
   type: z.literal("room.removed"),
   room: RoomName,
@@ -415,16 +448,29 @@ export const ServerFrame = z.union([
   ReadPush,
   ModerationPush,
   RoomRemovedPush,
+  CustomPush,
 ]);
 
 /** Several server frames sent as one WebSocket message (frame coalescing). */
 export const ServerBatch = z.array(ServerFrame).min(1);
 
-/** The protocol as JSON Schema, for clients in other languages. */
-export function protocolJsonSchema(): Record<string, unknown> {
+/** The protocol as JSON Schema, for clients in other languages, with any custom frames. */
+export function protocolJsonSchema(
+  custom: { type: string; request: z.ZodType; result?: z.ZodType }[] = [],
+): Record<string, unknown> {
   const results: Record<string, unknown> = {};
   for (const [type, schema] of Object.entries(Results)) {
     results[type] = z.toJSONSchema(schema, { unrepresentable: "any" });
+  }
+  const client = z.toJSONSchema(ClientFrame, { unrepresentable: "any" }) as {
+    oneOf: unknown[];
+  };
+  for (const frame of custom) {
+    const { $schema: _, ...request } = z.toJSONSchema(frame.request, { unrepresentable: "any" });
+    client.oneOf.push(request);
+    results[frame.type] = frame.result
+      ? z.toJSONSchema(frame.result, { unrepresentable: "any" })
+      : {};
   }
   return {
     $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -432,7 +478,7 @@ export function protocolJsonSchema(): Record<string, unknown> {
     versions: [...PROTOCOL_VERSIONS],
     limits: LIMITS,
     roomNamePattern: ROOM_NAME_PATTERN.source,
-    client: z.toJSONSchema(ClientFrame, { unrepresentable: "any" }),
+    client,
     server: z.toJSONSchema(z.union([ServerFrame, ServerBatch]), { unrepresentable: "any" }),
     results,
   };

@@ -2,16 +2,28 @@
 import type { Bus } from "./bus/types.ts";
 import { type AssetSource, makeAssets } from "./assets.ts";
 import { Hub } from "./hub.ts";
-import { createHttpHandler, type Handler, type PageRenderer } from "./http.ts";
+import { createHttpHandler, type Handler, type PageRenderer, type RouteExtension } from "./http.ts";
 import { type Accounts, memberOf } from "./auth/accounts.ts";
-import { Authenticator } from "./auth/authenticator.ts";
+import { type AppAuthenticate, Authenticator } from "./auth/authenticator.ts";
 import type { JwtVerifier } from "./auth/jwt.ts";
 import type { UserDirectory } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import type { SessionOptions } from "./session.ts";
 import type { Store } from "./store/types.ts";
 import { CLOSE_CODES } from "../protocol/errors.ts";
-import type { Retention } from "../protocol/messages.ts";
+import type { Features, Retention } from "../protocol/messages.ts";
+import type { Branding } from "../protocol/page.ts";
+import { botApi } from "./api/bots.ts";
+import { builtinCommands } from "./commands.ts";
+import { Webhooks } from "./webhooks.ts";
+import {
+  compileFrames,
+  type CustomFrame,
+  type Extensions,
+  HookRunner,
+  type Hooks,
+  type SlashCommand,
+} from "./extensions.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 
 export interface AppOptions {
@@ -24,8 +36,25 @@ export interface AppOptions {
   jwt?: JwtVerifier | null;
   /** Admit visitors without an account as guests. */
   guests?: boolean;
+  /** The application's own request -> user mapping, tried first. */
+  authenticate?: AppAuthenticate;
   log: Logger;
-  title?: string;
+  /** Title, accent colour and logo of the web client. */
+  branding?: Partial<Branding>;
+  /** Features to switch off (all on by default; guests follow `guests`). */
+  features?: Partial<Omit<Features, "guests">>;
+  /** Mount point inside a larger application, e.g. "/chat". */
+  basePath?: string;
+  /** The application's hooks, run in order. */
+  hooks?: Hooks[];
+  /** Longest a hook may run before the request fails with `internal`. */
+  hookTimeoutMs?: number;
+  /** The application's own frame types ("x.…"). */
+  frames?: CustomFrame[];
+  /** Slash commands besides the built-in ones (a same-named one replaces the built-in). */
+  commands?: SlashCommand[];
+  /** Extra HTTP routes under /api/ (the bot API, webhooks). */
+  extensions?: RouteExtension[];
   allowedOrigins?: string[];
   maxBufferedBytes?: number;
   session?: Omit<SessionOptions, "log">;
@@ -59,13 +88,18 @@ export async function createApp(options: AppOptions): Promise<App> {
     ? options.retention
     : undefined;
   const accounts = options.accounts;
+  const extensions = compileExtensions(options);
   const hub = new Hub({
     store,
     bus,
     directory: accountDirectory(accounts),
+    hooks: extensions.hooks,
+    features: extensions.features,
     ...(retention ? { retention } : {}),
     ...(options.recoveryMax === undefined ? {} : { recoveryMax: options.recoveryMax }),
   });
+  const webhooks = new Webhooks({ records: store.records, log: options.log, hub });
+  const stopWebhooks = hub.onCommit((message) => webhooks.onCommit(message));
   const sweepEvery = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
   const sweeper = sweepEvery > 0
     ? setInterval(() => {
@@ -74,14 +108,27 @@ export async function createApp(options: AppOptions): Promise<App> {
     : undefined;
   const http = createHttpHandler({
     hub,
-    auth: new Authenticator(accounts, options.jwt ?? null, options.guests ?? false),
+    auth: new Authenticator(
+      accounts,
+      options.jwt ?? null,
+      options.guests ?? false,
+      options.authenticate,
+    ),
     assets: await makeAssets(options.assets),
     renderPage: options.renderPage,
-    title: options.title ?? "Parley",
+    branding: { ...options.branding, title: options.branding?.title ?? "Parley" },
+    features: extensions.features,
+    ...(options.basePath ? { basePath: options.basePath } : {}),
+    extensions: [
+      botApi({ hub, accounts, records: store.records, log: options.log }),
+      webhooks.routes(),
+      ...options.extensions ?? [],
+    ],
+    hooks: extensions.hooks,
     allowedOrigins: options.allowedOrigins ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     log: options.log,
-    ...(options.session ? { session: options.session } : {}),
+    session: { ...options.session, extensions },
   });
   return {
     handler: http.handler,
@@ -89,6 +136,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     accounts,
     async close(code = CLOSE_CODES.serviceRestart, reason = "server restarting") {
       clearInterval(sweeper);
+      // Deliveries still queued are dropped: webhooks are at-most-once across a restart.
+      stopWebhooks();
+      await webhooks.close();
       hub.close(code, reason);
       // Let the close frames reach the clients before the listener goes away.
       await http.closeAll(code, reason, CLOSE_GRACE_MS);
@@ -106,5 +156,24 @@ function accountDirectory(accounts: Accounts): UserDirectory {
   return {
     get: async (id) => entry(await accounts.get(id)),
     byName: async (name) => entry(await accounts.byName(name)),
+  };
+}
+
+function compileExtensions(options: AppOptions): Extensions {
+  const commands = new Map<string, SlashCommand>();
+  const list = () => [...commands.values()];
+  for (const command of [...builtinCommands(list), ...options.commands ?? []]) {
+    commands.set(command.name, command);
+  }
+  return {
+    hooks: new HookRunner(options.hooks ?? [], options.log, options.hookTimeoutMs),
+    frames: compileFrames(options.frames ?? []),
+    commands,
+    features: {
+      directMessages: options.features?.directMessages ?? true,
+      receipts: options.features?.receipts ?? true,
+      edits: options.features?.edits ?? true,
+      guests: options.guests ?? false,
+    },
   };
 }

@@ -4,9 +4,10 @@
  * credentials are checked before any WebSocket is opened).
  */
 import { protocolJsonSchema } from "../protocol/schema.ts";
-import type { RoomInfo } from "../protocol/messages.ts";
+import type { Features } from "../protocol/messages.ts";
+import type { Branding, PageProps } from "../protocol/page.ts";
 import type { Asset, ClientAssets } from "./assets.ts";
-import { CLOSE_CODES } from "../protocol/errors.ts";
+import { CLOSE_CODES, ProtocolError } from "../protocol/errors.ts";
 import { SERVER_ROLES, type ServerRole } from "../protocol/permissions.ts";
 import { type Account, memberOf } from "./auth/accounts.ts";
 import {
@@ -17,23 +18,35 @@ import {
 } from "./auth/authenticator.ts";
 import { AuthError, type Principal } from "./auth/types.ts";
 import type { Hub } from "./hub.ts";
+import { type HookRunner, hookUser } from "./extensions.ts";
 import type { Logger } from "./log.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import { WebSocketConnection } from "./ws_connection.ts";
 
 /** Renders the HTML document; the composition root passes the client's renderer in. */
-export type PageRenderer = (props: {
-  title: string;
-  assets: { js: string; css: string };
-  rooms: RoomInfo[];
-}) => string;
+export type PageRenderer = (props: PageProps) => string;
+
+/**
+ * Extra routes, such as the bot API and webhook administration: answer with a Response,
+ * or null to let the next route try. `principal` resolves the caller's session or token.
+ */
+export type RouteExtension = (
+  request: Request,
+  context: { path: string; ip: string; principal: () => Promise<Principal | null> },
+) => Promise<Response | null>;
 
 export interface HttpOptions {
   hub: Hub;
+  extensions?: RouteExtension[];
   auth: Authenticator;
   assets: ClientAssets;
   renderPage: PageRenderer;
-  title: string;
+  branding: Branding;
+  features: Features;
+  /** Mount point inside a larger application, e.g. "/chat"; "" at the root. */
+  basePath?: string;
+  /** Runs `onConnect` before a socket opens. */
+  hooks?: HookRunner;
   allowedOrigins: string[];
   maxBufferedBytes: number;
   log: Logger;
@@ -60,9 +73,12 @@ const SECURITY_HEADERS: Record<string, string> = {
   "permissions-policy": "camera=(), microphone=(), geolocation=()",
 };
 const MAX_API_BODY_BYTES = 4096;
+/** Colours only: a hex value, a name, or an rgb()/hsl() of plain numbers. */
+const CSS_COLOR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|(rgb|hsl)a?\([0-9.,%\s]+\))$/;
 
 export function createHttpHandler(options: HttpOptions): HttpLayer {
   const { hub, auth, assets, log } = options;
+  const base = (options.basePath ?? "").replace(/\/+$/, "");
   const accounts = auth.accounts;
   const sockets = new Set<WebSocket>();
   let drained: (() => void) | undefined;
@@ -100,6 +116,18 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       return json(401, {
         error: { code: "unauthorized", message: "Sign in, or bring a valid token or ticket." },
       });
+    }
+    if (options.hooks && !options.hooks.empty) {
+      try {
+        principal.fields = await options.hooks.onConnect(hookUser(principal), request);
+      } catch (error) {
+        const refused = error instanceof ProtocolError && error.code === "refused";
+        return json(refused ? 403 : 500, {
+          error: refused
+            ? { code: "refused", message: error.message }
+            : { code: "internal", message: "Internal error." },
+        });
+      }
     }
     const { socket, response } = Deno.upgradeWebSocket(request);
     const conn = new WebSocketConnection(
@@ -258,13 +286,25 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
 
   async function page(): Promise<Response> {
     const html = options.renderPage({
-      title: options.title,
-      assets: { js: assets.js.path, css: assets.css.path },
+      title: options.branding.title,
+      branding: options.branding,
+      basePath: base,
+      features: options.features,
+      assets: { js: base + assets.js.path, css: base + assets.css.path },
       // The page is the same for everyone; signed-in users get their own list over the socket.
       rooms: await hub.listRooms(),
     });
     return new Response(html, {
       headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" },
+    });
+  }
+
+  /** The accent colour as a stylesheet: the CSP allows no inline styles. */
+  function brandingCss(): Response {
+    const accent = options.branding.accent;
+    const body = accent && CSS_COLOR.test(accent) ? `:root { --accent: ${accent}; }\n` : "";
+    return new Response(body, {
+      headers: { "content-type": "text/css; charset=utf-8", "cache-control": "no-cache" },
     });
   }
 
@@ -288,19 +328,31 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   async function route(request: Request, ip: string): Promise<Response> {
     const url = new URL(request.url);
     const method = request.method;
-    const path = url.pathname;
+    // Mounted under a base path, everything is routed by what follows it.
+    if (base && url.pathname !== base && !url.pathname.startsWith(base + "/")) {
+      return json(404, { error: { code: "not_found", message: "Not found." } });
+    }
+    const path = url.pathname.slice(base.length) || "/";
     if (path === "/ws") return await upgrade(request);
     if (method === "GET" || method === "HEAD") {
       if (path === "/") return await page();
       const asset = assetsByPath.get(path);
       if (asset) return serveAsset(request, asset);
       if (path === "/protocol.json") {
-        protocolJson ??= JSON.stringify(protocolJsonSchema(), null, 2);
+        const custom = [...options.session?.extensions?.frames.values() ?? []].map((
+          { frame, schema },
+        ) => ({
+          type: frame.type,
+          request: schema,
+          ...(frame.result ? { result: frame.result } : {}),
+        }));
+        protocolJson ??= JSON.stringify(protocolJsonSchema(custom), null, 2);
         return new Response(protocolJson, {
           headers: { "content-type": "application/schema+json", "cache-control": "no-cache" },
         });
       }
       if (path === "/healthz") return json(200, { ok: true });
+      if (path === "/branding.css") return brandingCss();
       if (path === "/metrics") return metrics();
       if (path === "/api/me") return await me(request);
     }
@@ -309,6 +361,14 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     }
     // Everything else changes state: a browser on another site may not ask for it.
     if (method !== "GET" && method !== "HEAD" && !originAllowed(request)) return foreignOrigin();
+    for (const extension of options.extensions ?? []) {
+      const answer = await extension(request, {
+        path,
+        ip,
+        principal: () => auth.fromRequest(request),
+      });
+      if (answer) return answer;
+    }
     if (method === "POST") {
       if (path === "/api/register") return await register(request);
       if (path === "/api/login") return await login(request, ip);

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { ProtocolError } from "../protocol/errors.ts";
 import { LIMITS } from "../protocol/limits.ts";
 import type {
+  Features,
   Member,
   Message,
   ModerationEvent,
@@ -26,6 +27,7 @@ import {
 } from "../protocol/permissions.ts";
 import { AccessControl, forbidden, type Restriction } from "./access.ts";
 import type { Principal } from "./auth/types.ts";
+import { type HookRunner, hookUser } from "./extensions.ts";
 import type { Bus, BusEnvelope, HubControl } from "./bus/types.ts";
 import type {
   EntryDraft,
@@ -68,6 +70,10 @@ export interface HubOptions {
   retention?: Retention;
   /** Finds users by id or name, for invitations, direct messages and member lists. */
   directory?: UserDirectory;
+  /** The application's hooks around joining, sending and presence. */
+  hooks?: HookRunner;
+  /** Features the server has switched off are refused as `forbidden`. */
+  features?: Partial<Features>;
 }
 
 /** Users the server knows, whether or not they are online. */
@@ -108,8 +114,11 @@ export class Hub {
   readonly #unsubscribe: () => void;
   readonly access: AccessControl;
   readonly #directory: UserDirectory;
+  readonly #hooks: HookRunner | undefined;
+  readonly #features: Partial<Features>;
   #messagesCommitted = 0;
   #deliveries = 0;
+  readonly #commitListeners = new Set<(message: Message) => void>();
 
   constructor(options: HubOptions) {
     this.store = options.store;
@@ -122,6 +131,8 @@ export class Hub {
     this.#retention = options.retention;
     this.access = new AccessControl(this.store.records, this.#now);
     this.#directory = options.directory ?? storeDirectory(this.store);
+    this.#hooks = options.hooks?.empty ? undefined : options.hooks;
+    this.#features = options.features ?? {};
     this.#unsubscribe = this.#bus.subscribe((envelope) => this.#fromBus(envelope));
   }
 
@@ -161,6 +172,7 @@ export class Hub {
   ): Promise<ResultOf<"room.create">> {
     const kind = room.kind ?? "public";
     if (conn.principal.role === "guest" || kind === "dm") throw forbidden("room.create");
+    this.#checkReceipts(room.receipts);
     if (room.name.startsWith("dm-")) {
       throw new ProtocolError("invalid_room_name", 'Names starting with "dm-" are reserved.');
     }
@@ -180,6 +192,7 @@ export class Hub {
     patch: RoomPatch,
   ): Promise<ResultOf<"room.update">> {
     const { record } = await this.#authorize(conn, name, "room.update");
+    this.#checkReceipts(patch.receipts);
     const updated = (await this.store.updateRoom(name, patch))!;
     await this.#moderation(conn, record, "update", null, {});
     await this.#announceRoom(updated);
@@ -233,6 +246,9 @@ export class Hub {
     if (record.disabled) throw forbidden("room.join", name, `#${name} is disabled.`);
     if (standing.ban) throw banned(name, standing.ban, this.#now());
     this.access.require("room.join", standing, name);
+    if (this.#hooks && !rooms.has(name)) {
+      await this.#hooks.beforeJoin(hookUser(conn.principal), this.roomInfo(record));
+    }
     if (standing.invited) {
       await this.access.uninvite(name, userId);
       this.#accessChanged(name);
@@ -283,14 +299,39 @@ export class Hub {
     nonce: string,
   ): Promise<ResultOf<"send">> {
     await this.#authorize(conn, room, "send");
-    const result = await this.#append({ kind: "text", room, author: conn.user, text, nonce });
-    if (!result.duplicate) this.#rooms.get(room)?.typing.delete(conn.user.id);
+    const hooks = this.#hooks;
+    const final = hooks
+      ? await hooks.beforeSend(
+        { room, text, author: conn.user, kind: "text" },
+        hookUser(conn.principal),
+      )
+      : text;
+    const result = await this.#append({
+      kind: "text",
+      room,
+      author: conn.user,
+      text: final,
+      nonce,
+    });
+    if (!result.duplicate) {
+      this.#rooms.get(room)?.typing.delete(conn.user.id);
+      hooks?.afterSend(result.message);
+    }
     return result;
   }
 
   /** Authors may edit their own messages. */
   async edit(conn: Connection, room: string, seq: number, text: string): Promise<ResultOf<"edit">> {
+    if (this.#features.edits === false) {
+      throw forbidden("edit.own", room, "Editing messages is switched off on this server.");
+    }
     await this.#authorize(conn, room, "edit.own");
+    if (this.#hooks) {
+      text = await this.#hooks.beforeSend(
+        { room, text, author: conn.user, kind: "edit" },
+        hookUser(conn.principal),
+      );
+    }
     const guard: EntryGuard = (target) => {
       if (target.author.id !== conn.user.id) {
         throw new ProtocolError("forbidden", "Only the author can edit a message.");
@@ -520,6 +561,9 @@ export class Hub {
   /** Open (or reopen) the direct-message room between the caller and `userId`. */
   async openDm(conn: Connection, userId: string): Promise<ResultOf<"dm.open">> {
     if (conn.principal.role === "guest") throw forbidden("dm.open");
+    if (this.#features.directMessages === false) {
+      throw forbidden("dm.open", undefined, "Direct messages are switched off on this server.");
+    }
     if (userId === conn.user.id) {
       throw forbidden("dm.open", undefined, "Pick someone else to message.");
     }
@@ -563,6 +607,22 @@ export class Hub {
     }
     await this.#announceRoom(record);
     return this.roomInfo(record);
+  }
+
+  /** A `custom` push from an application's frame handler: to a room, or to one user. */
+  pushCustom(to: { room: string } | { userId: string }, name: string, data: unknown): void {
+    if (!/^x\.[a-z0-9_.-]{1,60}$/.test(name)) {
+      throw new Error(`custom push name "${name}" must look like "x.app.event"`);
+    }
+    if ("room" in to) {
+      this.broadcast(to.room, { type: "custom", name, room: to.room, data });
+    } else this.#toUser(to.userId, { type: "custom", name, data });
+  }
+
+  #checkReceipts(receipts: boolean | undefined): void {
+    if (receipts && this.#features.receipts === false) {
+      throw forbidden("room.update", undefined, "Read receipts are switched off on this server.");
+    }
   }
 
   /** Every room, for admins. */
@@ -621,12 +681,28 @@ export class Hub {
     }
   }
 
+  /**
+   * Call `listener` with every entry this instance commits (text, edit, delete), after
+   * the commit and the broadcast. Listeners must not block: queue the work elsewhere.
+   */
+  onCommit(listener: (message: Message) => void): () => void {
+    this.#commitListeners.add(listener);
+    return () => this.#commitListeners.delete(listener);
+  }
+
   /** Commit an entry and push it to the room. */
   async #append(draft: EntryDraft, guard?: EntryGuard): Promise<ResultOf<"send">> {
     const result = await this.store.append(draft, guard);
     if (!result.duplicate) {
       this.#messagesCommitted++;
       this.broadcast(draft.room, { type: "message", message: result.message });
+      for (const listener of this.#commitListeners) {
+        try {
+          listener(result.message);
+        } catch {
+          // A listener's failure is its own; the commit stands and the sender gets its reply.
+        }
+      }
     }
     return result;
   }
@@ -919,6 +995,7 @@ export class Hub {
     } else {
       // Tell the others before adding the newcomer: its snapshot comes in the join reply.
       this.broadcast(name, { type: "presence", room: name, joins: [conn.user], leaves: [] });
+      this.#hooks?.onPresence({ room: name, joins: [conn.user], leaves: [] });
       local.users.set(conn.user.id, { member: conn.user, conns: 1 });
     }
     local.conns.add(conn);
@@ -932,6 +1009,7 @@ export class Hub {
       local.users.delete(conn.user.id);
       local.typing.delete(conn.user.id);
       this.broadcast(name, { type: "presence", room: name, joins: [], leaves: [conn.user] });
+      this.#hooks?.onPresence({ room: name, joins: [], leaves: [conn.user] });
     }
     if (local.conns.size === 0) this.#rooms.delete(name);
   }

@@ -6,13 +6,17 @@
 import { decodeClientFrame } from "../protocol/codec.ts";
 import { CLOSE_CODES, ERROR_CODES, type ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { LIMITS, PROTOCOL_VERSIONS, RATES } from "../protocol/limits.ts";
+import type { CustomClientFrame } from "../protocol/codec.ts";
 import type { ClientFrame, ErrorBody, ResultOf } from "../protocol/messages.ts";
+import { type Extensions, hookUser } from "./extensions.ts";
 import type { Connection, Hub } from "./hub.ts";
 import type { Principal } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { TokenBucket } from "./rate.ts";
 
 export interface SessionOptions {
+  /** The application's custom frames, commands and switches; none when absent. */
+  extensions?: Extensions;
   /** Verify a fresh JWT for `auth.refresh`; absent when the server takes no JWTs. */
   refresh?: (token: string) => Promise<Principal>;
   /** Guests' message rate, tighter than members'. */
@@ -49,6 +53,7 @@ export class Session {
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #refresh: SessionOptions["refresh"];
+  readonly #extensions: Extensions | undefined;
 
   constructor(conn: Connection, hub: Hub, options: SessionOptions) {
     this.#conn = conn;
@@ -59,6 +64,7 @@ export class Session {
     this.#invalidLimit = options.invalidFramesPerMinute ?? LIMITS.invalidFramesPerMinute;
     const rates = options.rates ?? RATES;
     this.#refresh = options.refresh;
+    this.#extensions = options.extensions;
     this.#frames = new TokenBucket(rates.frames.perSecond, rates.frames.burst, this.#now);
     const messages = conn.principal.role === "guest"
       ? options.guestMessages ?? GUEST_MESSAGE_RATE
@@ -100,7 +106,7 @@ export class Session {
       this.#invalid(null, "invalid_frame", "Binary frames are not supported; send JSON text.");
       return;
     }
-    const decoded = decodeClientFrame(data, this.#frameBytes);
+    const decoded = decodeClientFrame(data, this.#frameBytes, this.#extensions?.frames);
     if (!decoded.ok) {
       if (decoded.code === "frame_too_large") {
         this.#push({ code: decoded.code, message: decoded.message });
@@ -116,10 +122,44 @@ export class Session {
       this.#replyError(frame.id, rateLimited(wait));
       return;
     }
-    this.#dispatch(frame).then(
+    const handled = decoded.custom ? this.#custom(decoded.frame) : this.#dispatch(decoded.frame);
+    handled.then(
       (result) => this.#reply(frame.id, result),
       (error: unknown) => this.#fail(frame, error),
     );
+  }
+
+  /** An application frame: its schema passed; its handler answers. */
+  async #custom(frame: CustomClientFrame): Promise<unknown> {
+    if (this.#version === 0) throw new ProtocolError("hello_required");
+    const { frame: spec } = this.#extensions!.frames.get(frame.type)!;
+    const { type: _, id: __, ...body } = frame;
+    const hub = this.#hub;
+    const conn = this.#conn;
+    const result = await spec.handler(body, {
+      user: hookUser(conn.principal),
+      hub,
+      joined: (room) => hub.isJoined(conn, room),
+      pushToRoom: (room, name, data) => hub.pushCustom({ room }, name, data),
+      pushToUser: (userId, name, data) => hub.pushCustom({ userId }, name, data),
+    });
+    return result ?? {};
+  }
+
+  /** A slash command, run through the same hub calls as the frames it stands for. */
+  async #command(frame: Extract<ClientFrame, { type: "command" }>): Promise<ResultOf<"command">> {
+    const command = this.#extensions?.commands.get(frame.name);
+    if (!command) {
+      throw new ProtocolError("unknown_command", `No command /${frame.name}; try /help.`);
+    }
+    this.#limit(this.#messages);
+    const result = await command.run(frame.args, {
+      conn: this.#conn,
+      user: hookUser(this.#conn.principal),
+      hub: this.#hub,
+      room: frame.room,
+    });
+    return result ?? {};
   }
 
   /** The socket closed: leave every room. */
@@ -216,6 +256,8 @@ export class Session {
         return { user: await this.#hub.findUser(frame.name) };
       case "auth.refresh":
         return await this.#refreshToken(frame.token);
+      case "command":
+        return await this.#command(frame);
     }
   }
 
@@ -260,6 +302,16 @@ export class Session {
       epoch: this.#hub.store.epoch,
       instance: this.#hub.instanceId,
       limits: { ...LIMITS },
+      ...(this.#extensions
+        ? {
+          features: this.#extensions.features,
+          commands: [...this.#extensions.commands.values()].map(({ name, usage, description }) => ({
+            name,
+            usage,
+            description,
+          })),
+        }
+        : {}),
     };
   }
 
@@ -268,7 +320,7 @@ export class Session {
     if (wait > 0) throw new ProtocolError("rate_limited", ERROR_CODES.rate_limited, wait);
   }
 
-  #fail(frame: ClientFrame, error: unknown): void {
+  #fail(frame: { type: string; id: number }, error: unknown): void {
     if (error instanceof ProtocolError) {
       const body: ErrorBody = { code: error.code, message: error.message };
       if (error.retryAfterMs !== undefined) body.retryAfterMs = error.retryAfterMs;

@@ -83,3 +83,24 @@ export async function submitAuth(
   await page.getByTestId("auth-password").fill(password);
   await page.getByTestId("auth-submit").click();
 }
+
+/** Type `text` in the composer and send it. */
+export async function say(page: Page, text: string): Promise<void> {
+  const composer = page.getByTestId("composer");
+  await composer.fill(text);
+  await composer.press("Enter");
+}
+
+/** A room's entry in the room list. */
+export function roomItem(page: Page, room: string) {
+  return page.locator(`[data-testid="room-item"][data-room="${room}"]`);
+}
+
+/** Open a room from the room list; on a phone the list is a drawer behind a toggle. */
+export async function openRoom(page: Page, name: string): Promise<void> {
+  const toggle = page.getByTestId("rooms-toggle");
+  if (await toggle.isVisible() && (await toggle.getAttribute("aria-expanded")) !== "true") {
+    await toggle.click();
+  }
+  await roomItem(page, name).click();
+}

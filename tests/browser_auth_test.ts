@@ -9,19 +9,12 @@ import {
   launchChromium,
   OUTPUT,
   passwordFor,
+  roomItem,
+  say,
   signInPage,
   submitAuth,
 } from "./browser.ts";
 import { ROOT, startServer } from "./helpers.ts";
-
-async function say(page: Page, text: string): Promise<void> {
-  const composer = page.getByTestId("composer");
-  await composer.fill(text);
-  await composer.press("Enter");
-}
-
-const item = (page: Page, room: string) =>
-  page.locator(`[data-testid="room-item"][data-room="${room}"]`);
 
 /** The settings panel's row for `name`. */
 const memberRow = (page: Page, name: string) =>
@@ -70,11 +63,11 @@ browserTest(
       await ada.getByTestId("room-input").fill("secret");
       await ada.getByTestId("room-kind").selectOption("private");
       await ada.getByTestId("room-create").click();
-      await item(ada, "secret").getByTestId("room-lock").waitFor();
+      await roomItem(ada, "secret").getByTestId("room-lock").waitFor();
       await ada.getByTestId("composer").waitFor({ state: "visible" });
       await say(ada, "just us here");
       await ada.getByTestId("message-text").filter({ hasText: "just us here" }).waitFor();
-      assert.equal(await item(bob, "secret").count(), 0, "a private room stays out of sight");
+      assert.equal(await roomItem(bob, "secret").count(), 0, "a private room stays out of sight");
 
       // Ada invites Bob from the settings panel.
       await openSettings(ada);
@@ -84,7 +77,7 @@ browserTest(
       await closeSettings(ada);
 
       // Bob now sees it, joins, reads what was said, and they chat both ways.
-      await item(bob, "secret").click();
+      await roomItem(bob, "secret").click();
       await bob.getByTestId("message-text").filter({ hasText: "just us here" }).waitFor();
       await say(bob, "thanks for the invite");
       await ada.getByTestId("message-text").filter({ hasText: "thanks for the invite" })
@@ -99,7 +92,7 @@ browserTest(
       await ada.getByTestId("settings-save").click();
       await ada.getByTestId("settings-save").and(ada.locator(":disabled")).waitFor();
       await closeSettings(ada);
-      await item(bob, "secret").getByTestId("room-label").filter({ hasText: "Secret Club" })
+      await roomItem(bob, "secret").getByTestId("room-label").filter({ hasText: "Secret Club" })
         .waitFor();
       await bob.getByTestId("room-title").filter({ hasText: "Secret Club" }).waitFor();
       await bob.locator(".topic").filter({ hasText: "members only" }).waitFor();
@@ -172,13 +165,13 @@ browserTest(
       await ada.getByTestId("room-kind").selectOption("announcement");
       await ada.getByTestId("room-create").click();
       await say(ada, "big news");
-      await item(bob, "news").getByTestId("room-announcement").waitFor();
-      await item(bob, "news").click();
+      await roomItem(bob, "news").getByTestId("room-announcement").waitFor();
+      await roomItem(bob, "news").click();
       await bob.getByTestId("message-text").filter({ hasText: "big news" }).waitFor();
       await bob.getByTestId("composer-blocked").filter({ hasText: "Only moderators" }).waitFor();
 
       // Ada kicks Bob out of the private room: it leaves his list, with a notice.
-      await item(ada, "secret").click();
+      await roomItem(ada, "secret").click();
       await openSettings(ada);
       await memberRow(ada, "Bob").getByTestId("member-kick").click();
       await memberRow(ada, "Bob").waitFor({ state: "detached" });
@@ -192,7 +185,7 @@ browserTest(
       await closeSettings(ada);
       await bob.getByTestId("notice").filter({ hasText: "You were kicked from #Secret Club" })
         .waitFor();
-      await item(bob, "secret").waitFor({ state: "detached" });
+      await roomItem(bob, "secret").waitFor({ state: "detached" });
 
       // Log out returns to the sign-in page; a wrong password is refused in words.
       await bob.getByTestId("profile-button").click();
@@ -255,7 +248,7 @@ browserTest(
       await guest.getByTestId("profile-role").filter({ hasText: "Guest" }).waitFor();
       await guest.getByTestId("profile-button").click();
       assert.equal(await guest.getByTestId("room-input").count(), 0, "guests create no rooms");
-      await item(guest, "general").click();
+      await roomItem(guest, "general").click();
       await say(guest, "hello from a guest");
       await page.getByTestId("message-text").filter({ hasText: "hello from a guest" }).waitFor();
       // Guests start no direct messages either: the card offers none.

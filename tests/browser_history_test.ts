@@ -1,26 +1,11 @@
 /** Durable history in a real Chromium: paging back through a long room, and the offline outbox. */
 import assert from "node:assert/strict";
 import type { Page, WebSocketRoute } from "playwright-core";
-import { browserTest, launchChromium, OUTPUT, signInPage } from "./browser.ts";
+import { browserTest, launchChromium, openRoom, OUTPUT, say, signInPage } from "./browser.ts";
 import { startServer, TestClient, type TestServer } from "./helpers.ts";
 
 function connected(page: Page, timeout = 5000): Promise<void> {
   return page.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout });
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  const composer = page.getByTestId("composer");
-  await composer.fill(text);
-  await composer.press("Enter");
-}
-
-/** Open a room from the room list; on a phone the list is a drawer behind a toggle. */
-async function openRoom(page: Page, name: string): Promise<void> {
-  const toggle = page.getByTestId("rooms-toggle");
-  if (await toggle.isVisible() && (await toggle.getAttribute("aria-expanded")) !== "true") {
-    await toggle.click();
-  }
-  await page.locator(`[data-testid="room-item"][data-room="${name}"]`).click();
 }
 
 const messageTexts = (page: Page) =>

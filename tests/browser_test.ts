@@ -4,24 +4,8 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { browserTest, launchChromium, OUTPUT, signInPage } from "./browser.ts";
+import { browserTest, launchChromium, openRoom, OUTPUT, say, signInPage } from "./browser.ts";
 import { startServer } from "./helpers.ts";
-
-async function say(page: Page, text: string): Promise<void> {
-  const composer = page.getByTestId("composer");
-  await composer.fill(text);
-  await composer.press("Enter");
-}
-
-/** Open a room from the room list; on a phone the list is a drawer behind a toggle. */
-async function openRoom(page: Page, name: string): Promise<void> {
-  const item = page.locator(`[data-testid="room-item"][data-room="${name}"]`);
-  const toggle = page.getByTestId("rooms-toggle");
-  if (await toggle.isVisible() && (await toggle.getAttribute("aria-expanded")) !== "true") {
-    await toggle.click();
-  }
-  await item.click();
-}
 
 const messageTexts = (page: Page) => page.getByTestId("message-text").allInnerTexts();
 

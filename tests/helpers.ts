@@ -3,12 +3,12 @@ import { decodeServerData } from "../protocol/frames.ts";
 import type { RequestBody, RequestType, ResultOf, ServerFrame } from "../protocol/messages.ts";
 import { PROTOCOL_VERSIONS } from "../protocol/limits.ts";
 import { compose } from "../server.ts";
-import type { App } from "../server/app.ts";
+import type { ChatServer } from "../mod.ts";
 import type { Config } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";
 
 export interface TestServer {
-  app: App;
+  app: ChatServer;
   url: string;
   wsUrl: string;
   port: number;
@@ -52,7 +52,7 @@ export async function startServer(
   }
   const server = Deno.serve(
     { port: config.port, hostname: "127.0.0.1", onListen() {} },
-    app.handler,
+    app.fetch,
   );
   const port = server.addr.port;
   return {

@@ -82,6 +82,7 @@ const CLIENT_SAMPLES: ClientFrame[] = [
   { type: "dm.open", id: 24, user: "u_2" },
   { type: "user.find", id: 25, name: "bob" },
   { type: "auth.refresh", id: 26, token: "a.b.c" },
+  { type: "command", id: 27, room: "dev-talk", name: "kick", args: "bob too loud" },
 ];
 
 const SERVER_SAMPLES: ServerFrame[] = [
@@ -138,6 +139,8 @@ const SERVER_SAMPLES: ServerFrame[] = [
     },
   },
   { type: "room.removed", room: "general", reason: "kicked" },
+  { type: "custom", name: "x.poll.tally", room: "general", data: { yes: 3, no: 1 } },
+  { type: "reply", id: 6, ok: { text: "Kicked bob." } },
 ];
 
 Deno.test("every client frame type round-trips through the decoder", () => {

@@ -38,13 +38,20 @@ interface MessageItemProps {
   onAuthor?: () => void;
 }
 
+/** The action of a "/me waves" message ("waves"), or null for an ordinary message. */
+export function actionOf(text: string): string | null {
+  return text.startsWith("/me ") && text.slice(4).trim() !== "" ? text.slice(4) : null;
+}
+
 export function MessageItem(props: MessageItemProps) {
   const { author, text, ts, seq, mine, editedAt, deleted, pending, error } = props;
   const [actionError, setActionError] = useState<string | null>(null);
   const date = new Date(ts);
+  const action = deleted ? null : actionOf(text);
   const cls = [
     "message",
     mine && "mine",
+    action !== null && "action",
     pending && "pending",
     error && "failed",
     props.editing && "editing",
@@ -122,6 +129,14 @@ export function MessageItem(props: MessageItemProps) {
               onCancel={() => props.onCancelEdit?.()}
               onError={setActionError}
             />
+          )
+          : action !== null
+          ? (
+            // "* Ada waves": the author's name inline, as IRC shows /me.
+            <div class="message-action" data-testid="message-action">
+              {"* "}
+              <span class="action-author">{author.name}</span> <LinkifiedText text={action} />
+            </div>
           )
           : (
             <div class="message-text" data-testid="message-text">

@@ -14,19 +14,19 @@ type Mode = "signin" | "register";
  * asks for one) or continue as a guest. Until the server says who we are, it is a blank
  * cover, so a signed-out visitor never sees the chat behind it.
  */
-export function AuthGate({ title }: { title: string }) {
+export function AuthGate({ title, logo }: { title: string; logo?: string }) {
   const state = gate.value;
   if (state === "closed") return null;
   return (
     <div class="gate" data-testid="auth-gate" data-state={state}>
       {state === "checking"
         ? <p class="gate-checking" aria-live="polite">Loading {title}…</p>
-        : <AuthForm title={title} />}
+        : <AuthForm title={title} logo={logo} />}
     </div>
   );
 }
 
-function AuthForm({ title }: { title: string }) {
+function AuthForm({ title, logo }: { title: string; logo?: string }) {
   const access = serverAccess.value;
   const registration = access?.registration ?? "open";
   const [mode, setMode] = useState<Mode>("signin");
@@ -94,6 +94,7 @@ function AuthForm({ title }: { title: string }) {
   const message = gateMessage.value;
   return (
     <div class="gate-card" role="dialog" aria-modal="true" aria-labelledby="gate-title">
+      {logo && <img class="gate-logo" src={logo} alt="" />}
       <h1 id="gate-title">{title}</h1>
       {message && <p class="gate-message" data-testid="auth-message" role="status">{message}</p>}
       {registration !== "closed" && (

@@ -1,3 +1,4 @@
+import { Brand } from "../components/Brand.tsx";
 import {
   AtIcon,
   GearIcon,
@@ -18,7 +19,7 @@ import {
 } from "../lib/state.ts";
 
 /** Brand, current room with its settings button and, on narrow screens, the panel toggles. */
-export function Header({ title }: { title: string }) {
+export function Header({ title, logo }: { title: string; logo?: string }) {
   const room = currentRoom.value;
   const info = roomInfo(room);
   const online = room ? peekRoomView(room)?.presence.value.length ?? 0 : 0;
@@ -42,7 +43,7 @@ export function Header({ title }: { title: string }) {
         <MenuIcon />
         {unreadElsewhere && <span class="unread-dot" />}
       </button>
-      <span class="brand">{title}</span>
+      <Brand title={title} logo={logo} />
       <div class="room-title">
         {room && (
           <h1 data-testid="room-title">

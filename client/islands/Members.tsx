@@ -1,5 +1,5 @@
 import { Avatar } from "../components/Avatar.tsx";
-import { currentRoom, identity, panel, roomView, userCard } from "../lib/state.ts";
+import { currentRoom, features, identity, panel, roomView, userCard } from "../lib/state.ts";
 
 /** Who is online in the current room; a name opens the card to message them. */
 export function Members() {
@@ -7,6 +7,8 @@ export function Members() {
   const me = identity.value;
   const members = room ? roomView(room).presence.value : [];
   const open = panel.value === "members";
+  // A name opens the card to message them; without direct messages it is just a name.
+  const cards = features.value.directMessages;
   return (
     <>
       <aside class={open ? "members-panel open" : "members-panel"} aria-label="Online members">
@@ -15,7 +17,7 @@ export function Members() {
           {members.map((m) => (
             <li key={m.id} class="member" data-testid="member" data-uid={m.id}>
               <Avatar user={m} small />
-              {m.id === me?.id ? <span class="member-name">{m.name}</span> : (
+              {m.id === me?.id || !cards ? <span class="member-name">{m.name}</span> : (
                 <button
                   type="button"
                   class="member-name name-button"

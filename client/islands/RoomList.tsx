@@ -5,7 +5,15 @@ import { allowed, type RoomKind } from "../../protocol/permissions.ts";
 import { AtIcon, LockIcon, MegaphoneIcon } from "../components/Icons.tsx";
 import { roomLabel } from "../lib/access.ts";
 import { createRoom, openRoom } from "../lib/app.ts";
-import { currentRoom, identity, panel, peekRoomView, rooms, serverRole } from "../lib/state.ts";
+import {
+  currentRoom,
+  features,
+  identity,
+  panel,
+  peekRoomView,
+  rooms,
+  serverRole,
+} from "../lib/state.ts";
 
 const ROOM_HINT = "Lowercase letters, digits, - and _ (up to 32).";
 
@@ -27,7 +35,10 @@ export function RoomList(props: { rooms: RoomInfo[] }) {
   const byLabel = (a: RoomInfo, b: RoomInfo) =>
     roomLabel(a, me).localeCompare(roomLabel(b, me)) || a.name.localeCompare(b.name);
   const channels = list.filter((r) => r.kind !== "dm").sort(byLabel);
-  const dms = list.filter((r) => r.kind === "dm").sort(byLabel);
+  // Direct messages switched off: no section for them, whatever the server still lists.
+  const dms = features.value.directMessages
+    ? list.filter((r) => r.kind === "dm").sort(byLabel)
+    : [];
   // Guests may not create rooms; the kind of room does not matter for that.
   const mayCreate = role !== null &&
     allowed("room.create", { server: role, kind: "public", room: null });
@@ -115,6 +126,7 @@ function CreateRoomForm() {
   const [name, setName] = useState("");
   const [kind, setKind] = useState<Exclude<RoomKind, "dm">>("public");
   const [receipts, setReceipts] = useState(false);
+  const receiptsOn = features.value.receipts;
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const invalid = name !== "" && !ROOM_NAME_PATTERN.test(name);
@@ -126,7 +138,7 @@ function CreateRoomForm() {
     }
     setBusy(true);
     try {
-      await createRoom(name, { kind, receipts });
+      await createRoom(name, { kind, ...(receiptsOn && receipts ? { receipts } : {}) });
       setName("");
       setReceipts(false);
       setKind("public");
@@ -175,15 +187,17 @@ function CreateRoomForm() {
         </select>
       </label>
       <p class="hint">{KIND_HINT[kind]}</p>
-      <label class="check">
-        <input
-          type="checkbox"
-          data-testid="room-receipts"
-          checked={receipts}
-          onChange={(e) => setReceipts(e.currentTarget.checked)}
-        />
-        Show read receipts
-      </label>
+      {receiptsOn && (
+        <label class="check">
+          <input
+            type="checkbox"
+            data-testid="room-receipts"
+            checked={receipts}
+            onChange={(e) => setReceipts(e.currentTarget.checked)}
+          />
+          Show read receipts
+        </label>
+      )}
     </form>
   );
 }

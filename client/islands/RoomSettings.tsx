@@ -23,6 +23,7 @@ import {
 import { BAN_DURATIONS, moderationText, MUTE_DURATIONS } from "../lib/moderation.ts";
 import {
   currentRoom,
+  features,
   identity,
   roomInfo,
   roomView,
@@ -119,7 +120,7 @@ function SettingsPanel({ info }: { info: RoomInfo }) {
     }
   };
 
-  const mayDm = serverRole.value !== null &&
+  const mayDm = features.value.directMessages && serverRole.value !== null &&
     allowed("dm.open", { server: serverRole.value, kind: "dm", room: null });
   const members = [...(data?.members ?? [])].sort(byRoleThenName);
   return (
@@ -272,18 +273,20 @@ function DetailsForm({ info, busy, act }: { info: RoomInfo; busy: boolean; act: 
           }}
         />
       </label>
-      <label class="check">
-        <input
-          type="checkbox"
-          data-testid="settings-receipts"
-          checked={receipts}
-          onChange={(e) => {
-            setReceipts(e.currentTarget.checked);
-            setSaved(false);
-          }}
-        />
-        Show read receipts
-      </label>
+      {features.value.receipts && (
+        <label class="check">
+          <input
+            type="checkbox"
+            data-testid="settings-receipts"
+            checked={receipts}
+            onChange={(e) => {
+              setReceipts(e.currentTarget.checked);
+              setSaved(false);
+            }}
+          />
+          Show read receipts
+        </label>
+      )}
       <div class="form-actions">
         <button type="submit" data-testid="settings-save" disabled={busy || !changed}>
           Save

@@ -15,8 +15,11 @@ import {
   atBottom,
   connection,
   currentRoom,
+  dismissNote,
   editing,
+  features,
   identity,
+  type LocalNote,
   roomInfo,
   roomView,
   standingOf,
@@ -38,7 +41,8 @@ export function Timeline() {
   const messages = view?.messages.value ?? [];
   const pending = view?.pending.value ?? [];
   const info = roomInfo(room);
-  const seenBy = info?.receipts && view
+  const switches = features.value;
+  const seenBy = switches.receipts && info?.receipts && view
     ? seenByMessage(messages, view.receipts.value, me?.id)
     : undefined;
   const gapAt = view?.gapAt.value ?? null;
@@ -46,16 +50,26 @@ export function Timeline() {
   const edited = editing.value?.room === room ? editing.value?.seq : undefined;
   const standing = standingOf(info);
   const ref = room ? roomRef(info, room, me) : "";
-  const mayEdit = can("edit.own", standing);
+  const mayEdit = switches.edits && can("edit.own", standing);
+  // Without direct messages, a name has nothing to offer: its card only held "Message".
+  const namesOpenCards = switches.directMessages;
   const mayDeleteOwn = can("delete.own", standing);
   const mayDeleteAny = can("delete.any", standing);
-  const events = view?.events.value ?? [];
-  /** Index of the next moderation event to place; they go before the first later message. */
-  let nextEvent = 0;
-  const eventsBefore = (ts: number) => {
-    const from = nextEvent;
-    while (nextEvent < events.length && events[nextEvent]!.ts <= ts) nextEvent++;
-    return events.slice(from, nextEvent);
+  const notes = view?.notes.value ?? [];
+  /** Moderation seen live and command feedback, by time; each goes before the first later message. */
+  const lines: SystemItem[] = [
+    ...(view?.events.value ?? []).map((event) => ({ ts: event.ts, event })),
+    ...notes.map((note) => ({ ts: note.ts, note })),
+  ].sort((a, b) => a.ts - b.ts);
+  let nextLine = 0;
+  const linesBefore = (ts: number) => {
+    const from = nextLine;
+    while (nextLine < lines.length && lines[nextLine]!.ts <= ts) nextLine++;
+    return lines.slice(from, nextLine).map((line) =>
+      "event" in line
+        ? <ModerationLine key={line.event.id} event={line.event} me={me} />
+        : <CommandNote key={`note-${line.note.id}`} room={room!} note={line.note} />
+    );
   };
   const online = connection.value.state === "connected";
   const scroller = useRef<HTMLDivElement>(null);
@@ -63,7 +77,11 @@ export function Timeline() {
   const stick = useRef(true);
   /** The message at the top of the viewport, and where: held still when content above changes. */
   const anchor = useRef<{ el: Element; top: number } | null>(null);
-  const last = useRef<{ room: string | null; pending: number }>({ room: null, pending: 0 });
+  const last = useRef<{ room: string | null; pending: number; notes: number }>({
+    room: null,
+    pending: 0,
+    notes: 0,
+  });
 
   /** Note where the reader is: at the end (follow new messages) or at some element. */
   const remember = () => {
@@ -86,9 +104,11 @@ export function Timeline() {
     const el = scroller.current;
     if (!el) return;
     const prev = last.current;
-    // A new room, or a message we just wrote: show the end.
-    if (prev.room !== room || pending.length > prev.pending) stick.current = true;
-    last.current = { room, pending: pending.length };
+    // A new room, a message we just wrote or what a command answered: show the end.
+    if (prev.room !== room || pending.length > prev.pending || notes.length > prev.notes) {
+      stick.current = true;
+    }
+    last.current = { room, pending: pending.length, notes: notes.length };
     if (stick.current) el.scrollTop = el.scrollHeight;
     else if (anchor.current?.el.isConnected) {
       // Content changed above the reader (an older page, an edit): keep what they read in place.
@@ -146,9 +166,7 @@ export function Timeline() {
               const mine = m.author.id === me?.id;
               return (
                 <Fragment key={m.seq}>
-                  {eventsBefore(m.ts - 1).map((e) => (
-                    <ModerationLine key={e.id} event={e} me={me} />
-                  ))}
+                  {linesBefore(m.ts - 1)}
                   {i === gapIndex && <RecoveryGap />}
                   {(!prev || !sameDay(prev.ts, m.ts)) && <DayDivider ts={m.ts} />}
                   <MessageRow
@@ -159,11 +177,12 @@ export function Timeline() {
                     canDelete={mine ? mayDeleteOwn || mayDeleteAny : mayDeleteAny}
                     editing={m.seq === edited}
                     seenBy={seenBy?.get(m.seq)}
+                    openCard={!mine && namesOpenCards}
                   />
                 </Fragment>
               );
             })}
-            {eventsBefore(Infinity).map((e) => <ModerationLine key={e.id} event={e} me={me} />)}
+            {linesBefore(Infinity)}
             {gapIndex === messages.length && <RecoveryGap />}
             {me && pending.map((p) => (
               <MessageItem
@@ -189,6 +208,29 @@ function ModerationLine({ event, me }: { event: ModerationEvent; me: Member | nu
   return <SystemLine text={moderationText(event, me)} ts={event.ts} />;
 }
 
+type SystemItem = { ts: number; event: ModerationEvent } | { ts: number; note: LocalNote };
+
+/** What a slash command answered (/help, "Kicked bob."): only this user sees it. */
+function CommandNote({ room, note }: { room: string; note: LocalNote }) {
+  return (
+    <li class="command-note" data-testid="command-feedback" role="note">
+      <span class="command-note-text">
+        <span class="command-note-label">Only you can see this</span>
+        {note.text}
+      </span>
+      <button
+        type="button"
+        class="link-button"
+        aria-label="Dismiss"
+        data-testid="command-feedback-dismiss"
+        onClick={() => dismissNote(room, note.id)}
+      >
+        ×
+      </button>
+    </li>
+  );
+}
+
 function RecoveryGap() {
   return (
     <li class="recovery-gap" data-testid="recovery-gap" role="note">
@@ -205,6 +247,8 @@ interface RowProps {
   canDelete: boolean;
   editing: boolean;
   seenBy: string | undefined;
+  /** The author's name opens their card (to message them). */
+  openCard: boolean;
 }
 
 /** One committed message; it re-renders only when its own props change, so long rooms stay fast. */
@@ -213,12 +257,12 @@ class MessageRow extends Component<RowProps> {
     const prev = this.props;
     return prev.message !== next.message || prev.room !== next.room || prev.mine !== next.mine ||
       prev.canEdit !== next.canEdit || prev.canDelete !== next.canDelete ||
-      prev.editing !== next.editing ||
-      prev.seenBy !== next.seenBy;
+      prev.editing !== next.editing || prev.seenBy !== next.seenBy ||
+      prev.openCard !== next.openCard;
   }
 
   override render() {
-    const { room, message: m, mine, canEdit, canDelete, seenBy } = this.props;
+    const { room, message: m, mine, canEdit, canDelete, seenBy, openCard } = this.props;
     return (
       <MessageItem
         author={m.author}
@@ -239,7 +283,7 @@ class MessageRow extends Component<RowProps> {
           : undefined}
         onCancelEdit={stopEditing}
         onDelete={canDelete ? () => deleteMessage(room, m.seq) : undefined}
-        onAuthor={mine ? undefined : () => userCard.value = m.author}
+        onAuthor={openCard ? () => userCard.value = m.author : undefined}
       />
     );
   }

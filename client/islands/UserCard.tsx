@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { allowed } from "../../protocol/permissions.ts";
 import { Avatar } from "../components/Avatar.tsx";
 import { openDm } from "../lib/app.ts";
-import { identity, serverRole, userCard } from "../lib/state.ts";
+import { features, identity, serverRole, userCard } from "../lib/state.ts";
 
 /** A person whose name was clicked: offers a direct message with them. */
 export function UserCard() {
@@ -23,7 +23,8 @@ export function UserCard() {
   }, [user]);
   if (!user) return null;
   // dm.open does not depend on a room: any standing with this server role answers it.
-  const mayDm = user.id !== me?.id && role !== null &&
+  const dmsOn = features.value.directMessages;
+  const mayDm = dmsOn && user.id !== me?.id && role !== null &&
     allowed("dm.open", { server: role, kind: "dm", room: null });
   const message = async () => {
     setBusy(true);
@@ -63,7 +64,11 @@ export function UserCard() {
           )
           : (
             <p class="muted">
-              {user.id === me?.id ? "This is you." : "Guests cannot start direct messages."}
+              {user.id === me?.id
+                ? "This is you."
+                : !dmsOn
+                ? "Direct messages are switched off on this server."
+                : "Guests cannot start direct messages."}
             </p>
           )}
         {error && <p class="form-error" role="alert">{error}</p>}

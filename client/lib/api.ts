@@ -4,6 +4,7 @@
  */
 import type { Member } from "../../protocol/messages.ts";
 import type { ServerRole } from "../../protocol/permissions.ts";
+import { withBase } from "./config.ts";
 
 export type Registration = "open" | "invite" | "closed";
 
@@ -94,7 +95,8 @@ async function send(
 ): Promise<{ status: number; body: Json }> {
   let res: Response;
   try {
-    res = await fetch(path, {
+    // Parley may be mounted under a base path inside another application.
+    res = await fetch(withBase(path), {
       method,
       credentials: "same-origin",
       headers: json === undefined ? {} : { "content-type": "application/json" },

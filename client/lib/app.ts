@@ -25,16 +25,21 @@ import {
   register,
   type SignedIn,
 } from "./api.ts";
+import { mergeFeatures, socketUrl } from "./config.ts";
+import { dispatchCustomPush } from "./custom.ts";
 import { ParleySocket, RequestError } from "./socket.ts";
 import { RoomSync } from "./sync.ts";
 import {
   addModeration,
+  addNote,
   addPending,
   applyPresence,
   atBottom,
+  commands,
   connection,
   currentRoom,
   editing,
+  features,
   gate,
   gateMessage,
   identity,
@@ -133,9 +138,8 @@ function connect(who: SignedIn): void {
     gate.value = "closed";
     gateMessage.value = null;
   });
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
   // The session cookie authenticates the upgrade; nothing secret goes in the URL.
-  const s = new ParleySocket({ url: `${scheme}://${location.host}/ws`, onReady });
+  const s = new ParleySocket({ url: socketUrl(location), onReady });
   socket = s;
   s.onStatus((status) => {
     if (socket !== s) return; // A socket we closed ourselves, e.g. on sign-out.
@@ -158,6 +162,8 @@ function connect(who: SignedIn): void {
   s.on("moderation", (f) => moderated(f.event));
   s.on("room.removed", (f) => removedFrom(f.room, f.reason));
   s.on("error", (f) => console.warn(`parley: ${f.error.code}: ${f.error.message}`));
+  // An application's own pushes: its code in the page may subscribe; the chat ignores them.
+  s.on("custom", (f) => dispatchCustomPush(f));
   s.connect();
 }
 
@@ -220,6 +226,9 @@ async function onReady(hello: ResultOf<"hello">): Promise<void> {
   batch(() => {
     identity.value = hello.user;
     serverRole.value = hello.role;
+    // The page said what is switched on; the socket's word is the latest.
+    if (hello.features) features.value = mergeFeatures(hello.features);
+    commands.value = hello.commands ?? [];
   });
   let list: RoomInfo[];
   try {
@@ -471,11 +480,48 @@ export function deleteMessage(room: string, seq: number): Promise<void> {
 
 /** Edit our newest message in `room` (ArrowUp in an empty composer); false if there is none. */
 export function editLastMessage(room: string): boolean {
+  if (!features.value.edits) return false;
   const me = identity.value?.id;
   const last = roomView(room).messages.value.findLast((m) => m.author.id === me && !m.deleted);
   if (!last) return false;
   editing.value = { room, seq: last.seq };
   return true;
+}
+
+export type CommandReply = ResultOf<"command">;
+
+/**
+ * Run a slash command in `room`. Commands are not messages: they never wait in the
+ * outbox, so offline they fail at once. A message the command posted (/me) is shown
+ * like our own; its text feedback becomes a note in the room only this user sees.
+ * Rejects with the server's reason (`unknown_command`, `forbidden`, …).
+ */
+export async function runCommand(room: string, name: string, args: string): Promise<CommandReply> {
+  if (!ready || !socket) {
+    throw new RequestError("disconnected", "You are offline; commands run once you are connected.");
+  }
+  const reply = await request("command", { room, name, args });
+  if (reply.message) sync.committed(reply.message);
+  if (name === "leave") {
+    // The room goes out of view, so what the server said goes where it is still seen.
+    leftRoom(room);
+    if (reply.text) notify(reply.text);
+  } else if (reply.text) addNote(room, reply.text);
+  return reply;
+}
+
+/** We left `room` (/leave): no longer a member, nor joined again after a reconnect. */
+function leftRoom(room: string): void {
+  const info = rooms.value?.find((r) => r.name === room);
+  batch(() => {
+    const view = roomView(room);
+    view.joined.value = "no";
+    view.presence.value = [];
+    patchRoom(room, { member: false, role: undefined });
+  });
+  forgetRoom(room);
+  // A private room is out of sight once we are out of it.
+  if (info?.kind === "private") removeRoom(room);
 }
 
 interface Outgoing {

@@ -5,6 +5,8 @@
 import { batch, type Signal, signal } from "@preact/signals";
 import { LIMITS } from "../../protocol/limits.ts";
 import type {
+  CommandInfo,
+  Features,
   Member,
   Message,
   ModerationEvent,
@@ -14,6 +16,7 @@ import type {
 import type { ServerRole, Standing } from "../../protocol/permissions.ts";
 import { standingIn } from "./access.ts";
 import type { ServerAccess } from "./api.ts";
+import { ALL_FEATURES } from "./config.ts";
 import type { ConnectionStatus } from "./socket.ts";
 import { applyEntries, type SeqTracker } from "./stream.ts";
 
@@ -26,6 +29,13 @@ export interface PendingMessage {
 }
 
 export type JoinState = "no" | "joining" | "yes";
+
+/** A line only this tab shows, e.g. what a slash command answered; the user dismisses it. */
+export interface LocalNote {
+  id: number;
+  text: string;
+  ts: number;
+}
 
 export interface RoomView {
   /** Committed text messages with their edits applied, sorted by seq, each seq once. */
@@ -43,6 +53,8 @@ export interface RoomView {
   readSeq: Signal<number>;
   /** Moderation seen live in this room, shown as system lines among the messages. */
   events: Signal<ModerationEvent[]>;
+  /** Command feedback shown among the messages, only here. */
+  notes: Signal<LocalNote[]>;
   /** Where other members have read up to, by user id (rooms with receipts). */
   receipts: Signal<ReadonlyMap<string, Receipt>>;
   joined: Signal<JoinState>;
@@ -91,6 +103,10 @@ export const pageVisible = signal(true);
 export const atBottom = signal(true);
 /** The message being edited in place. */
 export const editing = signal<{ room: string; seq: number } | null>(null);
+/** What the server has switched on: the page's meta tag, then `hello`. */
+export const features = signal<Features>({ ...ALL_FEATURES });
+/** Slash commands from `hello`, for completion; empty when the server offers none. */
+export const commands = signal<CommandInfo[]>([]);
 
 const views = new Map<string, RoomView>();
 const typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -108,6 +124,7 @@ export function roomView(room: string): RoomView {
       unread: signal(0),
       readSeq: signal(0),
       events: signal([]),
+      notes: signal([]),
       receipts: signal(new Map()),
       joined: signal("no"),
       error: signal(null),
@@ -208,6 +225,19 @@ export function dismissNotice(id: number): void {
   notices.value = notices.value.filter((n) => n.id !== id);
 }
 
+let noteId = 0;
+
+/** Show `text` in `room`'s timeline for this user only, until dismissed. */
+export function addNote(room: string, text: string): void {
+  const view = roomView(room);
+  view.notes.value = [...view.notes.value, { id: ++noteId, text, ts: Date.now() }];
+}
+
+export function dismissNote(room: string, id: number): void {
+  const view = peekRoomView(room);
+  if (view) view.notes.value = view.notes.value.filter((n) => n.id !== id);
+}
+
 /** Signed out: nothing of the last user may show to the next one. */
 export function resetState(): void {
   batch(() => {
@@ -223,6 +253,7 @@ export function resetState(): void {
     editing.value = null;
     settingsOpen.value = false;
     userCard.value = null;
+    commands.value = [];
   });
 }
 

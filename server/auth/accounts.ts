@@ -24,7 +24,7 @@ export interface Account {
   id: string;
   username: string;
   role: ServerRole;
-  source: "local" | "jwt" | "guest";
+  source: "local" | "jwt" | "guest" | "app" | "bot";
   createdAt: number;
   passwordHash?: string;
   disabled?: boolean;
@@ -164,9 +164,13 @@ export class Accounts {
   async upsertExternal(id: string, name: string, role: ServerRole): Promise<Account> {
     const existing = await this.get(id);
     if (existing && existing.username === name && existing.role === role) return existing;
-    const account: Account = existing
-      ? { ...existing, username: name, role }
-      : { id, username: name, role, source: "jwt", createdAt: this.#now() };
+    const account: Account = existing ? { ...existing, username: name, role } : {
+      id,
+      username: name,
+      role,
+      source: id.startsWith("app:") ? "app" : id.startsWith("bot:") ? "bot" : "jwt",
+      createdAt: this.#now(),
+    };
     await this.#r.set(["acct", id], account);
     return account;
   }

@@ -6,15 +6,22 @@
  */
 import { type Accounts, principalOf } from "./accounts.ts";
 import type { JwtVerifier } from "./jwt.ts";
+import type { ServerRole } from "../../protocol/permissions.ts";
 import { AuthError, type Principal } from "./types.ts";
 
 export const SESSION_COOKIE = "parley_session";
+
+/** An embedding application's own request -> user mapping; null passes to Parley's. */
+export type AppAuthenticate = (
+  request: Request,
+) => Promise<{ id: string; name: string; role?: ServerRole } | null>;
 
 export class Authenticator {
   constructor(
     readonly accounts: Accounts,
     readonly jwt: JwtVerifier | null,
     readonly guests: boolean,
+    readonly authenticate?: AppAuthenticate,
   ) {}
 
   /** The principal behind `request`, or null. `ticket` allows the URL ticket (the upgrade). */
@@ -22,6 +29,16 @@ export class Authenticator {
     if (ticket) {
       const value = new URL(request.url).searchParams.get("ticket");
       if (value !== null) return await this.accounts.redeemTicket(value);
+    }
+    if (this.authenticate) {
+      const found = await this.authenticate(request);
+      if (found) {
+        const id = `app:${found.id}`;
+        if ((await this.accounts.get(id))?.disabled) return null;
+        const name = found.name.trim().slice(0, 32) || found.id;
+        const account = await this.accounts.upsertExternal(id, name, found.role ?? "user");
+        return principalOf(account, "app");
+      }
     }
     const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
     if (bearer) return await this.fromToken(bearer);

@@ -5,11 +5,13 @@ import type { ServerRole } from "../../protocol/permissions.ts";
 export interface Principal {
   user: Member;
   role: ServerRole;
-  via: "session" | "jwt" | "ticket" | "guest";
+  via: "session" | "jwt" | "ticket" | "guest" | "app" | "apikey";
   /** Hash of the session token behind it: revoking the session finds its sockets. */
   session?: string;
   /** When the credential runs out (JWT); a socket closes then unless refreshed. */
   expiresAt?: number;
+  /** What the application's `onConnect` hooks added to the user. */
+  fields?: Record<string, unknown>;
 }
 
 /** A refusal from the auth layer, with the HTTP status and error code to answer with. */

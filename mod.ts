@@ -1,0 +1,223 @@
+/**
+ * Parley as a library: build the whole chat server (web client, WebSocket protocol,
+ * accounts, history) and mount its fetch handler wherever you serve HTTP.
+ *
+ * ```ts
+ * const chat = await createChatServer({ data: ":memory:", branding: { title: "Team" } });
+ * const page = await chat.fetch(new Request("http://localhost/"));
+ * console.assert(page.status === 200);
+ * await page.body?.cancel();
+ * await chat.close();
+ * ```
+ *
+ * @module
+ */
+import { isAbsolute, join } from "node:path";
+import { renderPage } from "./client/page.tsx";
+import type { Features } from "./protocol/messages.ts";
+import type { Branding } from "./protocol/page.ts";
+import type { ServerRole } from "./protocol/permissions.ts";
+import { createApp } from "./server/app.ts";
+import { bundleClient, embeddedAssets } from "./server/assets.ts";
+import { Accounts, type Registration } from "./server/auth/accounts.ts";
+import { type JwtOptions, JwtVerifier } from "./server/auth/jwt.ts";
+import { BroadcastChannelBus } from "./server/bus/broadcast_channel.ts";
+import { LocalBroker } from "./server/bus/local.ts";
+import type { Bus } from "./server/bus/types.ts";
+import { MEMORY_DATA } from "./server/config.ts";
+import type { CustomFrame, Hooks, SlashCommand } from "./server/extensions.ts";
+import type { Handler } from "./server/http.ts";
+import type { Hub } from "./server/hub.ts";
+import { createLogger, type Logger, type LogLevel } from "./server/log.ts";
+import { KvStore } from "./server/store/kv.ts";
+import { MemoryStore } from "./server/store/memory.ts";
+import type { Store } from "./server/store/types.ts";
+import { CLOSE_CODES } from "./protocol/errors.ts";
+import { RATES } from "./protocol/limits.ts";
+
+export { defineCommand, defineFrame } from "./server/extensions.ts";
+export type {
+  CommandContext,
+  CommandResult,
+  CustomFrame,
+  FrameContext,
+  HookUser,
+  PresenceEvent,
+  Refusal,
+  SendDraft,
+  SlashCommand,
+} from "./server/extensions.ts";
+export type { Hooks };
+export { Accounts };
+export type { Bus, Hub, Store };
+export type { Member, Message, RoomInfo } from "./protocol/messages.ts";
+
+/** A user that the application's own `authenticate` function vouches for. */
+export interface AppUser {
+  /** The application's id for the user; Parley's id is `app:<id>`. */
+  id: string;
+  name: string;
+  role?: ServerRole;
+}
+
+export interface ChatServerOptions {
+  /** Data directory for the Deno KV store, or ":memory:" to keep nothing. Default "./data". */
+  data?: string;
+  /** A Store of your own; overrides `data`. */
+  store?: Store;
+  /** A Bus of your own, to fan out across processes; in-process by default. */
+  bus?: Bus;
+  auth?: {
+    /** Who may register built-in accounts: "open" (default), "invite" or "closed". */
+    registration?: Registration;
+    /** Admit visitors as read-mostly guests. Off by default. */
+    guests?: boolean;
+    /** log2 of scrypt's N for new password hashes; 17 by default. */
+    passwordCost?: number;
+    /** Accept JWTs for your application's users. */
+    jwt?: JwtOptions;
+    /**
+     * Your own mapping from a request to a user (a cookie of your application, say):
+     * tried before Parley's own credentials; null passes to them.
+     */
+    authenticate?: (request: Request) => Promise<AppUser | null>;
+  };
+  limits?: {
+    messageRate?: { perSecond: number; burst: number };
+    frameRate?: { perSecond: number; burst: number };
+    roomRate?: { perSecond: number; burst: number };
+    /** Bytes a slow client may have pending before it is dropped. */
+    maxBufferedBytes?: number;
+    /** Most entries replayed to a reconnecting client. */
+    recoveryMax?: number;
+    retention?: { maxAgeDays?: number; maxCount?: number };
+    /** Longest a hook may run before the request fails with `internal`. */
+    hookTimeoutMs?: number;
+  };
+  /** Switch features off; all are on by default. */
+  features?: Partial<Omit<Features, "guests">>;
+  /** Title, accent colour (CSS) and logo (same-origin or data: URL) of the web client. */
+  branding?: Partial<Branding>;
+  /** Where you mount the handler, e.g. "/chat"; requests outside it get 404. */
+  basePath?: string;
+  /** Hooks around connecting, joining, sending and presence; several run in order. */
+  hooks?: Hooks | Hooks[];
+  /** Your own frame types, "x.app.action", each with a schema and a handler. */
+  frames?: CustomFrame[];
+  /** Slash commands besides /me, /topic, /invite, /kick, /ban, /mute, /leave, /help. */
+  commands?: SlashCommand[];
+  /** Origins besides the server's own that may open WebSockets; "*" allows any. */
+  allowedOrigins?: string[];
+  /** A logger, or the level for the built-in one (stderr). */
+  log?: Logger | LogLevel;
+  /** Set under `deno serve --parallel`: workers on one data directory share a channel. */
+  workers?: boolean;
+}
+
+export interface ChatServer {
+  /** Mount this in `Deno.serve`, Hono or Oak: `(request, info) => Response`. */
+  fetch: Handler;
+  hub: Hub;
+  store: Store;
+  accounts: Accounts;
+  /** Close every socket (they are told to reconnect), commit what is queued, release the store. */
+  close(code?: number, reason?: string): Promise<void>;
+}
+
+/**
+ * Build a Parley server. Its `fetch` serves the web page, the JSON API and the
+ * WebSocket at `/ws`, all under `basePath`.
+ *
+ * ```ts
+ * // Refuse links from guests, and shout nothing.
+ * const chat = await createChatServer({
+ *   data: ":memory:",
+ *   hooks: {
+ *     beforeSend(message, { user }) {
+ *       if (user.role === "guest" && /https?:/.test(message.text)) {
+ *         return Promise.resolve({ refuse: "Guests cannot post links." });
+ *       }
+ *       return Promise.resolve({ text: message.text.replace(/!{2,}/g, "!") });
+ *     },
+ *   },
+ * });
+ * await chat.close();
+ * ```
+ */
+export async function createChatServer(options: ChatServerOptions = {}): Promise<ChatServer> {
+  const log = typeof options.log === "object" ? options.log : createLogger(options.log ?? "info");
+  const data = options.data ?? "./data";
+  const store = options.store ?? await openStore(data);
+  const auth = options.auth ?? {};
+  const accounts = new Accounts({
+    records: store.records,
+    ...(auth.registration ? { registration: auth.registration } : {}),
+    ...(auth.passwordCost === undefined ? {} : { passwordCost: auth.passwordCost }),
+  });
+  const limits = options.limits ?? {};
+  const messages = limits.messageRate ?? RATES.messages;
+  const assets = embeddedAssets() ?? await bundleClient(
+    new URL("./client/main.tsx", import.meta.url),
+    new URL("./client/styles.css", import.meta.url),
+  );
+  const app = await createApp({
+    store,
+    bus: options.bus ?? defaultBus(options.store ? MEMORY_DATA : data, options.workers ?? false),
+    assets,
+    renderPage,
+    accounts,
+    jwt: auth.jwt ? await JwtVerifier.create(auth.jwt) : null,
+    ...(auth.authenticate ? { authenticate: auth.authenticate } : {}),
+    guests: auth.guests ?? false,
+    log,
+    ...(options.branding ? { branding: options.branding } : {}),
+    ...(options.features ? { features: options.features } : {}),
+    ...(options.basePath ? { basePath: options.basePath } : {}),
+    hooks: options.hooks === undefined ? [] : [options.hooks].flat(),
+    ...(limits.hookTimeoutMs === undefined ? {} : { hookTimeoutMs: limits.hookTimeoutMs }),
+    frames: options.frames ?? [],
+    commands: options.commands ?? [],
+    allowedOrigins: options.allowedOrigins ?? [],
+    ...(limits.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: limits.maxBufferedBytes }),
+    ...(limits.retention ? { retention: limits.retention } : {}),
+    ...(limits.recoveryMax === undefined ? {} : { recoveryMax: limits.recoveryMax }),
+    session: {
+      rates: {
+        frames: limits.frameRate ?? RATES.frames,
+        messages,
+        roomCreates: limits.roomRate ?? RATES.roomCreates,
+      },
+      // Guests post at a tenth of members' rate, with a fifth of the burst.
+      guestMessages: {
+        perSecond: messages.perSecond / 10,
+        burst: Math.max(1, Math.floor(messages.burst / 5)),
+      },
+    },
+  });
+  return {
+    fetch: app.handler,
+    hub: app.hub,
+    store,
+    accounts,
+    close: (code = CLOSE_CODES.serviceRestart, reason = "server restarting") =>
+      app.close(code, reason),
+  };
+}
+
+/** Deno KV in the data directory, or memory for ":memory:". */
+export async function openStore(data: string): Promise<Store> {
+  if (data === MEMORY_DATA) return new MemoryStore();
+  await Deno.mkdir(data, { recursive: true });
+  return await KvStore.open(join(data, "parley.kv"));
+}
+
+/**
+ * Workers of one `deno serve --parallel` process that share a data directory share a
+ * BroadcastChannel. A lone process has no such peers, and a ":memory:" server shares
+ * nothing: both keep broadcasts in process.
+ */
+function defaultBus(data: string, workers: boolean): Bus {
+  if (!workers || data === MEMORY_DATA) return new LocalBroker().connect();
+  const dir = isAbsolute(data) ? data : join(Deno.cwd(), data);
+  return new BroadcastChannelBus(crypto.randomUUID(), `parley:${dir}`);
+}
