@@ -49,6 +49,9 @@ export type {
 } from "./server/extensions.ts";
 export type { Hooks };
 export { Accounts };
+export { AuthError } from "./server/auth/types.ts";
+export { createLogger };
+export type { Logger, LogLevel };
 export type { Bus, Hub, Store };
 export type { Member, Message, RoomInfo } from "./protocol/messages.ts";
 

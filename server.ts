@@ -6,11 +6,17 @@
  *
  * @module
  */
-import { Accounts, type ChatServer, createChatServer, openStore } from "./mod.ts";
+import {
+  Accounts,
+  AuthError,
+  type ChatServer,
+  createChatServer,
+  createLogger,
+  type Logger,
+  openStore,
+} from "./mod.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
-import { AuthError } from "./server/auth/types.ts";
 import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
-import { createLogger, type Logger } from "./server/log.ts";
 
 /** The library options that `config` (flags and PARLEY_* variables) stands for. */
 export async function compose(

@@ -346,3 +346,129 @@ Deno.test("library: features switched off are refused; an app's own users; a bas
     await served.close();
   }
 });
+
+type Behaviour = "allow" | "rewrite" | "refuse" | "throw" | "timeout";
+
+/** A hook that behaves as told: what it returns when it allows, rewrites or refuses. */
+function behave<T>(behaviour: Behaviour, rewrite: T): Promise<T | { refuse: string } | void> {
+  switch (behaviour) {
+    case "allow":
+      return Promise.resolve();
+    case "rewrite":
+      return Promise.resolve(rewrite);
+    case "refuse":
+      return Promise.resolve({ refuse: "policy says no" });
+    case "throw":
+      return Promise.reject(new Error("hook bug"));
+    case "timeout":
+      return new Promise(() => {});
+  }
+}
+
+Deno.test("hooks: every hook × allow, rewrite, refuse, throw and time out", async (t) => {
+  const BEHAVIOURS: Behaviour[] = ["allow", "rewrite", "refuse", "throw", "timeout"];
+  for (const behaviour of BEHAVIOURS) {
+    await t.step(`onConnect ${behaviour}`, async () => {
+      const served = await serve({
+        limits: { hookTimeoutMs: 100 },
+        hooks: { onConnect: () => behave(behaviour, { fields: { team: "red" } }) },
+      });
+      try {
+        const { cookie } = await signIn(served, "ada");
+        const status = await upgradeStatus(served.wsUrl, { cookie });
+        const expected = { allow: 101, rewrite: 101, refuse: 403, throw: 500, timeout: 500 };
+        assert.equal(status, expected[behaviour]);
+      } finally {
+        await served.close();
+      }
+    });
+    await t.step(`beforeJoin ${behaviour}`, async () => {
+      const served = await serve({
+        limits: { hookTimeoutMs: 100 },
+        // A join has nothing to rewrite: "rewrite" answers with an empty object, an allow.
+        hooks: { beforeJoin: () => behave(behaviour, undefined) },
+      });
+      const ada = await TestClient.connect(served, "ada");
+      try {
+        const code = await ada.request("room.join", { room: "general" }).then(
+          () => "ok",
+          (e) => e.code,
+        );
+        const expected = {
+          allow: "ok",
+          rewrite: "ok",
+          refuse: "refused",
+          throw: "internal",
+          timeout: "internal",
+        };
+        assert.equal(code, expected[behaviour]);
+        await ada.request("ping", {});
+      } finally {
+        await ada.close();
+        await served.close();
+      }
+    });
+    await t.step(`beforeSend ${behaviour}`, async () => {
+      const served = await serve({
+        limits: { hookTimeoutMs: 100 },
+        hooks: { beforeSend: () => behave(behaviour, { text: "rewritten" }) },
+      });
+      const ada = await TestClient.connect(served, "ada");
+      try {
+        await ada.request("room.join", { room: "general" });
+        const result = await ada.request("send", {
+          room: "general",
+          text: "original",
+          nonce: "nonce-h1",
+        })
+          .then((r) => r.message.text, (e) => e.code);
+        const expected = {
+          allow: "original",
+          rewrite: "rewritten",
+          refuse: "refused",
+          throw: "internal",
+          timeout: "internal",
+        };
+        assert.equal(result, expected[behaviour]);
+        const { messages } = await ada.request("history", { room: "general" });
+        assert.equal(messages.length, ["allow", "rewrite"].includes(behaviour) ? 1 : 0);
+      } finally {
+        await ada.close();
+        await served.close();
+      }
+    });
+    // Hooks after the fact cannot refuse: whatever they do, the message stands and arrives.
+    for (const hook of ["afterSend", "onPresence"] as const) {
+      await t.step(`${hook} ${behaviour}`, async () => {
+        let calls = 0;
+        const served = await serve({
+          limits: { hookTimeoutMs: 100 },
+          hooks: {
+            [hook]: () => {
+              calls++;
+              return behave(behaviour, undefined);
+            },
+          },
+        });
+        const ada = await TestClient.connect(served, "ada");
+        const bob = await TestClient.connect(served, "bob");
+        try {
+          for (const c of [ada, bob]) await c.request("room.join", { room: "general" });
+          const heard = bob.next((f) => f.type === "message");
+          const sent = await ada.request("send", {
+            room: "general",
+            text: "stands",
+            nonce: "nonce-h2",
+          });
+          assert.equal(sent.message.seq, 1);
+          await heard;
+          assert.ok(calls >= 1, `${hook} was called`);
+        } finally {
+          await ada.close();
+          await bob.close();
+          await served.close();
+        }
+      });
+    }
+  }
+});
