@@ -13,7 +13,7 @@ import {
   type ServerRole,
   type Standing,
 } from "../protocol/permissions.ts";
-import type { RecordStore, RoomRecord } from "./store/types.ts";
+import type { RoomRecord, Store } from "./store/types.ts";
 
 export interface Restriction {
   /** null: for ever. */
@@ -24,6 +24,8 @@ export interface Restriction {
 }
 
 interface RoomAccess {
+  /** The room as last read; its `lastSeq` is stale, the rest current (changes invalidate). */
+  record: RoomRecord | null;
   roles: Map<string, RoomRole>;
   invited: Map<string, { by: string; ts: number }>;
   bans: Map<string, Restriction>;
@@ -34,13 +36,24 @@ interface RoomAccess {
 const CACHE_ROOMS = 10_000;
 
 export class AccessControl {
-  readonly #r: RecordStore;
+  readonly #store: Store;
+  readonly #r: Store["records"];
   readonly #now: () => number;
   readonly #cache = new Map<string, Promise<RoomAccess>>();
 
-  constructor(records: RecordStore, now: () => number) {
-    this.#r = records;
+  constructor(store: Store, now: () => number) {
+    this.#store = store;
+    this.#r = store.records;
     this.#now = now;
+  }
+
+  /**
+   * The room's settings (kind, disabled, receipts) without a store read per frame: every
+   * change to them goes through the hub, which invalidates this cache everywhere.
+   * `lastSeq` in it is stale; read the store where it matters.
+   */
+  async room(name: string): Promise<RoomRecord | null> {
+    return (await this.#load(name)).record;
   }
 
   invalidate(room: string): void {
@@ -59,7 +72,8 @@ export class AccessControl {
   }
 
   async #read(room: string): Promise<RoomAccess> {
-    const [roles, invited, bans, mutes, peers] = await Promise.all([
+    const [record, roles, invited, bans, mutes, peers] = await Promise.all([
+      this.#store.getRoom(room),
       this.#r.list<RoomRole>(["role", room]),
       this.#r.list<{ by: string; ts: number }>(["inv", room]),
       this.#r.list<Restriction>(["ban", room]),
@@ -69,6 +83,7 @@ export class AccessControl {
     const byUser = <T>(rows: { key: string[]; value: T }[]) =>
       new Map(rows.map((row) => [row.key[2]!, row.value]));
     return {
+      record,
       roles: byUser(roles),
       invited: byUser(invited),
       bans: byUser(bans),

@@ -119,6 +119,13 @@ export class Hub {
   #messagesCommitted = 0;
   #deliveries = 0;
   readonly #commitListeners = new Set<(message: Message) => void>();
+  readonly #presenceDiffs = new Map<
+    string,
+    { joins: Map<string, Member>; leaves: Map<string, Member> }
+  >();
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Users whose current name this instance has written to the store. */
+  readonly #storedNames = new Map<string, string>();
 
   constructor(options: HubOptions) {
     this.store = options.store;
@@ -129,7 +136,7 @@ export class Hub {
     this.#roomsPerConnection = options.roomsPerConnection ?? LIMITS.roomsPerConnection;
     this.#recoveryMax = options.recoveryMax ?? LIMITS.recoveryMax;
     this.#retention = options.retention;
-    this.access = new AccessControl(this.store.records, this.#now);
+    this.access = new AccessControl(this.store, this.#now);
     this.#directory = options.directory ?? storeDirectory(this.store);
     this.#hooks = options.hooks?.empty ? undefined : options.hooks;
     this.#features = options.features ?? {};
@@ -143,7 +150,12 @@ export class Hub {
     let mine = this.#userConns.get(conn.user.id);
     if (!mine) this.#userConns.set(conn.user.id, mine = new Set());
     mine.add(conn);
-    await this.store.putUser(conn.user);
+    // One write per user and name, not per connection: a reconnect storm writes nothing.
+    if (this.#storedNames.get(conn.user.id) !== conn.user.name) {
+      await this.store.putUser(conn.user);
+      if (this.#storedNames.size >= 100_000) this.#storedNames.clear();
+      this.#storedNames.set(conn.user.id, conn.user.name);
+    }
   }
 
   /** Remove a connection from every room it joined. Safe to call more than once. */
@@ -194,6 +206,7 @@ export class Hub {
     const { record } = await this.#authorize(conn, name, "room.update");
     this.#checkReceipts(patch.receipts);
     const updated = (await this.store.updateRoom(name, patch))!;
+    this.#accessChanged(name);
     await this.#moderation(conn, record, "update", null, {});
     await this.#announceRoom(updated);
     return { room: await this.#roomInfoFor(updated, conn.principal, true) };
@@ -241,7 +254,7 @@ export class Hub {
     const rooms = this.#connRooms.get(conn);
     if (!rooms) throw new ProtocolError("hello_required");
     const userId = conn.user.id;
-    const member = rooms.has(name) || (await this.store.membersOf(name)).includes(userId);
+    const member = rooms.has(name) || await this.store.isMember(name, userId);
     const standing = await this.access.standing(record, userId, conn.principal.role, member);
     if (record.disabled) throw forbidden("room.join", name, `#${name} is disabled.`);
     if (standing.ban) throw banned(name, standing.ban, this.#now());
@@ -266,17 +279,21 @@ export class Hub {
     const replay = options.after === undefined ? null : await this.#replay(record, options);
     const recovered = options.after === undefined ? undefined : replay !== null;
     const page = replay ?? await latest();
-    const local = this.#rooms.get(name);
-    const presence = local ? [...local.users.values()].map((u) => u.member) : [];
     // The record was read before the page; the page may already hold newer entries.
     const lastSeq = Math.max(record.lastSeq, page.messages.at(-1)?.seq ?? 0);
+    const room = await this.#roomInfoFor({ ...record, lastSeq }, conn.principal, true);
+    const receipts = record.receipts ? { receipts: await this.#receipts(name) } : {};
+    // The snapshot is taken last, right before the reply goes out: any presence diff sent
+    // earlier is already in it, and any sent later applies on top of it.
+    const local = this.#rooms.get(name);
+    const presence = local ? [...local.users.values()].map((u) => u.member) : [];
     return {
-      room: await this.#roomInfoFor({ ...record, lastSeq }, conn.principal, true),
+      room,
       messages: page.messages,
       hasMore: page.hasMore,
       presence,
       ...(recovered === undefined ? {} : { recovered }),
-      ...(record.receipts ? { receipts: await this.#receipts(name) } : {}),
+      ...receipts,
     };
   }
 
@@ -378,7 +395,8 @@ export class Hub {
   /** Move the caller's read marker; their other devices and, with receipts on, the room hear of it. */
   async read(conn: Connection, room: string, seq: number): Promise<ResultOf<"read">> {
     this.#requireJoined(conn, room);
-    const record = await this.#record(room);
+    const record = await this.access.room(room);
+    if (!record) throw new ProtocolError("room_not_found", `No room named "${room}".`);
     const { seq: marker, moved } = await this.store.setReadMarker(room, conn.user.id, seq);
     if (moved) {
       this.#toUser(conn.user.id, { type: "read", room, seq: marker }, conn);
@@ -453,7 +471,7 @@ export class Hub {
   async invite(conn: Connection, name: string, userId: string): Promise<void> {
     const { record } = await this.#authorize(conn, name, "invite");
     const target = await this.#user(userId);
-    if ((await this.store.membersOf(name)).includes(userId)) return;
+    if (await this.store.isMember(name, userId)) return;
     await this.access.invite(name, userId, conn.user.id);
     this.#accessChanged(name);
     await this.#moderation(conn, record, "invite", target.user, {});
@@ -536,7 +554,7 @@ export class Hub {
   /** Give a member a role: never above the actor's own, and only to those ranked below. */
   async setRole(conn: Connection, name: string, userId: string, role: RoomRole): Promise<void> {
     const { record } = await this.#authorize(conn, name, "role.change");
-    if (!(await this.store.membersOf(name)).includes(userId)) {
+    if (!await this.store.isMember(name, userId)) {
       throw new ProtocolError("user_not_found", "That user is not a member of this room.");
     }
     const target = await this.#actOn(conn, record, "role.change", userId, role);
@@ -601,6 +619,7 @@ export class Hub {
   async setRoomDisabled(name: string, disabled: boolean): Promise<RoomInfo> {
     const record = await this.store.updateRoom(name, { disabled });
     if (!record) throw new ProtocolError("room_not_found", `No room named "${name}".`);
+    this.#accessChanged(name);
     if (disabled) {
       const members = await this.store.membersOf(name);
       this.#control({ type: "remove", room: name, userId: null, reason: "disabled", members });
@@ -675,6 +694,9 @@ export class Hub {
   /** Close every connection (e.g. on shutdown) and stop listening to the bus. */
   close(code: number, reason: string): void {
     this.#unsubscribe();
+    clearTimeout(this.#presenceTimer);
+    this.#presenceTimer = undefined;
+    this.#presenceDiffs.clear();
     for (const conn of [...this.#connRooms.keys()]) {
       this.disconnect(conn);
       conn.close(code, reason);
@@ -770,12 +792,13 @@ export class Hub {
     const posting = permission === "send" || permission === "edit.own" ||
       permission === "delete.own";
     if (posting) this.#requireJoined(conn, name);
-    const record = await this.#record(name);
+    const record = await this.access.room(name);
+    if (!record) throw new ProtocolError("room_not_found", `No room named "${name}".`);
     if (record.disabled && !(permission === "room.delete" && conn.principal.role === "admin")) {
       throw forbidden(permission ?? "room.join", name, `#${name} is disabled.`);
     }
     const member = this.isJoined(conn, name) ||
-      (await this.store.membersOf(name)).includes(conn.user.id);
+      await this.store.isMember(name, conn.user.id);
     const standing = await this.access.standing(
       record,
       conn.user.id,
@@ -816,7 +839,7 @@ export class Hub {
     if (userId === conn.user.id) {
       throw forbidden(permission, record.name, "You cannot do that to yourself.");
     }
-    const member = (await this.store.membersOf(record.name)).includes(userId);
+    const member = await this.store.isMember(record.name, userId);
     const [mine, theirs] = await Promise.all([
       this.access.standing(record, conn.user.id, conn.principal.role, true),
       this.access.standing(record, userId, target.role, member),
@@ -993,10 +1016,8 @@ export class Hub {
     if (present) {
       present.conns++;
     } else {
-      // Tell the others before adding the newcomer: its snapshot comes in the join reply.
-      this.broadcast(name, { type: "presence", room: name, joins: [conn.user], leaves: [] });
-      this.#hooks?.onPresence({ room: name, joins: [conn.user], leaves: [] });
       local.users.set(conn.user.id, { member: conn.user, conns: 1 });
+      this.#presenceChanged(name, conn.user, true);
     }
     local.conns.add(conn);
   }
@@ -1008,10 +1029,40 @@ export class Hub {
     if (present && --present.conns === 0) {
       local.users.delete(conn.user.id);
       local.typing.delete(conn.user.id);
-      this.broadcast(name, { type: "presence", room: name, joins: [], leaves: [conn.user] });
-      this.#hooks?.onPresence({ room: name, joins: [], leaves: [conn.user] });
+      this.#presenceChanged(name, conn.user, false);
     }
     if (local.conns.size === 0) this.#rooms.delete(name);
+  }
+
+  /**
+   * Presence changes are sent as one diff per room per task, not one frame per join: a
+   * storm of n joins into a room then costs each member a few frames instead of n. A join
+   * and a leave of the same user inside one batch cancel out.
+   */
+  #presenceChanged(room: string, user: Member, joined: boolean): void {
+    let diff = this.#presenceDiffs.get(room);
+    if (!diff) this.#presenceDiffs.set(room, diff = { joins: new Map(), leaves: new Map() });
+    const [add, cancel] = joined ? [diff.joins, diff.leaves] : [diff.leaves, diff.joins];
+    if (!cancel.delete(user.id)) add.set(user.id, user);
+    if (this.#presenceTimer === undefined) {
+      this.#presenceTimer = setTimeout(() => this.#flushPresence(), 0);
+    }
+  }
+
+  #flushPresence(): void {
+    this.#presenceTimer = undefined;
+    const diffs = [...this.#presenceDiffs];
+    this.#presenceDiffs.clear();
+    for (const [room, diff] of diffs) {
+      if (diff.joins.size === 0 && diff.leaves.size === 0) continue;
+      const event = { room, joins: [...diff.joins.values()], leaves: [...diff.leaves.values()] };
+      // A lone newcomer learns of itself from its join reply's snapshot, not from a diff.
+      const only = event.joins.length === 1 && event.leaves.length === 0
+        ? event.joins[0]!.id
+        : undefined;
+      this.broadcast(room, { type: "presence", ...event }, only);
+      this.#hooks?.onPresence(event);
+    }
   }
 
   /** A push for one user's connections on every instance, except `skip`. */

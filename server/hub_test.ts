@@ -57,16 +57,17 @@ Deno.test("hub: presence snapshot on join, then join and leave diffs, merged per
   const { hub, conns: [a, b] } = await setup();
   const join = await hub.join(a!, "a");
   assert.deepEqual(join.presence, [ada]);
+  await tick();
   a!.clear();
   const bJoin = await hub.join(b!, "a");
   assert.deepEqual(bJoin.presence.map((m) => m.id).sort(), [ada.id, bob.id]);
+  await tick();
   assert.deepEqual(a!.pushes("presence"), [{
     type: "presence",
     room: "a",
     joins: [bob],
     leaves: [],
   }]);
-  assert.equal(b!.pushes("presence").length, 0, "the newcomer learns of itself from the snapshot");
 
   // A second device of Bob's is not a new join, and its leaving is not a leave.
   const bob2 = new FakeConnection(bob);
@@ -74,9 +75,11 @@ Deno.test("hub: presence snapshot on join, then join and leave diffs, merged per
   a!.clear();
   await hub.join(bob2, "a");
   hub.disconnect(bob2);
+  await tick();
   assert.equal(a!.pushes("presence").length, 0);
 
   await hub.leave(b!, "a");
+  await tick();
   assert.deepEqual(a!.pushes("presence"), [{
     type: "presence",
     room: "a",
@@ -92,8 +95,10 @@ Deno.test("hub: disconnect leaves every room and forgets the connection", async 
   await hub.join(a!, "b");
   await hub.join(b!, "a");
   await hub.join(b!, "b");
+  await tick();
   b!.clear();
   hub.disconnect(a!);
+  await tick();
   assert.deepEqual(b!.pushes("presence").map((p) => [p.room, p.leaves[0]?.id]), [
     ["a", ada.id],
     ["b", ada.id],
@@ -313,6 +318,30 @@ Deno.test("hub: membership is kept across connections; leaving ends it", async (
   await hub.join(again, "b");
   await hub.leave(again, "b");
   assert.deepEqual(await hub.store.roomsOf(ada.id), ["a"]);
+});
+
+Deno.test("hub: a join storm reaches each member as one presence diff per task, not one per join", async () => {
+  const store = new MemoryStore();
+  await store.createRoom({ name: "a", topic: "", createdBy: "t" });
+  const hub = new Hub({ store, bus: new LocalBroker().connect() });
+  const first = new FakeConnection({ id: "u_0", name: "U0" });
+  await hub.connect(first);
+  await hub.join(first, "a");
+  await tick();
+  first.clear();
+  const others = Array.from(
+    { length: 20 },
+    (_, i) => new FakeConnection({ id: `u_${i + 1}`, name: `U${i + 1}` }),
+  );
+  for (const c of others) await hub.connect(c);
+  await Promise.all(others.map((c) => hub.join(c, "a")));
+  // One leaves again in the same task: its join and leave cancel out.
+  hub.disconnect(others[19]!);
+  await tick();
+  const diffs = first.pushes("presence");
+  assert.equal(diffs.length, 1);
+  assert.equal(diffs[0]!.joins.length, 19);
+  assert.deepEqual(diffs[0]!.leaves, []);
 });
 
 Deno.test("hub: a kick and a ban on one instance act on the target's sockets on another", async () => {

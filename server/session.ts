@@ -36,6 +36,27 @@ export interface SessionOptions {
 const HELLO_TIMEOUT_MS = 10_000;
 export const GUEST_MESSAGE_RATE = { perSecond: 0.5, burst: 3 };
 
+/**
+ * Sessions whose credential expires, checked by one shared timer rather than a timer per
+ * socket: ten thousand JWT sockets then cost ten thousand set entries, not timers.
+ */
+const expiring = new Set<Session>();
+const EXPIRY_CHECK_MS = 1000;
+let expiryWatch: ReturnType<typeof setInterval> | undefined;
+
+function startExpiryWatch(now: () => number): void {
+  if (expiryWatch !== undefined) return;
+  expiryWatch = setInterval(() => {
+    const at = now();
+    for (const session of expiring) session.checkExpiry(at);
+  }, EXPIRY_CHECK_MS);
+}
+
+function stopExpiryWatch(): void {
+  clearInterval(expiryWatch);
+  expiryWatch = undefined;
+}
+
 export class Session {
   readonly #conn: Connection;
   readonly #hub: Hub;
@@ -51,7 +72,6 @@ export class Session {
   #version = 0;
   #closed = false;
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
-  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #refresh: SessionOptions["refresh"];
   readonly #extensions: Extensions | undefined;
 
@@ -83,16 +103,16 @@ export class Session {
 
   /** A credential that expires (a JWT) closes the socket then, unless refreshed in time. */
   #armExpiry(): void {
-    clearTimeout(this.#expiryTimer);
-    const expiresAt = this.#conn.principal.expiresAt;
-    if (expiresAt === undefined) return;
-    // setTimeout overflows past 2^31 ms; a far expiry re-arms on the way.
-    const wait = Math.min(Math.max(0, expiresAt - this.#now()), 2 ** 31 - 1);
-    this.#expiryTimer = setTimeout(() => {
-      if ((this.#conn.principal.expiresAt ?? Infinity) <= this.#now()) {
-        this.#close(CLOSE_CODES.tokenExpired, "token expired");
-      } else this.#armExpiry();
-    }, wait);
+    if (this.#conn.principal.expiresAt === undefined) return;
+    expiring.add(this);
+    startExpiryWatch(this.#now);
+  }
+
+  /** Called by the shared watch: close if the credential has run out. */
+  checkExpiry(now: number): void {
+    if ((this.#conn.principal.expiresAt ?? Infinity) <= now) {
+      this.#close(CLOSE_CODES.tokenExpired, "token expired");
+    }
   }
 
   get user() {
@@ -166,7 +186,8 @@ export class Session {
   closed(): void {
     this.#closed = true;
     clearTimeout(this.#helloTimer);
-    clearTimeout(this.#expiryTimer);
+    expiring.delete(this);
+    if (expiring.size === 0) stopExpiryWatch();
     this.#hub.disconnect(this.#conn);
   }
 

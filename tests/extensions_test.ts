@@ -12,7 +12,7 @@ import {
   defineCommand,
   defineFrame,
 } from "../mod.ts";
-import { RequestFailed, signIn, TestClient, upgradeStatus } from "./helpers.ts";
+import { eventually, RequestFailed, signIn, TestClient, upgradeStatus } from "./helpers.ts";
 
 interface Served {
   chat: ChatServer;
@@ -141,7 +141,7 @@ Deno.test("hooks: onConnect refuses or adds fields; beforeJoin refuses; onPresen
     await ada.request("room.join", { room: "red-only" });
     const no = await refused(bob.request("room.join", { room: "red-only" }));
     assert.deepEqual([no.code, no.message], ["refused", "refused: Red team only."]);
-    assert.ok(presence.includes("red-only:ada"));
+    await eventually(() => presence.includes("red-only:ada"));
     await ada.close();
     await bob.close();
   } finally {

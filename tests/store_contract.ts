@@ -379,6 +379,8 @@ export function storeContract(
       await store.addMember("gone", ada.id);
       await store.addMember("gone", bob.id);
       assert.deepEqual((await store.membersOf("gone")).sort(), [ada.id, bob.id]);
+      assert.equal(await store.isMember("gone", ada.id), true);
+      assert.equal(await store.isMember("gone", "u_nobody"), false);
       await store.append(text("gone", ada, "bye", "nonce-bye1"));
       await store.setReadMarker("gone", bob.id, 1);
       assert.equal(await store.deleteRoom("gone"), true);
@@ -386,6 +388,7 @@ export function storeContract(
       assert.equal(await store.getRoom("gone"), null);
       assert.deepEqual(await store.roomsOf(ada.id), []);
       assert.deepEqual(await store.membersOf("gone"), []);
+      assert.equal(await store.isMember("gone", ada.id), false);
       await assert.rejects(store.append(text("gone", ada, "late", "nonce-late")), ProtocolError);
       // The name can be used again, from seq 1 and with no old markers.
       await store.createRoom({ name: "gone", topic: "", createdBy: bob.id });

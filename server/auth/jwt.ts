@@ -34,13 +34,18 @@ export interface JwtIdentity {
 const CLOCK_TOLERANCE_S = 30;
 
 export class JwtVerifier {
-  readonly #secret: Uint8Array | null;
+  /** Imported once: handing jose raw bytes would import a key for every token. */
+  readonly #secret: CryptoKey | null;
   readonly #jwks: JWTVerifyGetKey | null;
   readonly #options: JwtOptions;
 
-  private constructor(options: JwtOptions, jwks: JWTVerifyGetKey | null) {
+  private constructor(
+    options: JwtOptions,
+    secret: CryptoKey | null,
+    jwks: JWTVerifyGetKey | null,
+  ) {
     this.#options = options;
-    this.#secret = options.secret ? new TextEncoder().encode(options.secret) : null;
+    this.#secret = secret;
     this.#jwks = jwks;
   }
 
@@ -53,7 +58,16 @@ export class JwtVerifier {
         ? createRemoteJWKSet(new URL(options.jwks))
         : createLocalJWKSet(JSON.parse(await Deno.readTextFile(options.jwks)));
     }
-    return new JwtVerifier(options, jwks);
+    const secret = options.secret
+      ? await crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(options.secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["verify"],
+      )
+      : null;
+    return new JwtVerifier(options, secret, jwks);
   }
 
   /** Verify a token and map its claims onto a user; throws AuthError when refused. */

@@ -62,6 +62,8 @@ export class KvStore implements Store {
   #queue: Pending[] = [];
   readonly #nonceWindows = new Map<string, NonceWindow>();
   #flushing: Promise<void> | null = null;
+  /** Each room's seq key as last read or committed here: its value and versionstamp. */
+  readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
   readonly records: RecordStore;
 
@@ -209,12 +211,16 @@ export class KvStore implements Store {
   async #tryCommit(batch: Pending[]): Promise<Pending[]> {
     const ts = this.#now();
     const rooms = [...new Set(batch.map((p) => p.draft.room))];
-    const seqEntries = await this.#getMany<number>(rooms.map((r) => ["seq", r]));
+    // A room's seq key as this handle last committed it needs no read: if anyone else has
+    // written it since, the check fails and the retry reads it afresh.
+    const unknown = rooms.filter((room) => !this.#seqKeys.has(room));
+    const read = await this.#getMany<number>(unknown.map((r) => ["seq", r]));
+    unknown.forEach((room, i) => this.#rememberSeq(room, read[i]!));
     const seqs = new Map<string, { next: number; check: Deno.KvEntryMaybe<number> }>();
-    rooms.forEach((room, i) => {
-      const entry = seqEntries[i]!;
-      if (entry.value !== null) seqs.set(room, { next: entry.value + 1, check: entry });
-    });
+    for (const room of rooms) {
+      const entry = this.#seqKeys.get(room);
+      if (entry && entry.value !== null) seqs.set(room, { next: entry.value + 1, check: entry });
+    }
 
     // Reads that decide duplicates and targets; they stay valid while the seq checks hold.
     const windows = new Map<string, NonceWindow>();
@@ -296,7 +302,19 @@ export class KvStore implements Store {
       return [];
     }
     const result = await busy(() => op.commit(), null);
-    if (!result?.ok) return committed.map(([p]) => p);
+    if (!result?.ok) {
+      for (const room of rooms) this.#seqKeys.delete(room);
+      return committed.map(([p]) => p);
+    }
+    for (const [room, { next, check }] of seqs) {
+      if (next - 1 !== check.value) {
+        this.#rememberSeq(room, {
+          key: ["seq", room],
+          value: next - 1,
+          versionstamp: result.versionstamp,
+        });
+      }
+    }
     for (const [room, { next, check }] of seqs) {
       const window = windows.get(room)!;
       if (window.through !== check.value) continue;
@@ -308,6 +326,18 @@ export class KvStore implements Store {
     this.stats.entries += committed.filter(([, r]) => !r.duplicate).length;
     for (const [p, r] of committed) p.resolve(r);
     return [];
+  }
+
+  #rememberSeq(room: string, entry: Deno.KvEntryMaybe<number>): void {
+    if (entry.versionstamp === null) {
+      this.#seqKeys.delete(room);
+      return;
+    }
+    this.#seqKeys.delete(room); // re-insert: most recently used last
+    this.#seqKeys.set(room, entry);
+    if (this.#seqKeys.size > NONCE_WINDOW_ROOMS) {
+      this.#seqKeys.delete(this.#seqKeys.keys().next().value!);
+    }
   }
 
   /**
@@ -405,6 +435,10 @@ export class KvStore implements Store {
     return users;
   }
 
+  async isMember(room: string, userId: string): Promise<boolean> {
+    return (await this.#kv.get(["member", room, userId])).versionstamp !== null;
+  }
+
   async deleteRoom(name: string): Promise<boolean> {
     while (this.#flushing) await this.#flushing;
     const existing = await this.#kv.get(["room", name]);
@@ -420,6 +454,7 @@ export class KvStore implements Store {
       await this.#deletePrefix(prefix);
     }
     this.#nonceWindows.delete(name);
+    this.#seqKeys.delete(name);
     return true;
   }
 
@@ -520,6 +555,7 @@ export class KvStore implements Store {
       // pruned target.
       op.set(["first", room], firstKept).set(["seq", room], last);
       if ((await untilUnlocked(() => op.commit())).ok) removed += doomed.length;
+      this.#seqKeys.delete(room);
     }
   }
 

@@ -157,6 +157,10 @@ export class MemoryStore implements Store {
     return Promise.resolve([...(this.#rooms.get(room)?.members ?? [])].sort());
   }
 
+  isMember(room: string, userId: string): Promise<boolean> {
+    return Promise.resolve(this.#rooms.get(room)?.members.has(userId) ?? false);
+  }
+
   deleteRoom(name: string): Promise<boolean> {
     return Promise.resolve(this.#rooms.delete(name));
   }

@@ -138,6 +138,7 @@ export interface Store {
   removeMember(room: string, userId: string): Promise<void>;
   roomsOf(userId: string): Promise<string[]>;
   membersOf(room: string): Promise<string[]>;
+  isMember(room: string, userId: string): Promise<boolean>;
   /** Remove a room with its history, members and markers; false when there was none. */
   deleteRoom(name: string): Promise<boolean>;
 
