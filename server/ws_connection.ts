@@ -1,9 +1,9 @@
 /**
  * A WebSocket as a hub Connection, with frame coalescing and backpressure.
  *
- * Deno pays per WebSocket frame, so frames that pile up while the socket is busy go
- * out together as one JSON array. An idle socket sends at once, which keeps latency
- * low; only what arrives while bytes are still buffered waits for the next task.
+ * Deno pays per WebSocket frame, so everything a connection is due within one task (a
+ * group commit's broadcasts, say) goes out together as one JSON array, flushed in a
+ * microtask at the end of that task: no timer delay, and no per-frame op calls.
  * Deno queues `send()` without limit, so while the socket holds more than
  * `maxBufferedBytes` unsent, new frames wait here instead; once that wait passes the
  * same limit, or lasts too long, the connection is dropped with a code that tells the
@@ -21,8 +21,8 @@ const RECHECK_MS = 25;
 const MAX_STALL_MS = 30_000;
 
 /**
- * Connections with frames waiting, flushed together by one timer: a broadcast to a
- * thousand busy sockets arms one timer, not a thousand.
+ * Connections with frames waiting, flushed together by one microtask: a broadcast to a
+ * thousand sockets schedules one flush, not a thousand.
  */
 const dirty = new Set<WebSocketConnection>();
 let flushAllScheduled = false;
@@ -31,7 +31,7 @@ function scheduleFlush(conn: WebSocketConnection): void {
   dirty.add(conn);
   if (flushAllScheduled) return;
   flushAllScheduled = true;
-  setTimeout(flushAll, 0);
+  queueMicrotask(flushAll);
 }
 
 function flushAll(): void {
@@ -65,15 +65,11 @@ export class WebSocketConnection implements Connection {
   }
 
   send(data: string): void {
-    const socket = this.socket;
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (this.#queue.length === 0 && socket.bufferedAmount === 0) {
-      this.#write(data);
-      return;
-    }
+    if (this.#released) return;
     this.#queue.push(data);
     this.#queuedBytes += data.length;
-    if (this.#queuedBytes > this.maxBufferedBytes) {
+    // Only a queue held back by a full socket counts against the peer; one big reply does not.
+    if (this.#stalledSince && this.#queuedBytes > this.maxBufferedBytes) {
       this.close(CLOSE_CODES.slowConsumer, "slow consumer");
       return;
     }
@@ -114,7 +110,7 @@ export class WebSocketConnection implements Connection {
       return;
     }
     this.#stalledSince = 0;
-    const batch = encodeBatch(this.#queue);
+    const batch = this.#queue.length === 1 ? this.#queue[0]! : encodeBatch(this.#queue);
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#write(batch);

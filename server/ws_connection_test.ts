@@ -25,21 +25,19 @@ const principal = { user, role: "user" as const, via: "session" as const };
 const frame = (n: number) =>
   JSON.stringify({ type: "typing", room: "r", user, active: n % 2 === 0 });
 
-Deno.test("ws connection: an idle socket sends at once; a busy one coalesces into one frame", async () => {
+Deno.test("ws connection: what one task sends goes out at its end, as one frame", async () => {
   const socket = new FakeSocket();
   const conn = new WebSocketConnection(socket as unknown as WebSocket, principal);
   conn.send(frame(0));
-  assert.equal(socket.messages.length, 1, "sent immediately while idle");
+  await Promise.resolve();
+  assert.equal(socket.messages.length, 1, "a lone frame leaves in a microtask, with no timer");
+  assert.deepEqual(socket.messages[0], frame(0), "and alone, unwrapped");
   for (let i = 1; i <= 5; i++) conn.send(frame(i));
-  assert.equal(socket.messages.length, 1, "held while bytes are still buffered");
-  await tick();
+  assert.equal(socket.messages.length, 1, "nothing is written during the task");
+  await Promise.resolve();
   assert.equal(socket.messages.length, 2, "flushed as one message");
   const batch = decodeServerData(socket.messages[1]!);
   assert.deepEqual(batch, [1, 2, 3, 4, 5].map((i) => JSON.parse(frame(i))));
-  socket.bufferedAmount = 0;
-  conn.send(frame(6));
-  assert.equal(socket.messages.length, 3, "idle again: immediate");
-  assert.deepEqual(decodeServerData(socket.messages[2]!), [JSON.parse(frame(6))]);
 });
 
 Deno.test("ws connection: a consumer that falls too far behind is dropped to recover later", async () => {
@@ -49,8 +47,13 @@ Deno.test("ws connection: a consumer that falls too far behind is dropped to rec
     type: "error",
     error: { code: "internal", message: "x".repeat(8000) },
   });
-  for (let i = 0; i < 20 && socket.closedWith === null; i++) conn.send(big);
+  // The peer reads nothing: the socket fills past the limit, then our held queue does too.
+  for (let i = 0; i < 40 && socket.closedWith === null; i++) {
+    conn.send(big);
+    await Promise.resolve();
+  }
   assert.equal(socket.closedWith, CLOSE_CODES.slowConsumer);
+  assert.ok(socket.bufferedAmount <= 64 * 1024 + 8100, "no more written once over the limit");
   const before = socket.messages.length;
   conn.send(big);
   await tick();
@@ -61,6 +64,7 @@ Deno.test("ws connection: after one large reply, later frames wait until the soc
   const socket = new FakeSocket();
   const conn = new WebSocketConnection(socket as unknown as WebSocket, principal, 64 * 1024);
   conn.send("x".repeat(200 * 1024)); // e.g. a long replay: sent at once while idle
+  await Promise.resolve();
   conn.send(frame(1));
   conn.send(frame(2));
   await new Promise((r) => setTimeout(r, 40));
