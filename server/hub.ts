@@ -123,7 +123,7 @@ export class Hub {
     string,
     { joins: Map<string, Member>; leaves: Map<string, Member> }
   >();
-  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  #presenceScheduled = false;
   /** Users whose current name this instance has written to the store. */
   readonly #storedNames = new Map<string, string>();
 
@@ -694,8 +694,6 @@ export class Hub {
   /** Close every connection (e.g. on shutdown) and stop listening to the bus. */
   close(code: number, reason: string): void {
     this.#unsubscribe();
-    clearTimeout(this.#presenceTimer);
-    this.#presenceTimer = undefined;
     this.#presenceDiffs.clear();
     for (const conn of [...this.#connRooms.keys()]) {
       this.disconnect(conn);
@@ -1035,22 +1033,24 @@ export class Hub {
   }
 
   /**
-   * Presence changes are sent as one diff per room per task, not one frame per join: a
-   * storm of n joins into a room then costs each member a few frames instead of n. A join
-   * and a leave of the same user inside one batch cancel out.
+   * Presence changes go out as one diff per room at the end of the task (a microtask, so
+   * they keep their order with the messages that follow): joins and leaves that land in
+   * one task (a disconnect leaving many rooms, a bus delivery) share a frame, and a join
+   * and a leave of the same user cancel out.
    */
   #presenceChanged(room: string, user: Member, joined: boolean): void {
     let diff = this.#presenceDiffs.get(room);
     if (!diff) this.#presenceDiffs.set(room, diff = { joins: new Map(), leaves: new Map() });
     const [add, cancel] = joined ? [diff.joins, diff.leaves] : [diff.leaves, diff.joins];
     if (!cancel.delete(user.id)) add.set(user.id, user);
-    if (this.#presenceTimer === undefined) {
-      this.#presenceTimer = setTimeout(() => this.#flushPresence(), 0);
+    if (!this.#presenceScheduled) {
+      this.#presenceScheduled = true;
+      queueMicrotask(() => this.#flushPresence());
     }
   }
 
   #flushPresence(): void {
-    this.#presenceTimer = undefined;
+    this.#presenceScheduled = false;
     const diffs = [...this.#presenceDiffs];
     this.#presenceDiffs.clear();
     for (const [room, diff] of diffs) {

@@ -77,11 +77,13 @@ export class WebSocketConnection implements Connection {
   }
 
   close(code: number, reason: string): void {
+    // What this task queued (often the error that explains the close) goes first, unless
+    // the peer is the problem: a stalled one must recover from history anyway.
+    if (!this.#stalledSince && this.#queue.length > 0) this.flush();
     this.#queue = [];
     this.#queuedBytes = 0;
     dirty.delete(this);
     if (this.socket.readyState === WebSocket.OPEN) {
-      // Flush nothing more: a closing peer must recover from history anyway.
       try {
         this.socket.close(code, reason);
       } catch {
