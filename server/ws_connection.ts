@@ -95,7 +95,13 @@ export class WebSocketConnection implements Connection {
 
   /** Send what is queued as one frame, unless the socket is still over its limit. */
   flush(): void {
-    if (this.#queue.length === 0 || this.socket.readyState !== WebSocket.OPEN) return;
+    if (this.#queue.length === 0) return;
+    if (this.socket.readyState !== WebSocket.OPEN) {
+      // The peer went away; its close event will release us. Keep nothing for it meanwhile.
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      return;
+    }
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
       // The peer is not reading; hold our frames rather than grow Deno's queue.
       const now = Date.now();
