@@ -111,6 +111,11 @@ export interface ChatServerOptions {
   commands?: SlashCommand[];
   /** Origins besides the server's own that may open WebSockets; "*" allows any. */
   allowedOrigins?: string[];
+  /**
+   * Behind a reverse proxy: take each client's address from the X-Forwarded-For the proxy
+   * appends (its last hop), so login throttling is per client, not per proxy.
+   */
+  trustProxy?: boolean;
   /** A logger, or the level for the built-in one (stderr). */
   log?: Logger | LogLevel;
   /** Set under `deno serve --parallel`: workers on one data directory share a channel. */
@@ -181,6 +186,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     frames: options.frames ?? [],
     commands: options.commands ?? [],
     allowedOrigins: options.allowedOrigins ?? [],
+    trustProxy: options.trustProxy ?? false,
     ...(limits.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: limits.maxBufferedBytes }),
     ...(limits.retention ? { retention: limits.retention } : {}),
     ...(limits.recoveryMax === undefined ? {} : { recoveryMax: limits.recoveryMax }),

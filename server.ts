@@ -44,6 +44,7 @@ export async function compose(
     },
     branding: { title: config.title },
     allowedOrigins: config.allowedOrigins,
+    trustProxy: config.trustProxy,
   });
 }
 

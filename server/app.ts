@@ -55,6 +55,8 @@ export interface AppOptions {
   commands?: SlashCommand[];
   /** Extra HTTP routes under /api/ (the bot API, webhooks). */
   extensions?: RouteExtension[];
+  /** Take the client's address from X-Forwarded-For (behind a reverse proxy). */
+  trustProxy?: boolean;
   allowedOrigins?: string[];
   maxBufferedBytes?: number;
   session?: Omit<SessionOptions, "log">;
@@ -125,6 +127,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       ...options.extensions ?? [],
     ],
     hooks: extensions.hooks,
+    trustProxy: options.trustProxy ?? false,
     allowedOrigins: options.allowedOrigins ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     log: options.log,

@@ -33,6 +33,8 @@ export interface Config {
   jwt: JwtOptions;
   /** log2 of scrypt's N for new password hashes. */
   passwordCost: number;
+  /** Behind a reverse proxy: client addresses come from X-Forwarded-For. */
+  trustProxy: boolean;
   /** `--create-admin NAME`: create (or promote) this admin account, then exit. */
   createAdmin: string | null;
 }
@@ -182,6 +184,12 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: "roles",
     help: 'JWT claim with the user\'s roles ("admin", "guest"; anything else is a user)',
   },
+  "trust-proxy": {
+    type: "boolean",
+    env: "PARLEY_TRUST_PROXY",
+    default: false,
+    help: "Behind a reverse proxy: take client addresses from its X-Forwarded-For",
+  },
   "password-cost": {
     type: "string",
     env: "PARLEY_PASSWORD_COST",
@@ -240,9 +248,12 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
   if (!(REGISTRATION_MODES as readonly string[]).includes(registration)) {
     throw new ConfigError(`--registration must be open, invite or closed, not "${registration}".`);
   }
-  const guestsEnv = env("PARLEY_GUESTS");
-  const guests = values.guests === true ||
-    (guestsEnv !== undefined && ["1", "true", "yes", "on"].includes(guestsEnv.toLowerCase()));
+  const flag = (name: string, variable: string) => {
+    const set = env(variable);
+    return values[name] === true ||
+      (set !== undefined && ["1", "true", "yes", "on"].includes(set.toLowerCase()));
+  };
+  const guests = flag("guests", "PARLEY_GUESTS");
   const optional = (name: string) => pick(name) || undefined;
   const jwt: JwtOptions = {
     rolesClaim: pick("jwt-roles-claim"),
@@ -295,6 +306,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       guests,
       jwt,
       passwordCost: integer("--password-cost", pick("password-cost"), MIN_PASSWORD_COST, 20),
+      trustProxy: flag("trust-proxy", "PARLEY_TRUST_PROXY"),
       createAdmin: optional("create-admin") ?? null,
     },
   };

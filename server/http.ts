@@ -47,6 +47,11 @@ export interface HttpOptions {
   basePath?: string;
   /** Runs `onConnect` before a socket opens. */
   hooks?: HookRunner;
+  /**
+   * Behind a reverse proxy every request comes from the proxy's address; trust the
+   * X-Forwarded-For it appends instead, so login limits apply per real client.
+   */
+  trustProxy?: boolean;
   allowedOrigins: string[];
   maxBufferedBytes: number;
   log: Logger;
@@ -387,8 +392,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
 
   const handler: Handler = async (request, info) => {
     let response: Response;
-    const addr = info?.remoteAddr;
-    const ip = addr && "hostname" in addr ? addr.hostname : "unknown";
+    const ip = clientAddress(request, info, options.trustProxy ?? false);
     try {
       response = await route(request, ip);
     } catch (error) {
@@ -420,6 +424,22 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   }
 
   return { handler, closeAll };
+}
+
+/** The client's address: the peer's, or the one the trusted proxy saw (its last hop). */
+export function clientAddress(
+  request: Request,
+  info: Deno.ServeHandlerInfo | undefined,
+  trustProxy: boolean,
+): string {
+  if (trustProxy) {
+    // The proxy appends the address it saw; anything before it, the client could forge.
+    const hops = request.headers.get("x-forwarded-for")?.split(",").map((h) => h.trim());
+    const last = hops?.filter(Boolean).at(-1);
+    if (last) return last;
+  }
+  const addr = info?.remoteAddr;
+  return addr && "hostname" in addr ? addr.hostname : "unknown";
 }
 
 function authFailure(error: AuthError): Response {

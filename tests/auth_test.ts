@@ -538,3 +538,43 @@ Deno.test("auth: login throttling is shared by every worker on one store, and su
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("auth: behind a trusted proxy, login throttling keys on each client's address", async () => {
+  const server = await startServer({ trustProxy: true });
+  try {
+    await signIn(server, "ada");
+    await signIn(server, "bob");
+    const from = (ip: string) => ({ "x-forwarded-for": `203.0.113.9, ${ip}` });
+    // One client guesses at Ada's password until it is throttled…
+    for (let i = 0; i < 6; i++) {
+      await post(
+        server,
+        "/api/login",
+        { username: "ada", password: `wrong-${i}` },
+        from("198.51.100.1"),
+      );
+    }
+    const blocked = await post(
+      server,
+      "/api/login",
+      { username: "carol", password: "wrong-x" },
+      from("198.51.100.1"),
+    );
+    assert.equal(blocked.status, 429, "the guessing address is throttled for any username");
+    // …while another client behind the same proxy signs in as usual.
+    const bob = await post(
+      server,
+      "/api/login",
+      { username: "bob", password: passwordFor("bob") },
+      from("198.51.100.2"),
+    );
+    assert.equal(bob.status, 200);
+    // The first hop is the client's own claim; only the proxy's last hop counts.
+    const forged = await post(server, "/api/login", { username: "carol", password: "wrong-y" }, {
+      "x-forwarded-for": "198.51.100.3, 198.51.100.1",
+    });
+    assert.equal(forged.status, 429);
+  } finally {
+    await server.close();
+  }
+});

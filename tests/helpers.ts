@@ -33,6 +33,7 @@ export const TEST_CONFIG: Config = {
   jwt: { rolesClaim: "roles" },
   // Same scrypt, cheaper N: tests register hundreds of accounts. The CLI test checks 17.
   passwordCost: 12,
+  trustProxy: false,
   createAdmin: null,
 };
 
