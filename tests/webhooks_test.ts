@@ -178,6 +178,9 @@ Deno.test("webhooks: created, edited and deleted messages arrive signed, for the
     await t.hub.edit(t.ada, "general", message.seq, "hello, hooks");
     await t.hub.delete(t.ada, "general", message.seq);
     await eventually(() => hook.received.length === 3);
+    // Two calls may be in flight at once, so arrival order is not promised: receivers order
+    // by the entry's seq, as here.
+    hook.received.sort((a, b) => a.payload.message.seq - b.payload.message.seq);
     assert.deepEqual(hook.received.map((r) => r.headers.get("x-parley-event")), [
       "message.created",
       "message.edited",
