@@ -433,7 +433,9 @@ export const CustomPush = z.strictObject({
 export const RoomRemovedPush = z.strictObject({
   type: z.literal("room.removed"),
   room: RoomName,
-  reason: z.enum(["kicked", "banned", "deleted", "disabled"]),
+  reason: z.enum(["kicked", "banned", "deleted", "disabled", "left"]).describe(
+    "left: you left it from another of your devices",
+  ),
 }).describe("You are no longer in this room");
 
 export const ServerFrame = z.union([

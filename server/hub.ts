@@ -307,6 +307,8 @@ export class Hub {
       await this.access.setRole(name, conn.user.id, null);
       this.#accessChanged(name);
     }
+    // Membership is the user's, not the device's: their other sockets leave too.
+    this.#control({ type: "remove", room: name, userId: conn.user.id, reason: "left" });
   }
 
   async send(

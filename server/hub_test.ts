@@ -316,8 +316,18 @@ Deno.test("hub: membership is kept across connections; leaving ends it", async (
   const again = new FakeConnection(ada);
   await hub.connect(again);
   await hub.join(again, "b");
+  const phone = new FakeConnection(ada);
+  await hub.connect(phone);
+  await hub.join(phone, "b");
   await hub.leave(again, "b");
   assert.deepEqual(await hub.store.roomsOf(ada.id), ["a"]);
+  // Her other device leaves the room with her, and hears why.
+  assert.equal(hub.isJoined(phone, "b"), false);
+  assert.deepEqual(phone.pushes("room.removed"), [{
+    type: "room.removed",
+    room: "b",
+    reason: "left",
+  }]);
 });
 
 Deno.test("hub: a kick and a ban on one instance act on the target's sockets on another", async () => {

@@ -160,7 +160,10 @@ function connect(who: SignedIn): void {
   });
   s.on("room", (f) => roomChanged(f.room));
   s.on("moderation", (f) => moderated(f.event));
-  s.on("room.removed", (f) => removedFrom(f.room, f.reason));
+  s.on(
+    "room.removed",
+    (f) => f.reason === "left" ? leftRoom(f.room) : removedFrom(f.room, f.reason),
+  );
   s.on("error", (f) => console.warn(`parley: ${f.error.code}: ${f.error.message}`));
   // An application's own pushes: its code in the page may subscribe; the chat ignores them.
   s.on("custom", (f) => dispatchCustomPush(f));

@@ -24,7 +24,7 @@ export type HubControl =
     type: "remove";
     room: string;
     userId: string | null;
-    reason: "kicked" | "banned" | "deleted" | "disabled";
+    reason: "kicked" | "banned" | "deleted" | "disabled" | "left";
     /** With a room-wide removal: members to tell even where they have not joined it. */
     members?: string[];
   }
