@@ -12,6 +12,7 @@ import { SERVER_ROLES, type ServerRole } from "../protocol/permissions.ts";
 import { type Account, memberOf } from "./auth/accounts.ts";
 import {
   type Authenticator,
+  bearerToken,
   readCookie,
   SESSION_COOKIE,
   sessionCookie,
@@ -458,8 +459,7 @@ function authFailure(error: AuthError): Response {
 
 /** The session token this request carries, as a bearer token or in the cookie. */
 function bearerOrCookie(request: Request): string | undefined {
-  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
-  return bearer ?? readCookie(request.headers.get("cookie"), SESSION_COOKIE);
+  return bearerToken(request) ?? readCookie(request.headers.get("cookie"), SESSION_COOKIE);
 }
 
 function foreignOrigin(): Response {
@@ -478,7 +478,11 @@ function serveAsset(request: Request, asset: Asset): Response {
   return new Response(request.method === "HEAD" ? null : asset.body.slice(), { headers });
 }
 
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+export function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(JSON.stringify(body), {
     status,
     headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },

@@ -18,9 +18,11 @@ import type {
   RoomMember,
 } from "../protocol/messages.ts";
 import {
+  allowed,
   effectiveRole,
   mayActOn,
   type Permission,
+  ROLE_RANK,
   type RoomKind,
   type RoomRole,
   type ServerRole,
@@ -216,7 +218,6 @@ export class Hub {
   async deleteRoom(conn: Connection, name: string): Promise<void> {
     const { record } = await this.#authorize(conn, name, "room.delete");
     await this.#removeRoom(record, "deleted");
-    await this.#moderationRecord(conn, record, "delete", null, {}, false);
   }
 
   /** The rooms `principal` may see, with their membership and unread counts; public ones without. */
@@ -369,7 +370,7 @@ export class Hub {
   /** Authors may delete their own messages, moderators anyone's. */
   async delete(conn: Connection, room: string, seq: number): Promise<ResultOf<"delete">> {
     const { standing } = await this.#authorize(conn, room, "delete.own");
-    const moderates = this.#allows("delete.any", standing);
+    const moderates = allowed("delete.any", standing);
     const guard: EntryGuard = (target) => {
       if (target.author.id !== conn.user.id && !moderates) throw forbidden("delete.any", room);
     };
@@ -440,32 +441,33 @@ export class Hub {
     ]);
     const local = this.#rooms.get(name);
     const now = this.#now();
-    const members: RoomMember[] = [];
-    for (const id of ids) {
-      const found = await this.#directory.get(id);
-      if (!found) continue;
+    const users = await this.#users(ids);
+    const members: RoomMember[] = ids.flatMap((id) => {
+      const user = users.get(id);
+      if (!user) return [];
       const mute = mutes.get(id);
-      members.push({
-        user: found.user,
+      return [{
+        user,
         role: roles.get(id) ?? "member",
         online: local?.users.has(id) ?? false,
         ...(mute && (mute.until === null || mute.until > now)
           ? { mutedUntil: mute.until ?? 0 }
           : {}),
-      });
-    }
-    if (!this.#allows("ban", standing)) return { members };
-    const bans = [];
-    for (const [id, ban] of await this.access.bans(name)) {
-      if (ban.until !== null && ban.until <= now) continue;
-      const user = (await this.#directory.get(id))?.user ?? { id, name: id };
-      bans.push({ user, until: ban.until, by: ban.by, reason: ban.reason });
-    }
-    const invited = [];
-    for (const id of await this.access.invited(record.name)) {
-      const found = await this.#directory.get(id);
-      if (found) invited.push(found.user);
-    }
+      }];
+    });
+    if (!allowed("ban", standing)) return { members };
+    const live = [...await this.access.bans(name)].filter(([, ban]) =>
+      ban.until === null || ban.until > now
+    );
+    const invitedIds = await this.access.invited(record.name);
+    const named = await this.#users([...live.map(([id]) => id), ...invitedIds]);
+    const bans = live.map(([id, ban]) => ({
+      user: named.get(id) ?? { id, name: id },
+      until: ban.until,
+      by: ban.by,
+      reason: ban.reason,
+    }));
+    const invited = invitedIds.flatMap((id) => named.get(id) ?? []);
     return { members, bans, invited };
   }
 
@@ -756,12 +758,7 @@ export class Hub {
     principal: Principal,
     member: boolean,
   ): Promise<RoomInfo> {
-    const info = this.roomInfo(record);
-    if (record.kind === "dm") {
-      const peers = await this.access.peers(record.name) ?? [];
-      const found = await Promise.all(peers.map((id) => this.#directory.get(id)));
-      info.peers = found.flatMap((f) => (f ? [f.user] : []));
-    }
+    const info = await this.#withPeers(this.roomInfo(record));
     if (!member) return { ...info, member };
     const userId = principal.user.id;
     const [readSeq, unread, standing] = await Promise.all([
@@ -818,15 +815,6 @@ export class Hub {
     return { record, standing };
   }
 
-  #allows(permission: Permission, standing: Parameters<AccessControl["require"]>[1]): boolean {
-    try {
-      this.access.require(permission, standing, "");
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** The target of a kick, ban, mute or role change, if the caller outranks them. */
   async #actOn(
     conn: Connection,
@@ -851,13 +839,19 @@ export class Hub {
       throw forbidden(
         permission,
         record.name,
-        grant && ROLE_ORDER.indexOf(grant) < ROLE_ORDER.indexOf(actor)
+        grant && ROLE_RANK[grant] > ROLE_RANK[actor]
           ? `You cannot grant ${grant}, a role above your own.`
           : `You cannot ${permission === "role.change" ? "change the role of" : permission} ` +
             `${target.user.name}: their role is not below yours.`,
       );
     }
     return target;
+  }
+
+  /** The users among `ids` the directory knows, looked up together. */
+  async #users(ids: string[]): Promise<Map<string, Member>> {
+    const found = await Promise.all(ids.map((id) => this.#directory.get(id)));
+    return new Map(found.flatMap((f) => (f ? [[f.user.id, f.user] as const] : [])));
   }
 
   async #user(id: string): Promise<{ user: Member; role: ServerRole }> {
@@ -874,17 +868,6 @@ export class Hub {
     target: Member | null,
     extra: Pick<ModerationEvent, "until" | "role" | "reason">,
   ): Promise<ModerationEvent> {
-    return await this.#moderationRecord(conn, record, action, target, extra, true);
-  }
-
-  async #moderationRecord(
-    conn: Connection,
-    record: RoomRecord,
-    action: ModerationEvent["action"],
-    target: Member | null,
-    extra: Pick<ModerationEvent, "until" | "role" | "reason">,
-    announce: boolean,
-  ): Promise<ModerationEvent> {
     const event: ModerationEvent = {
       id: crypto.randomUUID(),
       room: record.name,
@@ -894,8 +877,7 @@ export class Hub {
       ts: this.#now(),
       ...extra,
     };
-    if (action !== "delete") await this.access.log(event);
-    if (!announce) return event;
+    await this.access.log(event);
     const frame: PushFrame = { type: "moderation", event };
     this.broadcast(record.name, frame);
     const targetInRoom = target && this.#rooms.get(record.name)?.users.has(target.id);
@@ -919,6 +901,14 @@ export class Hub {
     this.#accessChanged(record.name);
   }
 
+  /** A dm room's info with its two users named; other rooms as they are. */
+  async #withPeers(info: RoomInfo): Promise<RoomInfo> {
+    if (info.kind !== "dm") return info;
+    const ids = await this.access.peers(info.name) ?? [];
+    const users = await this.#users(ids);
+    return { ...info, peers: ids.flatMap((id) => users.get(id) ?? []) };
+  }
+
   /** Tell those who may see a room that it was created or changed. */
   async #announceRoom(record: RoomRecord): Promise<void> {
     const frame: PushFrame = { type: "room", room: this.roomInfo(record) };
@@ -929,12 +919,7 @@ export class Hub {
     const audience = new Set(await this.store.membersOf(record.name));
     for (const id of await this.access.invited(record.name)) audience.add(id);
     if (record.kind === "dm") {
-      const info = { ...frame.room, peers: [] as Member[] };
-      for (const id of await this.access.peers(record.name) ?? []) {
-        const found = await this.#directory.get(id);
-        if (found) info.peers.push(found.user);
-      }
-      const data: PushFrame = { type: "room", room: info };
+      const data: PushFrame = { type: "room", room: await this.#withPeers(frame.room) };
       for (const id of audience) this.#toUser(id, data);
       return;
     }
@@ -1098,8 +1083,6 @@ export class Hub {
   }
 }
 
-const ROLE_ORDER: RoomRole[] = ["owner", "moderator", "member"];
-
 function isOpen(kind: RoomKind): boolean {
   return kind === "public" || kind === "announcement";
 }
@@ -1122,9 +1105,6 @@ function storeDirectory(store: Store): UserDirectory {
   };
   return {
     get: find,
-    byName: async (name) => {
-      void name;
-      return await Promise.resolve(null);
-    },
+    byName: () => Promise.resolve(null),
   };
 }

@@ -9,6 +9,7 @@ import { CLOSE_CODES, ProtocolError } from "../../protocol/errors.ts";
 import { LIMITS, ROOM_NAME_PATTERN } from "../../protocol/limits.ts";
 import type { Member } from "../../protocol/messages.ts";
 import { type Accounts, hash } from "../auth/accounts.ts";
+import { bearerToken } from "../auth/authenticator.ts";
 import type { Principal } from "../auth/types.ts";
 import type { RouteExtension } from "../http.ts";
 import type { Connection, Hub } from "../hub.ts";
@@ -415,7 +416,7 @@ class BotApi {
 
   /** The live key behind the request's bearer token, or null (unknown, malformed, revoked). */
   async #authenticate(request: Request): Promise<KeyRecord | null> {
-    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    const bearer = bearerToken(request);
     const match = bearer ? KEY_PATTERN.exec(bearer) : null;
     if (!bearer || !match) return null;
     // Read on every request, so a revocation holds at once on every instance.

@@ -4,6 +4,7 @@
  * at `GET /api/openapi.json`). Message, room and member shapes come from the protocol's
  * own schemas, so the API and the WebSocket protocol cannot drift apart.
  */
+import { json } from "../http.ts";
 import { z } from "zod";
 import { LIMITS } from "../../protocol/limits.ts";
 import { Member, Message, RoomInfo, RoomMember, RoomName } from "../../protocol/schema.ts";
@@ -159,16 +160,7 @@ export const WebhookPayload = z.strictObject({
 
 // ---- replies ----------------------------------------------------------------------------------
 
-export function json(
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
-  });
-}
+export { json };
 
 export function noContent(): Response {
   return new Response(null, { status: 204, headers: { "cache-control": "no-store" } });

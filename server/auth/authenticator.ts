@@ -40,7 +40,7 @@ export class Authenticator {
         return principalOf(account, "app");
       }
     }
-    const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+    const bearer = bearerToken(request);
     if (bearer) return await this.fromToken(bearer);
     const cookie = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
     return cookie ? await this.#session(cookie) : null;
@@ -77,6 +77,11 @@ export class Authenticator {
     const via = found.account.role === "guest" ? "guest" : "session";
     return principalOf(found.account, via, found.session);
   }
+}
+
+/** The token of an `Authorization: Bearer` header, if the request has one. */
+export function bearerToken(request: Request): string | undefined {
+  return /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
 }
 
 export function readCookie(header: string | null, name: string): string | undefined {
