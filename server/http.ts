@@ -326,6 +326,12 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       "# TYPE parley_deliveries_total counter",
       `parley_deliveries_total ${s.deliveries}`,
     ];
+    // Process memory: what an operator watches for slow consumers and bursts.
+    const memory = Deno.memoryUsage();
+    for (const [name, value] of Object.entries(memory)) {
+      const metric = `parley_memory_${name.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase())}_bytes`;
+      lines.push(`# TYPE ${metric} gauge`, `${metric} ${value}`);
+    }
     return new Response(lines.join("\n") + "\n", {
       headers: { "content-type": "text/plain; version=0.0.4" },
     });

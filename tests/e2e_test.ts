@@ -205,6 +205,9 @@ Deno.test("e2e: pages and assets carry security and cache headers", async () => 
     assert.equal((await (await fetch(server.url + "/healthz")).json()).ok, true);
     const metrics = await (await fetch(server.url + "/metrics")).text();
     assert.match(metrics, /parley_connections 0/);
+    const rss = Number(/^parley_memory_rss_bytes (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(rss > 10 * 1024 * 1024, `RSS reported in bytes: ${rss}`);
+    assert.match(metrics, /^parley_memory_heap_used_bytes \d+$/m);
     const missing = await fetch(server.url + "/nope");
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
