@@ -49,10 +49,12 @@ Options:
   --markdown <path>    Where to write markdown (default bench/RESULTS.md; smoke: a temp dir)
   --parley-arg <flag>  Extra flag for Parley (repeat), e.g. --parley-arg=--max-buffered=2097152
   --cpu-prof <dir>     Write a V8 CPU profile of each Parley run into <dir>
+  --targets <list>     Servers to run: bare,coalescing,parley (default all; ratios need all)
   --help               Show this help`;
 
 interface Plan {
   scenarios: ScenarioId[];
+  targets: TargetName[];
   durationMs: number;
   warmupMs: number;
   smoke: boolean;
@@ -66,6 +68,8 @@ interface Plan {
 }
 
 const ALL: ScenarioId[] = ["a", "b", "c", "d", "e"];
+/** Baselines first, so a Parley run never follows its own backlog's shutdown. */
+const TARGETS: TargetName[] = ["bare", "coalescing", "parley"];
 
 function plan(args: string[]): Plan & { json: string; markdown: string; target: TargetOptions } {
   const { values } = parseArgs({
@@ -79,6 +83,7 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
       markdown: { type: "string" },
       "parley-arg": { type: "string", multiple: true, default: [] },
       "cpu-prof": { type: "string" },
+      targets: { type: "string", default: TARGETS.join(",") },
       help: { type: "boolean", default: false },
     },
   });
@@ -92,6 +97,8 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
   };
   const scenarios = (values.scenario ?? ALL.join(",")).split(",").map((s) => s.trim());
   for (const s of scenarios) if (!ALL.includes(s as ScenarioId)) fail(`unknown scenario "${s}"`);
+  const targets = values.targets.split(",").map((t) => t.trim());
+  for (const t of targets) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}"`);
   const smoke = values.smoke;
   const durationS = Number(values.duration ?? (smoke ? 1 : 20));
   if (!(durationS > 0 && durationS <= 600)) fail("--duration must be 0-600 seconds");
@@ -100,6 +107,7 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
   const out = smoke ? Deno.makeTempDirSync({ prefix: "parley-bench-smoke-" }) : null;
   return {
     scenarios: ALL.filter((s) => scenarios.includes(s)),
+    targets: TARGETS.filter((t) => targets.includes(t)),
     durationMs: durationS * 1000,
     warmupMs: smoke ? 200 : Math.min(2000, durationS * 150),
     smoke,
@@ -130,9 +138,6 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
   };
 }
 
-/** Baselines first, so a Parley run never follows its own backlog's shutdown. */
-const TARGETS: TargetName[] = ["bare", "coalescing", "parley"];
-
 async function runOne(
   id: ScenarioId,
   name: TargetName,
@@ -154,6 +159,7 @@ async function runOne(
       durationMs: p.durationMs,
       warmupMs: p.warmupMs,
       settleMs: p.smoke ? 500 : 3000,
+      idleMs: p.smoke ? 1000 : 20_000,
       progress,
     };
     let result: RunResult;
@@ -356,7 +362,7 @@ async function main(): Promise<number> {
       };
       continue;
     }
-    for (const name of TARGETS) {
+    for (const name of p.targets) {
       scenario.runs[name] = await runOne(id, name, p, progress);
     }
   }

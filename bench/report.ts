@@ -156,14 +156,24 @@ export function buildRows(scenarios: Results["scenarios"]): Row[] {
   }
   const d = scenarios.d;
   if (d) {
-    const per = (t: TargetName) => pick(d.runs, t, "idle", (r) => r.bytesPerConnection / 1024);
+    const per = (f: (r: IdleResult) => number) => (t: TargetName) =>
+      pick(d.runs, t, "idle", (r) => f(r) / 1024);
+    const settled = per((r) => r.bytesPerConnection);
+    const early = per((r) => r.bytesPerConnectionAfterConnect);
+    const idleS = Object.values(d.runs).find((r) => r.kind === "idle")?.idleMs;
     rows.push(row(
       "d",
-      "RSS per idle connection",
+      `RSS per idle connection (after ${idleS === undefined ? "?" : idleS / 1000} s idle)`,
       "KiB",
-      { parley: per("parley"), bare: per("bare"), coalescing: per("coalescing") },
+      { parley: settled("parley"), bare: settled("bare"), coalescing: settled("coalescing") },
       "≤ 1.2× bare",
       (r) => r.vsBare !== null && r.vsBare <= 1.2,
+    ));
+    rows.push(row(
+      "d",
+      "RSS per connection, just after the connect storm",
+      "KiB",
+      { parley: early("parley"), bare: early("bare"), coalescing: early("coalescing") },
     ));
   }
   const e = scenarios.e?.persistence;
@@ -256,8 +266,10 @@ export function runsTable(scenarios: Results["scenarios"]): string {
           `errors ${run.errors}`;
       } else {
         detail = `RSS ${(run.rssBeforeBytes / MB).toFixed(1)} → ${
-          (run.rssAfterBytes / MB).toFixed(1)
-        } MB for ${run.connections} connections (CPU over the connect phase)`;
+          (run.rssAfterConnectBytes / MB).toFixed(1)
+        } MB after connecting → ${(run.rssAfterBytes / MB).toFixed(1)} MB after ${
+          run.idleMs / 1000
+        } s idle, for ${run.connections} connections (CPU over the connect phase)`;
       }
       lines.push(
         `| ${label} | ${(window / 1000).toFixed(1)} s | ${pct(run.cpu.server)} | ${

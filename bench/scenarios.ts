@@ -16,6 +16,8 @@ export interface Context {
   warmupMs: number;
   /** How long d lets the server settle before reading its RSS (GC, lazy frees). */
   settleMs: number;
+  /** d: how long the connections sit idle before the settled reading. */
+  idleMs: number;
   progress: Progress;
 }
 
@@ -77,8 +79,13 @@ export interface IdleResult extends RunBase {
   connections: number;
   rooms: number;
   rssBeforeBytes: number;
+  /** RSS `settleMs` after the last connection opened: still holding the storm's garbage. */
+  rssAfterConnectBytes: number;
+  bytesPerConnectionAfterConnect: number;
+  /** RSS after `idleMs` with nothing happening, once V8 has given back what it no longer uses. */
   rssAfterBytes: number;
   bytesPerConnection: number;
+  idleMs: number;
   setupMs: number;
   cpu: Cpu;
 }
@@ -392,6 +399,10 @@ export async function latency(
  * d: `connections` authenticated sockets that said hello and joined a room, then sit
  * idle. Server RSS after minus before, over the count. A few warm-up connections are
  * opened (and kept) before "before", so JIT and first-use allocations are not counted.
+ * RSS is read twice: shortly after the connect storm, when the heap still holds what
+ * the storm grew, and after the sockets have sat idle long enough for V8's memory
+ * reducer (its first idle GC comes about 8 s after the last full one) to return it.
+ * Every target gets the same waits, so the ratio compares like with like.
  */
 export async function idle(
   ctx: Context,
@@ -416,20 +427,32 @@ export async function idle(
     const cpu = cpuMeters.read();
     ctx.progress.update(`${sizes.connections} idle connections open; settling`);
     await sleep(ctx.settleMs);
+    const afterConnect = statusBytes(ctx.pid, "VmRSS") ?? 0;
+    ctx.progress.update(
+      `${sizes.connections} idle connections; ${fmtMB(afterConnect - before)} MB more; idling`,
+    );
+    await sleep(Math.max(0, ctx.idleMs - ctx.settleMs));
     const after = statusBytes(ctx.pid, "VmRSS") ?? 0;
     return {
       kind: "idle",
       connections: sizes.connections,
       rooms: sizes.rooms,
       rssBeforeBytes: before,
+      rssAfterConnectBytes: afterConnect,
+      bytesPerConnectionAfterConnect: (afterConnect - before) / sizes.connections,
       rssAfterBytes: after,
       bytesPerConnection: (after - before) / sizes.connections,
+      idleMs: ctx.idleMs,
       setupMs,
       cpu,
     };
   } finally {
     await closeAll(all);
   }
+}
+
+function fmtMB(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
 }
 
 export function fmt(n: number): string {
