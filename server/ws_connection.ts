@@ -39,6 +39,34 @@ function flushAll(): void {
   const due = [...dirty];
   dirty.clear();
   for (const conn of due) conn.flush();
+  batches.clear();
+}
+
+/**
+ * Batches joined in this flush, by part count. Members of one room are due the same
+ * broadcasts, so in a busy room they share one joined string instead of building a
+ * copy each: less CPU, and far less garbage for the collector.
+ */
+const batches = new Map<number, { parts: string[]; frame: string }[]>();
+const BATCHES_PER_LENGTH = 8;
+
+function joinShared(parts: string[]): string {
+  const n = parts.length;
+  const seen = batches.get(n);
+  if (seen) {
+    for (const earlier of seen) if (sameParts(earlier.parts, parts)) return earlier.frame;
+  }
+  const frame = encodeBatch(parts);
+  if (!seen) batches.set(n, [{ parts, frame }]);
+  else if (seen.length < BATCHES_PER_LENGTH) seen.push({ parts, frame });
+  return frame;
+}
+
+/** Broadcast parts are the very same string objects, so === is a pointer check. */
+function sameParts(a: string[], b: string[]): boolean {
+  if (a[0] !== b[0] || a[a.length - 1] !== b[b.length - 1]) return false;
+  for (let i = 1; i < a.length - 1; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export class WebSocketConnection implements Connection {
@@ -118,7 +146,7 @@ export class WebSocketConnection implements Connection {
       return;
     }
     this.#stalledSince = 0;
-    const batch = this.#queue.length === 1 ? this.#queue[0]! : encodeBatch(this.#queue);
+    const batch = this.#queue.length === 1 ? this.#queue[0]! : joinShared(this.#queue);
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#write(batch);
