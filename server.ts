@@ -16,7 +16,7 @@ import {
   openStore,
 } from "./mod.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
-import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
+import { type Config, ConfigError, helpText, parseConfig, V8_FLAGS } from "./server/config.ts";
 
 /** The library options that `config` (flags and PARLEY_* variables) stands for. */
 export async function compose(
@@ -142,7 +142,14 @@ export function runByDenoServe(): boolean {
  */
 export async function relaunchWithKv(): Promise<number> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-kv", Deno.mainModule, ...Deno.args],
+    args: [
+      "run",
+      "-A",
+      "--unstable-kv",
+      `--v8-flags=${V8_FLAGS.join(",")}`,
+      Deno.mainModule,
+      ...Deno.args,
+    ],
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",

@@ -1,4 +1,5 @@
 /** Start and stop the servers under test as child processes, pinned to their own core. */
+import { V8_FLAGS } from "../server/config.ts";
 import { type Endpoint, randomSecret } from "./client.ts";
 
 export const ROOT = new URL("../", import.meta.url);
@@ -109,6 +110,9 @@ export async function startTarget(
     "run",
     "-A",
     "--unstable-kv",
+    ...(name === "parley" && Deno.env.get("BENCH_V8_FLAGS")
+      ? [`--v8-flags=${Deno.env.get("BENCH_V8_FLAGS")}`]
+      : []),
     ...(options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : []),
     script,
     ...args,

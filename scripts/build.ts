@@ -4,6 +4,7 @@
  * executable (this needs the `denort` runtime: set DENORT_BIN where it cannot be downloaded).
  */
 import { bundleClient } from "../server/assets.ts";
+import { V8_FLAGS } from "../server/config.ts";
 
 const root = new URL("../", import.meta.url);
 const dist = new URL("dist/", root);
@@ -77,7 +78,14 @@ if (import.meta.main) {
   );
   if (Deno.args.includes("--compile")) {
     const exe = new URL("parley", dist);
-    await deno(["compile", ...COMPILE_PERMISSIONS, "-o", exe.pathname, out.pathname]);
+    await deno([
+      "compile",
+      ...COMPILE_PERMISSIONS,
+      `--v8-flags=${V8_FLAGS.join(",")}`,
+      "-o",
+      exe.pathname,
+      out.pathname,
+    ]);
     console.log(`wrote ${exe.pathname}`);
   }
 }

@@ -1,6 +1,6 @@
 /** The command line, run as a user would: `deno run -A server.ts ...`. */
 import assert from "node:assert/strict";
-import { FLAGS } from "../server/config.ts";
+import { FLAGS, V8_FLAGS } from "../server/config.ts";
 import { signIn, TestClient } from "./helpers.ts";
 import { KvStore } from "../server/store/kv.ts";
 import { runDeno, spawnServer } from "./process.ts";
@@ -16,6 +16,15 @@ Deno.test("cli: --help lists every flag with its default", async () => {
   }
   assert.match(stdout, /default: 8000/);
   assert.match(stdout, /default: localhost/);
+});
+
+Deno.test("cli: deno task start runs with the same V8 flags as the executable and the bench", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const start: string = config.tasks.start;
+  assert.ok(
+    start.split(" ").includes(`--v8-flags=${V8_FLAGS.join(",")}`),
+    `deno.json's start task (${start}) should carry V8_FLAGS from server/config.ts`,
+  );
 });
 
 Deno.test("cli: an unknown flag or a bad value is a clear error with exit code 2", async () => {
