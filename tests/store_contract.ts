@@ -312,6 +312,28 @@ export function storeContract(
   });
 
   withStore(
+    "a resend is recognised after a reopen, far back and after an edit",
+    async (store, fixture) => {
+      if (!fixture.reopen) return; // nothing to reopen in memory
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      await Promise.all(
+        Array.from({ length: 450 }, (_, i) => store.append(text("r", ada, `m${i}`, `nonce-${i}`))),
+      );
+      await store.append({ kind: "edit", room: "r", author: ada, target: 3, text: "edited" });
+      await store.close();
+      const again = await fixture.reopen();
+      fixture.store = again;
+      for (const i of [2, 300, 449]) {
+        const resend = await again.append(text("r", ada, `m${i}`, `nonce-${i}`));
+        assert.equal(resend.duplicate, true, `nonce-${i} is known after the reopen`);
+        assert.equal(resend.message.seq, i + 1);
+      }
+      assert.equal((await again.append(text("r", ada, "m2", "nonce-2"))).message.text, "edited");
+      assert.equal((await again.append(text("r", bob, "new", "nonce-2"))).duplicate, false);
+    },
+  );
+
+  withStore(
     "everything survives a close and reopen, with the same epoch",
     async (store, fixture) => {
       if (!fixture.reopen) return; // nothing to reopen in memory

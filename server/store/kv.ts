@@ -35,10 +35,10 @@ const MAX_COMMIT_ATTEMPTS = 50;
 const SEQ_END = Number.MAX_SAFE_INTEGER;
 /** A resend is recognised while its original is among the room's last this-many entries. */
 export const NONCE_WINDOW = 10_000;
+/** Entries read back to rebuild a room's nonce window that this handle has not seen yet. */
+const COLD_NONCE_WINDOW = 2_000;
 /** Rooms whose nonce windows stay in memory; others reload theirs when next written. */
 const NONCE_WINDOW_ROOMS = 1000;
-/** [key, seq] pairs per nonce row: 200 × (≤ 64-char nonce + id) stays well under 64 KiB. */
-const NONCE_ROW_PAIRS = 200;
 
 type StoredRoom = Omit<RoomRecord, "lastSeq">;
 
@@ -286,16 +286,10 @@ export class KvStore implements Store {
       if (draft.kind === "text") roomNonces.set(nonceKey(draft), message);
       committed.push([p, { message, duplicate: false }]);
     }
+    // Nonces are not written apart: each text entry carries its own, and a window that
+    // falls behind is filled from the entries themselves.
     for (const [room, { next, check }] of seqs) {
-      if (next - 1 === check.value) continue;
-      op.set(["seq", room], next - 1);
-      // One nonce row per room per batch (chunked to stay under KV's value limit) in
-      // place of one row per message: this halves the rows a commit writes.
-      const pairs = [...newNonces.get(room)!].map(([key, m]): [string, number] => [key, m.seq]);
-      for (let i = 0; i < pairs.length; i += NONCE_ROW_PAIRS) {
-        const chunk = pairs.slice(i, i + NONCE_ROW_PAIRS);
-        op.set(["nb", room, chunk[0]![1]], chunk);
-      }
+      if (next - 1 !== check.value) op.set(["seq", room], next - 1);
     }
     if (!committed.some(([, r]) => !r.duplicate)) {
       for (const [p, result] of committed) p.resolve(result);
@@ -341,28 +335,31 @@ export class KvStore implements Store {
   }
 
   /**
-   * The room's recent nonces, current through `seq`. Only rows written since the window
-   * was last brought up to date are read: none at all while this handle is the room's
-   * only writer, since every commit moves the checked seq key.
+   * The room's recent nonces, current through `seq`. Only entries committed since the
+   * window was last brought up to date are read: none at all while this handle is the
+   * room's only writer, since every commit moves the checked seq key. A room new to this
+   * handle (after a restart, say) reads its last COLD_NONCE_WINDOW entries, once: a
+   * resend after a restart comes within seconds, and reading all NONCE_WINDOW would cost
+   * about 0.1 s per room.
    */
   async #nonceWindow(room: string, seq: number): Promise<NonceWindow> {
     let window = this.#nonceWindows.get(room);
     if (window) this.#nonceWindows.delete(room); // re-insert: most recently used last
-    else window = { through: Math.max(0, seq - NONCE_WINDOW), seqs: new Map() };
+    else window = { through: Math.max(0, seq - COLD_NONCE_WINDOW), seqs: new Map() };
     this.#nonceWindows.set(room, window);
     if (this.#nonceWindows.size > NONCE_WINDOW_ROOMS) {
       this.#nonceWindows.delete(this.#nonceWindows.keys().next().value!);
     }
     if (window.through < seq) {
-      const selector = { start: ["nb", room, window.through + 1], end: ["nb", room, SEQ_END] };
-      let through = seq;
-      for await (const row of this.#kv.list<[string, number][]>(selector)) {
-        for (const [key, s] of row.value) {
-          window.seqs.set(key, s);
-          through = Math.max(through, s);
+      // Nothing older than the window would be kept, so nothing older is read.
+      const from = Math.max(window.through, seq - NONCE_WINDOW) + 1;
+      const selector = { start: ["e", room, from], end: ["e", room, seq + 1] };
+      for await (const { value } of this.#kv.list<Message>(selector, { batchSize: 500 })) {
+        if (value.kind === "text" && value.nonce !== undefined) {
+          window.seqs.set(`${value.author.id}\n${value.nonce}`, value.seq);
         }
       }
-      window.through = through;
+      window.through = seq;
       trimWindow(window);
     }
     return window;
@@ -546,6 +543,7 @@ export class KvStore implements Store {
       const op = this.#kv.atomic().check(seqEntry).check(firstEntry);
       for (const m of doomed) op.delete(["e", room, m.seq]);
       const firstKept = doomed.at(-1)!.seq + 1;
+      // Nonce rows ("nb") were written by earlier versions; they go with their entries.
       const rows = { start: ["nb", room, 0], end: ["nb", room, firstKept] };
       for await (const row of this.#kv.list<[string, number][]>(rows, { limit: 100 })) {
         // A row may also hold nonces of kept entries; it goes once all of them are gone.
