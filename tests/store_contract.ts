@@ -1,6 +1,7 @@
 /** The Store contract: one suite, run against every adapter. */
 import assert from "node:assert/strict";
 import { ProtocolError } from "../protocol/errors.ts";
+import { LIMITS } from "../protocol/limits.ts";
 import type { Member } from "../protocol/messages.ts";
 import type { EntryDraft, Store } from "../server/store/types.ts";
 
@@ -85,6 +86,48 @@ export function storeContract(
       inR.slice(0, 100).map((r) => r.message.text),
     );
   });
+
+  withStore(
+    "a burst at every size limit commits whole: long names, full texts, edits",
+    async (store) => {
+      // Room names at their 32-character limit, a long author id, and texts at the limit
+      // push a group commit against KV's mutation, check, key and byte caps at once.
+      const rooms = Array.from({ length: 120 }, (_, i) => `room-${String(i).padStart(27, "0")}`);
+      for (const name of rooms) await store.createRoom({ name, topic: "", createdBy: ada.id });
+      const author = { id: `jwt:${"s".repeat(200)}`, name: "N".repeat(32) };
+      const sends = Array.from({ length: 1440 }, (_, i) => {
+        const body = i % 10 === 0 ? "ж".repeat(LIMITS.messageChars) : `short ${i}`;
+        return store.append(text(rooms[i % rooms.length]!, author, body, `nonce-${i}`));
+      });
+      const edits = rooms.slice(0, 60).map((room) =>
+        store.append({
+          kind: "edit",
+          room,
+          author,
+          target: 1,
+          text: "x".repeat(LIMITS.messageChars),
+        })
+      );
+      const results = await Promise.all([...sends, ...edits]);
+      // Then short ones only, so that the mutation cap binds rather than the byte cap.
+      results.push(
+        ...await Promise.all(
+          Array.from(
+            { length: 1440 },
+            (_, i) => store.append(text(rooms[i % rooms.length]!, author, `s${i}`, `short-${i}`)),
+          ),
+        ),
+      );
+      assert.equal(results.filter((r) => r.duplicate).length, 0);
+      for (const room of rooms) {
+        const last = (await store.getRoom(room))?.lastSeq;
+        const expected = 2880 / rooms.length + (rooms.indexOf(room) < 60 ? 1 : 0);
+        assert.equal(last, expected, `${room} got every entry`);
+      }
+      const first = (await store.history(rooms[0]!, { after: 0, limit: 1 })).messages[0];
+      assert.equal(first?.text, "x".repeat(LIMITS.messageChars));
+    },
+  );
 
   withStore("a repeated nonce returns the original message and stores nothing", async (store) => {
     await store.createRoom({ name: "r", topic: "", createdBy: ada.id });

@@ -26,8 +26,13 @@ import type {
   Store,
 } from "./types.ts";
 
-/** Deno KV's own limits are 100 checks, 1000 mutations and 800 KiB; stay clear of them. */
-const BATCH_MAX_ENTRIES = 400;
+/**
+ * Deno KV's own limits are 100 checks, 1000 mutations, 800 KiB of mutations and 80 KiB of
+ * keys; stay clear of them. A batch's mutations are an entry's row each (an edit or
+ * delete rewrites its target too) and a seq key per room; each room also costs a check.
+ * Keys are at most ~50 bytes (room names are 32), so 950 of them stay under 80 KiB.
+ */
+const BATCH_MAX_MUTATIONS = 950;
 const BATCH_MAX_ROOMS = 90;
 const BATCH_MAX_BYTES = 600 * 1024;
 const GET_MANY_MAX = 10;
@@ -172,14 +177,19 @@ export class KvStore implements Store {
     const batch: Pending[] = [];
     const rest: Pending[] = [];
     let bytes = 0;
+    let mutations = 0;
     const queue = this.#queue;
     let i = 0;
-    for (; i < queue.length && batch.length < BATCH_MAX_ENTRIES; i++) {
+    for (; i < queue.length && mutations < BATCH_MAX_MUTATIONS - 2; i++) {
       const pending = queue[i]!;
       const { room } = pending.draft;
-      // Text is at most 3 bytes per code unit; keys and envelope fit in the rest.
-      const size = 3 * ("text" in pending.draft ? pending.draft.text.length : 0) * 2 + 600;
+      // V8 stores text in at most 2 bytes per code unit; key and envelope fit in 500. An
+      // edit or delete writes two rows.
+      const rows = pending.draft.kind === "text" ? 1 : 2;
+      const size = rows * (2 * ("text" in pending.draft ? pending.draft.text.length : 0) + 500);
+      const cost = rows + (rooms.has(room) ? 0 : 1);
       const over = bytes + size > BATCH_MAX_BYTES || skipped.has(room) ||
+        mutations + cost > BATCH_MAX_MUTATIONS ||
         (!rooms.has(room) && rooms.size >= BATCH_MAX_ROOMS);
       if (over && batch.length > 0) {
         skipped.add(room);
@@ -188,6 +198,7 @@ export class KvStore implements Store {
       }
       rooms.add(room);
       bytes += size;
+      mutations += cost;
       batch.push(pending);
     }
     this.#queue = i < queue.length ? rest.concat(queue.slice(i)) : rest;
