@@ -312,11 +312,17 @@ export class Hub {
     this.#control({ type: "remove", room: name, userId: conn.user.id, reason: "left" });
   }
 
+  /**
+   * Commit a message and push it to the room. `committed`, if given, is called with the
+   * result in the same microtask as the push, so a reply sent from it goes out in the
+   * sender's same frame as the message itself.
+   */
   async send(
     conn: Connection,
     room: string,
     text: string,
     nonce: string,
+    committed?: (result: ResultOf<"send">) => void,
   ): Promise<ResultOf<"send">> {
     await this.#authorize(conn, room, "send");
     const hooks = this.#hooks;
@@ -326,13 +332,17 @@ export class Hub {
         hookUser(conn.principal),
       )
       : text;
-    const result = await this.#append({
-      kind: "text",
-      room,
-      author: conn.user,
-      text: final,
-      nonce,
-    });
+    const result = await this.#append(
+      {
+        kind: "text",
+        room,
+        author: conn.user,
+        text: final,
+        nonce,
+      },
+      undefined,
+      committed,
+    );
     if (!result.duplicate) {
       this.#rooms.get(room)?.typing.delete(conn.user.id);
       hooks?.afterSend(result.message);
@@ -715,11 +725,19 @@ export class Hub {
   }
 
   /** Commit an entry and push it to the room. */
-  async #append(draft: EntryDraft, guard?: EntryGuard): Promise<ResultOf<"send">> {
+  async #append(
+    draft: EntryDraft,
+    guard?: EntryGuard,
+    committed?: (result: ResultOf<"send">) => void,
+  ): Promise<ResultOf<"send">> {
     const result = await this.store.append(draft, guard);
     if (!result.duplicate) {
       this.#messagesCommitted++;
       this.broadcast(draft.room, { type: "message", message: result.message });
+    }
+    // Right after the push, in the same microtask: both leave in one flush.
+    committed?.(result);
+    if (!result.duplicate) {
       for (const listener of this.#commitListeners) {
         try {
           listener(result.message);

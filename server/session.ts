@@ -144,7 +144,7 @@ export class Session {
     }
     const handled = decoded.custom ? this.#custom(decoded.frame) : this.#dispatch(decoded.frame);
     handled.then(
-      (result) => this.#reply(frame.id, result),
+      (result) => result === REPLIED || this.#reply(frame.id, result),
       (error: unknown) => this.#fail(frame, error),
     );
   }
@@ -191,7 +191,7 @@ export class Session {
     this.#hub.disconnect(this.#conn);
   }
 
-  async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]>> {
+  async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]> | typeof REPLIED> {
     if (frame.type === "hello") return await this.#hello(frame.v);
     if (this.#version === 0) throw new ProtocolError("hello_required");
     const conn = this.#conn;
@@ -226,7 +226,15 @@ export class Session {
         return {};
       case "send":
         this.#limit(this.#messages);
-        return await this.#hub.send(conn, frame.room, frame.text, frame.nonce);
+        // Reply as the message is pushed, so the sender gets both in one frame.
+        await this.#hub.send(
+          conn,
+          frame.room,
+          frame.text,
+          frame.nonce,
+          (result) => this.#reply(frame.id, result),
+        );
+        return REPLIED;
       case "edit":
         this.#limit(this.#messages);
         return await this.#hub.edit(conn, frame.room, frame.seq, frame.text);
@@ -387,6 +395,9 @@ export class Session {
     this.closed();
   }
 }
+
+/** What a handler returns when it has sent its reply itself. */
+const REPLIED = Symbol("replied");
 
 function rateLimited(waitMs: number): ErrorBody {
   return { code: "rate_limited", message: ERROR_CODES.rate_limited, retryAfterMs: waitMs };

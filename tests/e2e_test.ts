@@ -93,6 +93,29 @@ Deno.test("e2e: three clients in two rooms chat, with history, presence and typi
   }
 });
 
+Deno.test("e2e: the sender gets its own message and the reply to its send in one WebSocket message", async () => {
+  const server = await startServer();
+  const ada = await TestClient.connect(server, "Ada");
+  try {
+    await ada.request("room.join", { room: "general" });
+    for (let i = 0; i < 3; i++) {
+      const before = ada.batches;
+      const { message } = await ada.request("send", {
+        room: "general",
+        text: `hi ${i}`,
+        nonce: `nonce-00${i}`,
+      });
+      assert.equal(ada.batches, before + 1, "one coalesced WebSocket message per send");
+      const last = ada.frames.slice(-2);
+      assert.equal(last[0]?.type === "message" && last[0].message.seq, message.seq);
+      assert.equal(last[1]?.type, "reply");
+    }
+  } finally {
+    await ada.close();
+    await server.close();
+  }
+});
+
 Deno.test("e2e: bad input gets a specific error code and the connection stays usable", async () => {
   const server = await startServer();
   const ada = await TestClient.connect(server, "Ada");
