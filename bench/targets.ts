@@ -110,9 +110,8 @@ export async function startTarget(
     "run",
     "-A",
     "--unstable-kv",
-    ...(name === "parley" && Deno.env.get("BENCH_V8_FLAGS")
-      ? [`--v8-flags=${Deno.env.get("BENCH_V8_FLAGS")}`]
-      : []),
+    // Parley runs as `deno task start` runs it, V8 flags included.
+    ...(name === "parley" ? [`--v8-flags=${V8_FLAGS.join(",")}`] : []),
     ...(options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : []),
     script,
     ...args,
