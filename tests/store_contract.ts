@@ -329,6 +329,87 @@ export function storeContract(
     assert.equal((await store.append(text("r", ada, "after", "nonce-new"))).message.seq, 11);
   }, { now: () => clock });
 
+  withStore(
+    "retention cuts inside a burst committed together; pages span what is left",
+    async (store) => {
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      await Promise.all(
+        Array.from(
+          { length: 30 },
+          (_, i) => store.append(text("r", ada, `m${i + 1}`, `n-${i + 1}`)),
+        ),
+      );
+      assert.deepEqual(await store.prune("r", { maxCount: 12 }, Date.now()), { removed: 18 });
+      assert.equal(await store.firstSeq("r"), 19);
+      const page = await store.history("r", { limit: 5 });
+      assert.deepEqual(
+        page.messages.map((m) => m.seq),
+        [26, 27, 28, 29, 30],
+      );
+      assert.equal(page.hasMore, true);
+      const older = await store.history("r", { before: 26, limit: 10 });
+      assert.deepEqual(
+        older.messages.map((m) => m.text),
+        Array.from({ length: 7 }, (_, i) => `m${i + 19}`),
+      );
+      assert.equal(older.hasMore, false);
+      const after = await store.history("r", { after: 20, limit: 3 });
+      assert.deepEqual(after.messages.map((m) => m.seq), [21, 22, 23]);
+      // A kept entry can still be edited; a pruned one cannot.
+      await store.append({ kind: "edit", room: "r", author: ada, target: 19, text: "kept" });
+      await assert.rejects(
+        store.append({ kind: "edit", room: "r", author: ada, target: 18, text: "gone" }),
+        { code: "message_not_found" },
+      );
+      const rest = await store.history("r", { after: 0, limit: 100 });
+      assert.deepEqual(
+        rest.messages.map((m) => m.seq),
+        Array.from({ length: 13 }, (_, i) => i + 19),
+      );
+      assert.equal(rest.messages[0]?.text, "kept");
+    },
+  );
+
+  withStore(
+    "edits that grow a burst's entries to full length keep every entry in order",
+    async (store) => {
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      await Promise.all(
+        Array.from(
+          { length: 40 },
+          (_, i) => store.append(text("r", ada, `m${i + 1}`, `n-${i + 1}`)),
+        ),
+      );
+      const long = (i: number) => `${i}:` + "ж".repeat(LIMITS.messageChars - 4);
+      for (let round = 0; round < 4; round++) {
+        await Promise.all(
+          Array.from({ length: 10 }, (_, k) => {
+            const target = round * 10 + k + 1;
+            return store.append({
+              kind: "edit",
+              room: "r",
+              author: ada,
+              target,
+              text: long(target),
+            });
+          }),
+        );
+      }
+      const all = await store.history("r", { after: 0, limit: 100 });
+      assert.deepEqual(all.messages.map((m) => m.seq), Array.from({ length: 80 }, (_, i) => i + 1));
+      for (let seq = 1; seq <= 40; seq++) {
+        assert.equal(all.messages[seq - 1]?.text, long(seq), `entry ${seq} holds its edit`);
+      }
+      await store.append({ kind: "delete", room: "r", author: ada, target: 25 });
+      const page = await store.history("r", { before: 27, limit: 3 });
+      assert.deepEqual(page.messages.map((m) => [m.seq, m.deleted ?? false]), [
+        [24, false],
+        [25, true],
+        [26, false],
+      ]);
+    },
+  );
+
   withStore("two handles on the same data commit one gapless timeline", async (store, fixture) => {
     if (!fixture.openShared) return; // a memory store has no second handle
     const other = await fixture.openShared();

@@ -6,6 +6,11 @@
  * paying one each. Each room's `seq` key is checked in that operation; any other
  * writer to the room (another worker on the same file, retention) changes it, so a
  * lost race is retried from fresh reads and seq stays gapless.
+ *
+ * A room's stream is stored in chunks: each batch writes the room's new entries as one
+ * row, ["c", room, firstSeq] -> Message[] (split to stay under KV's 64 KiB per value).
+ * Deno KV's cost is per row, so a batch of n entries over r rooms writes about r rows,
+ * not n. An edit or delete rewrites the chunk that holds its target.
  */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
@@ -32,9 +37,15 @@ import type {
  * delete rewrites its target too) and a seq key per room; each room also costs a check.
  * Keys are at most ~50 bytes (room names are 32), so 950 of them stay under 80 KiB.
  */
-const BATCH_MAX_MUTATIONS = 950;
+const BATCH_MAX_MUTATIONS = 900;
 const BATCH_MAX_ROOMS = 90;
 const BATCH_MAX_BYTES = 600 * 1024;
+/** Entries per batch: beyond this a commit only grows longer, not cheaper per entry. */
+const BATCH_MAX_ENTRIES = 2000;
+/** A chunk's estimated size; KV refuses values over 64 KiB. */
+const CHUNK_MAX_BYTES = 48 * 1024;
+/** The storage layout this code reads and writes: 2 is chunks, 1 was a row per entry. */
+const LAYOUT = 2;
 const GET_MANY_MAX = 10;
 const MAX_COMMIT_ATTEMPTS = 50;
 const SEQ_END = Number.MAX_SAFE_INTEGER;
@@ -85,7 +96,9 @@ export class KvStore implements Store {
       throw new Error("Deno KV is disabled: run with --unstable-kv (deno.json turns it on).");
     }
     const kv = await Deno.openKv(path);
-    return new KvStore(kv, await ensureEpoch(kv), options);
+    const epoch = await ensureEpoch(kv);
+    await migrateToChunks(kv);
+    return new KvStore(kv, epoch, options);
   }
 
   // ---- rooms --------------------------------------------------------------------------
@@ -180,14 +193,15 @@ export class KvStore implements Store {
     let mutations = 0;
     const queue = this.#queue;
     let i = 0;
-    for (; i < queue.length && mutations < BATCH_MAX_MUTATIONS - 2; i++) {
+    for (; i < queue.length && batch.length < BATCH_MAX_ENTRIES; i++) {
       const pending = queue[i]!;
-      const { room } = pending.draft;
-      // V8 stores text in at most 2 bytes per code unit; key and envelope fit in 500. An
-      // edit or delete writes two rows.
-      const rows = pending.draft.kind === "text" ? 1 : 2;
-      const size = rows * (2 * ("text" in pending.draft ? pending.draft.text.length : 0) + 500);
-      const cost = rows + (rooms.has(room) ? 0 : 1);
+      const { draft } = pending;
+      const { room } = draft;
+      // A room adds its seq key and a chunk (two rows if a rewrite splits it); an edit or
+      // delete also rewrites its target's chunk, whole.
+      const rewrites = draft.kind === "text" ? 0 : 2;
+      const size = entryBytes(draft) + (rewrites ? CHUNK_MAX_BYTES + entryBytes(draft) : 0);
+      const cost = rewrites + (rooms.has(room) ? 0 : 3);
       const over = bytes + size > BATCH_MAX_BYTES || skipped.has(room) ||
         mutations + cost > BATCH_MAX_MUTATIONS ||
         (!rooms.has(room) && rooms.size >= BATCH_MAX_ROOMS);
@@ -244,25 +258,33 @@ export class KvStore implements Store {
       const seq = windows.get(p.draft.room)?.seqs.get(nonceKey(p.draft));
       if (seq !== undefined) duplicateOf.set(p, seq);
     }
-    const targets = batch.filter((p) => p.draft.kind !== "text");
-    const [targetEntries, originals] = await Promise.all([
-      this.#getMany<Message>(
-        targets.map((p) => ["e", p.draft.room, (p.draft as TargetDraft).target]),
+    // The stored chunks this batch reads: its edits' and deletes' targets, and the
+    // originals of resends. One copy per chunk, so several edits to it all land.
+    const wanted: [string, number][] = [
+      ...batch.flatMap((p) =>
+        p.draft.kind === "text" ? [] : [[p.draft.room, p.draft.target] as [string, number]]
       ),
-      this.#getMany<Message>([...duplicateOf].map(([p, seq]) => ["e", p.draft.room, seq])),
-    ]);
-    const original = new Map<Pending, Message | null>(
-      [...duplicateOf.keys()].map((p, i) => [p, originals[i]!.value]),
-    );
+      ...[...duplicateOf].map(([p, seq]): [string, number] => [p.draft.room, seq]),
+    ];
+    const found = await Promise.all(wanted.map(([room, seq]) => this.#chunkAt(room, seq)));
+    const loaded = new Map<string, StoredChunk>();
+    const holding = new Map<string, StoredChunk>();
+    wanted.forEach(([room, seq], i) => {
+      const entry = found[i];
+      if (!entry) return;
+      const id = `${room}\n${entry.value[0]!.seq}`;
+      let chunk = loaded.get(id);
+      if (!chunk) loaded.set(id, chunk = { room, messages: [...entry.value], dirty: false });
+      holding.set(`${room}\n${seq}`, chunk);
+    });
+    const stored = (room: string, seq: number) =>
+      holding.get(`${room}\n${seq}`)?.messages.find((m) => m.seq === seq);
 
     const op = this.#kv.atomic();
     for (const { check } of seqs.values()) op.check(check);
     const committed: [Pending, AppendResult][] = [];
-    const updatedTargets = new Map<string, Message>();
-    targets.forEach((p, i) => {
-      const value = targetEntries[i]!.value;
-      if (value) updatedTargets.set(`${p.draft.room}\n${value.seq}`, value);
-    });
+    /** room -> this batch's new entries, in seq order */
+    const fresh = new Map<string, Message[]>();
     /** room -> nonces committed by this batch, in seq order */
     const newNonces = new Map<string, Map<string, Message>>();
 
@@ -276,26 +298,43 @@ export class KvStore implements Store {
       let roomNonces = newNonces.get(draft.room);
       if (!roomNonces) newNonces.set(draft.room, roomNonces = new Map());
       if (draft.kind === "text") {
-        const earlier = original.get(p) ?? roomNonces.get(nonceKey(draft));
+        const dup = duplicateOf.get(p);
+        const earlier = (dup === undefined ? undefined : stored(draft.room, dup)) ??
+          roomNonces.get(nonceKey(draft));
         if (earlier) {
           committed.push([p, { message: earlier, duplicate: true }]);
           continue;
         }
       } else {
-        const key = `${draft.room}\n${draft.target}`;
+        const chunk = holding.get(`${draft.room}\n${draft.target}`);
+        const at = chunk?.messages.findIndex((m) => m.seq === draft.target) ?? -1;
         try {
-          const updated = applyToTarget(draft, updatedTargets.get(key), ts, p.guard);
-          updatedTargets.set(key, updated);
-          op.set(["e", draft.room, draft.target], updated);
+          const updated = applyToTarget(
+            draft,
+            at < 0 ? undefined : chunk!.messages[at],
+            ts,
+            p.guard,
+          );
+          chunk!.messages[at] = updated; // found: applyToTarget throws for a missing target
+          chunk!.dirty = true;
         } catch (error) {
           p.reject(error);
           continue;
         }
       }
       const message = makeEntry(draft, seq.next++, ts, this.epoch);
-      op.set(["e", draft.room, message.seq], message);
+      let entries = fresh.get(draft.room);
+      if (!entries) fresh.set(draft.room, entries = []);
+      entries.push(message);
       if (draft.kind === "text") roomNonces.set(nonceKey(draft), message);
       committed.push([p, { message, duplicate: false }]);
+    }
+    for (const chunk of [...loaded.values()].filter((c) => c.dirty)) {
+      // A rewrite keeps its key for the first part; growth past the cap spills over.
+      for (const part of splitChunks(chunk.messages)) op.set(["c", chunk.room, part[0]!.seq], part);
+    }
+    for (const [room, entries] of fresh) {
+      for (const part of splitChunks(entries)) op.set(["c", room, part[0]!.seq], part);
     }
     // Nonces are not written apart: each text entry carries its own, and a window that
     // falls behind is filled from the entries themselves.
@@ -364,10 +403,9 @@ export class KvStore implements Store {
     if (window.through < seq) {
       // Nothing older than the window would be kept, so nothing older is read.
       const from = Math.max(window.through, seq - NONCE_WINDOW) + 1;
-      const selector = { start: ["e", room, from], end: ["e", room, seq + 1] };
-      for await (const { value } of this.#kv.list<Message>(selector, { batchSize: 500 })) {
-        if (value.kind === "text" && value.nonce !== undefined) {
-          window.seqs.set(`${value.author.id}\n${value.nonce}`, value.seq);
+      for await (const m of this.#entries(room, from, seq + 1)) {
+        if (m.kind === "text" && m.nonce !== undefined) {
+          window.seqs.set(`${m.author.id}\n${m.nonce}`, m.seq);
         }
       }
       window.through = seq;
@@ -376,26 +414,72 @@ export class KvStore implements Store {
     return window;
   }
 
+  /** The stored chunk holding `seq`: the last one to start at or before it, if it has it. */
+  async #chunkAt(room: string, seq: number): Promise<Deno.KvEntry<Message[]> | null> {
+    const head = await this.#chunkFrom(room, seq);
+    return head?.value.some((m) => m.seq === seq) ? head : null;
+  }
+
+  /** The last chunk of the room to start at or before `seq`. */
+  async #chunkFrom(room: string, seq: number): Promise<Deno.KvEntry<Message[]> | null> {
+    const selector = { start: ["c", room, 0], end: ["c", room, seq + 1] };
+    for await (const entry of this.#kv.list<Message[]>(selector, { reverse: true, limit: 1 })) {
+      return entry;
+    }
+    return null;
+  }
+
+  /** The room's entries with `from` ≤ seq < `to`: oldest first, or newest first. */
+  async *#entries(
+    room: string,
+    from: number,
+    to: number,
+    options: { reverse?: boolean; limit?: number } = {},
+  ): AsyncGenerator<Message> {
+    let left = options.limit ?? Infinity;
+    if (left <= 0 || from >= to) return;
+    if (options.reverse) {
+      const selector = { start: ["c", room, 0], end: ["c", room, to] };
+      // Chunks hold many entries each: a page needs a few of them, not a hundred.
+      for await (
+        const { value } of this.#kv.list<Message[]>(selector, { reverse: true, batchSize: 4 })
+      ) {
+        for (let i = value.length - 1; i >= 0; i--) {
+          const m = value[i]!;
+          if (m.seq >= to) continue;
+          if (m.seq < from) return;
+          yield m;
+          if (--left === 0) return;
+        }
+      }
+      return;
+    }
+    // The chunk holding `from` may start before it.
+    const start = (await this.#chunkFrom(room, from))?.key[2] ?? from;
+    const selector = { start: ["c", room, start], end: ["c", room, to] };
+    for await (const { value } of this.#kv.list<Message[]>(selector, { batchSize: 8 })) {
+      for (const m of value) {
+        if (m.seq < from) continue;
+        if (m.seq >= to) return;
+        yield m;
+        if (--left === 0) return;
+      }
+    }
+  }
+
   async history(room: string, query: HistoryQuery): Promise<HistoryPage> {
     if (!(await this.#kv.get(["seq", room])).versionstamp) {
       throw new ProtocolError("room_not_found");
     }
     const end = query.before ?? SEQ_END;
     const messages: Message[] = [];
+    const limit = query.limit + 1;
     if (query.after !== undefined) {
-      const selector = { start: ["e", room, query.after + 1], end: ["e", room, end] };
-      for await (const e of this.#kv.list<Message>(selector, { limit: query.limit + 1 })) {
-        messages.push(e.value);
-      }
+      for await (const m of this.#entries(room, query.after + 1, end, { limit })) messages.push(m);
       const hasMore = messages.length > query.limit;
       return { messages: messages.slice(0, query.limit), hasMore };
     }
-    const selector = { start: ["e", room, 0], end: ["e", room, end] };
-    for await (
-      const e of this.#kv.list<Message>(selector, { limit: query.limit + 1, reverse: true })
-    ) {
-      messages.push(e.value);
-    }
+    for await (const m of this.#entries(room, 0, end, { limit, reverse: true })) messages.push(m);
     const hasMore = messages.length > query.limit;
     return { messages: messages.slice(0, query.limit).reverse(), hasMore };
   }
@@ -458,7 +542,7 @@ export class KvStore implements Store {
         .commit()
     );
     for (const user of members) await this.removeMember(name, user);
-    for (const prefix of [["e", name], ["nb", name], ["read", name]]) {
+    for (const prefix of [["c", name], ["read", name]]) {
       await this.#deletePrefix(prefix);
     }
     this.#nonceWindows.delete(name);
@@ -518,10 +602,9 @@ export class KvStore implements Store {
   async unreadCount(room: string, userId: string, cap: number): Promise<number> {
     const marker = await this.readMarker(room, userId);
     let count = 0;
-    const selector = { start: ["e", room, marker + 1], end: ["e", room, SEQ_END] };
     // Edits and deletions are entries too; scan a bounded window rather than the whole tail.
-    for await (const e of this.#kv.list<Message>(selector, { limit: cap * 4, batchSize: 200 })) {
-      if (countsAsUnread(e.value, userId) && ++count >= cap) break;
+    for await (const m of this.#entries(room, marker + 1, SEQ_END, { limit: cap * 4 })) {
+      if (countsAsUnread(m, userId) && ++count >= cap) break;
     }
     return count;
   }
@@ -540,30 +623,37 @@ export class KvStore implements Store {
       const last = seqEntry.value;
       let cut = first; // first seq to keep
       if (retention.maxCount !== undefined) cut = Math.max(cut, last - retention.maxCount + 1);
-      const doomed: Message[] = [];
-      const limit = 300; // one atomic: two deletes each, well under the mutation cap
-      const selector = { start: ["e", room, first], end: ["e", room, SEQ_END] };
       const cutoff = retention.maxAgeDays === undefined
         ? -Infinity
         : now - retention.maxAgeDays * DAY_MS;
-      for await (const e of this.#kv.list<Message>(selector, { limit })) {
-        if (e.value.seq >= cut && e.value.ts >= cutoff) break;
-        doomed.push(e.value);
-      }
-      if (doomed.length === 0) return { removed };
       const op = this.#kv.atomic().check(seqEntry).check(firstEntry);
-      for (const m of doomed) op.delete(["e", room, m.seq]);
-      const firstKept = doomed.at(-1)!.seq + 1;
-      // Nonce rows ("nb") were written by earlier versions; they go with their entries.
-      const rows = { start: ["nb", room, 0], end: ["nb", room, firstKept] };
-      for await (const row of this.#kv.list<[string, number][]>(rows, { limit: 100 })) {
-        // A row may also hold nonces of kept entries; it goes once all of them are gone.
-        if (row.value.at(-1)![1] < firstKept) op.delete(row.key);
+      // Whole chunks before the first kept entry go; the chunk holding it is rewritten
+      // from there. At most 200 chunks per atomic operation.
+      let doomed = 0;
+      let firstKept = first;
+      let chunks = 0;
+      const selector = { start: ["c", room, 0], end: ["c", room, SEQ_END] };
+      for await (const { key, value } of this.#kv.list<Message[]>(selector, { batchSize: 16 })) {
+        const keep = value.findIndex((m) => m.seq >= cut && m.ts >= cutoff);
+        if (keep === 0) break;
+        op.delete(key);
+        if (keep === -1) {
+          doomed += value.length;
+          firstKept = value.at(-1)!.seq + 1;
+          if (++chunks >= 200) break;
+          continue;
+        }
+        const rest = value.slice(keep);
+        op.set(["c", room, rest[0]!.seq], rest);
+        doomed += keep;
+        firstKept = rest[0]!.seq;
+        break;
       }
+      if (doomed === 0) return { removed };
       // Rewriting seq (same value) makes concurrent appends re-read, so none resurrects a
       // pruned target.
       op.set(["first", room], firstKept).set(["seq", room], last);
-      if ((await untilUnlocked(() => op.commit())).ok) removed += doomed.length;
+      if ((await untilUnlocked(() => op.commit())).ok) removed += doomed;
       this.#seqKeys.delete(room);
     }
   }
@@ -655,7 +745,76 @@ export interface KvStoreOptions {
 }
 
 type TextDraft = Extract<EntryDraft, { kind: "text" }>;
-type TargetDraft = Extract<EntryDraft, { kind: "edit" | "delete" }>;
+
+/** A stored chunk a batch has read, to rewrite if an edit or delete changes it. */
+interface StoredChunk {
+  room: string;
+  messages: Message[];
+  dirty: boolean;
+}
+
+/**
+ * An upper bound on an entry's size in KV: V8 stores a string in at most 2 bytes per
+ * code unit, and the field names, numbers and tags fit in the rest.
+ */
+function entryBytes(e: { room: string; author: Member; text?: string; nonce?: string }): number {
+  const chars = 2 * e.room.length + e.author.id.length + e.author.name.length +
+    (e.text?.length ?? 0) + (e.nonce?.length ?? 0) + 32;
+  return 2 * chars + 160;
+}
+
+/** Consecutive entries in runs under CHUNK_MAX_BYTES each. */
+function splitChunks(messages: Message[]): Message[][] {
+  const parts: Message[][] = [];
+  let part: Message[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    const size = entryBytes(m);
+    if (part.length > 0 && bytes + size > CHUNK_MAX_BYTES) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(m);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
+}
+
+/**
+ * Layout 1 kept a row per entry (["e", room, seq]) and nonce rows (["nb", ...]). Move the
+ * entries into chunks, 99 rows per atomic operation, each row checked: a sibling worker
+ * migrating at the same time cannot convert a row twice.
+ */
+async function migrateToChunks(kv: Deno.Kv): Promise<void> {
+  if ((await kv.get<number>(["meta", "layout"])).value === LAYOUT) return;
+  for (;;) {
+    const rows: Deno.KvEntry<Message>[] = [];
+    let bytes = 0;
+    for await (const row of kv.list<Message>({ prefix: ["e"] }, { limit: 99 })) {
+      rows.push(row);
+      bytes += entryBytes(row.value);
+      if (bytes > 400 * 1024) break;
+    }
+    if (rows.length === 0) break;
+    const op = kv.atomic();
+    const byRoom = new Map<string, Message[]>();
+    for (const row of rows) {
+      op.check(row).delete(row.key);
+      const room = row.key[1] as string;
+      byRoom.set(room, [...byRoom.get(room) ?? [], row.value]);
+    }
+    for (const [room, messages] of byRoom) {
+      for (const part of splitChunks(messages)) op.set(["c", room, part[0]!.seq], part);
+    }
+    await untilUnlocked(() => op.commit()); // lost to a sibling: list again
+  }
+  for await (const row of kv.list({ prefix: ["nb"] })) {
+    await untilUnlocked(() => kv.delete(row.key));
+  }
+  await untilUnlocked(() => kv.set(["meta", "layout"], LAYOUT));
+}
 
 /** A room's recent nonces ("authorId\nnonce" -> seq), complete through seq `through`. */
 interface NonceWindow {
