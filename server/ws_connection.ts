@@ -18,6 +18,8 @@ import type { Connection } from "./hub.ts";
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** How often a held queue re-checks the socket, and how long a peer may stall. */
 const RECHECK_MS = 25;
+/** The longest coalesced frame, in UTF-16 code units; a longer burst is split. */
+const MAX_FRAME_CHARS = 64 * 1024;
 const MAX_STALL_MS = 30_000;
 
 /**
@@ -146,10 +148,28 @@ export class WebSocketConnection implements Connection {
       return;
     }
     this.#stalledSince = 0;
-    const batch = this.#queue.length === 1 ? this.#queue[0]! : joinShared(this.#queue);
+    const queue = this.#queue;
+    const chars = this.#queuedBytes;
     this.#queue = [];
     this.#queuedBytes = 0;
-    this.#write(batch);
+    if (queue.length === 1) this.#write(queue[0]!);
+    else if (chars <= MAX_FRAME_CHARS) this.#write(joinShared(queue));
+    else {
+      // A burst goes out in frames of at most MAX_FRAME_CHARS: strings that size die
+      // young, where one huge string per recipient would sit in V8's large-object space
+      // until a full collection.
+      let start = 0;
+      let run = 0;
+      for (let i = 0; i < queue.length; i++) {
+        run += queue[i]!.length;
+        if (run > MAX_FRAME_CHARS && i > start) {
+          this.#write(joinShared(queue.slice(start, i)));
+          start = i;
+          run = queue[i]!.length;
+        }
+      }
+      this.#write(joinShared(queue.slice(start)));
+    }
   }
 
   /**

@@ -40,6 +40,24 @@ Deno.test("ws connection: what one task sends goes out at its end, as one frame"
   assert.deepEqual(batch, [1, 2, 3, 4, 5].map((i) => JSON.parse(frame(i))));
 });
 
+Deno.test("ws connection: a large burst leaves in frames of at most 64 KiB, in order", async () => {
+  const socket = new FakeSocket();
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, principal, 8 * 1024 * 1024);
+  const parts = Array.from(
+    { length: 600 },
+    (_, i) =>
+      JSON.stringify({
+        type: "error",
+        error: { code: "internal", message: `${i} ${"x".repeat(500)}` },
+      }),
+  );
+  for (const part of parts) conn.send(part);
+  await Promise.resolve();
+  assert.ok(socket.messages.length >= 5, `split into ${socket.messages.length} frames`);
+  for (const message of socket.messages) assert.ok(message.length <= 64 * 1024 + 600);
+  assert.deepEqual(socket.messages.flatMap(decodeServerData), parts.map((p) => JSON.parse(p)));
+});
+
 Deno.test("ws connection: a consumer that falls too far behind is dropped to recover later", async () => {
   const socket = new FakeSocket();
   const conn = new WebSocketConnection(socket as unknown as WebSocket, principal, 64 * 1024);
