@@ -42,6 +42,11 @@ const BATCH_MAX_ROOMS = 90;
 const BATCH_MAX_BYTES = 600 * 1024;
 /** Entries per batch: beyond this a commit only grows longer, not cheaper per entry. */
 const BATCH_MAX_ENTRIES = 2000;
+/**
+ * Entries per room per batch. One busy room gains little from more (its chunk is already
+ * cheap), and a burst of thousands in flight at once swells the heap.
+ */
+const BATCH_MAX_PER_ROOM = 400;
 /** A chunk's estimated size; KV refuses values over 64 KiB. */
 const CHUNK_MAX_BYTES = 48 * 1024;
 /** The storage layout this code reads and writes: 2 is chunks, 1 was a row per entry. */
@@ -189,6 +194,7 @@ export class KvStore implements Store {
     const skipped = new Set<string>();
     const batch: Pending[] = [];
     const rest: Pending[] = [];
+    const perRoom = new Map<string, number>();
     let bytes = 0;
     let mutations = 0;
     const queue = this.#queue;
@@ -202,7 +208,9 @@ export class KvStore implements Store {
       const rewrites = draft.kind === "text" ? 0 : 2;
       const size = entryBytes(draft) + (rewrites ? CHUNK_MAX_BYTES + entryBytes(draft) : 0);
       const cost = rewrites + (rooms.has(room) ? 0 : 3);
+      const inRoom = (perRoom.get(room) ?? 0) + 1;
       const over = bytes + size > BATCH_MAX_BYTES || skipped.has(room) ||
+        inRoom > BATCH_MAX_PER_ROOM ||
         mutations + cost > BATCH_MAX_MUTATIONS ||
         (!rooms.has(room) && rooms.size >= BATCH_MAX_ROOMS);
       if (over && batch.length > 0) {
@@ -211,6 +219,7 @@ export class KvStore implements Store {
         continue;
       }
       rooms.add(room);
+      perRoom.set(room, inRoom);
       bytes += size;
       mutations += cost;
       batch.push(pending);
