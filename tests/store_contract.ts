@@ -70,7 +70,7 @@ export function storeContract(
     await store.createRoom({ name: "s", topic: "", createdBy: ada.id });
     const results = await Promise.all(
       Array.from(
-        { length: 600 },
+        { length: 1200 },
         (_, i) => store.append(text(i % 3 ? "r" : "s", i % 2 ? ada : bob, `m${i}`, `nonce-${i}`)),
       ),
     );
@@ -79,7 +79,7 @@ export function storeContract(
     const inS = results.filter((r) => r.message.room === "s");
     assert.deepEqual(inS.map((r) => r.message.seq), inS.map((_, i) => i + 1));
     assert.equal((await store.getRoom("r"))?.lastSeq, inR.length);
-    assert.equal(new Set(results.map((r) => r.message.id)).size, 600);
+    assert.equal(new Set(results.map((r) => r.message.id)).size, 1200);
     const page = await store.history("r", { after: 0, limit: 100 });
     assert.deepEqual(
       page.messages.map((m) => m.text),
