@@ -410,6 +410,79 @@ export function storeContract(
     },
   );
 
+  withStore("a page read while retention cuts the room has no entry twice", async (store) => {
+    for (let round = 0; round < 40; round++) {
+      const room = `r${round}`;
+      await store.createRoom({ name: room, topic: "", createdBy: ada.id });
+      for (let burst = 0; burst < 12; burst++) {
+        await Promise.all(
+          Array.from(
+            { length: 10 },
+            (_, i) => store.append(text(room, ada, "m", `n-${burst}-${i}`)),
+          ),
+        );
+      }
+      const [page] = await Promise.all([
+        store.history(room, { after: 0, limit: 100 }),
+        (async () => {
+          for (let hop = 0; hop < round % 4; hop++) await Promise.resolve();
+          await store.prune(room, { maxCount: 45 }, Date.now());
+        })(),
+      ]);
+      const seqs = page.messages.map((m) => m.seq);
+      assert.ok(seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!), `ascending: ${seqs}`);
+    }
+  });
+
+  withStore(
+    "a resend 3,000 entries back is recognised after a reopen and by a sibling",
+    async (store, fixture) => {
+      if (!fixture.reopen || !fixture.openShared) return;
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      await store.append(text("r", ada, "orig", "n-orig"));
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(
+          Array.from(
+            { length: 300 },
+            (_, i) => store.append(text("r", ada, "x", `n-${round}-${i}`)),
+          ),
+        );
+      }
+      const sibling = await fixture.openShared();
+      try {
+        await store.close();
+        const again = await fixture.reopen();
+        fixture.store = again;
+        const resend = await again.append(text("r", ada, "orig", "n-orig"));
+        assert.deepEqual([resend.duplicate, resend.message.seq], [true, 1]);
+        const viaSibling = await sibling.append(text("r", ada, "x", "n-0-0"));
+        assert.deepEqual([viaSibling.duplicate, viaSibling.message.seq], [true, 2]);
+      } finally {
+        await sibling.close();
+      }
+    },
+  );
+
+  withStore(
+    "a room deleted and made anew by another handle starts a fresh nonce window",
+    async (store, fixture) => {
+      if (!fixture.openShared) return;
+      const other = await fixture.openShared();
+      try {
+        await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+        await store.append(text("r", ada, "hello", "n-1"));
+        await other.deleteRoom("r");
+        await other.createRoom({ name: "r", topic: "", createdBy: bob.id });
+        await other.append(text("r", bob, "bob's", "n-x"));
+        const resend = await store.append(text("r", ada, "hello", "n-1"));
+        assert.equal(resend.duplicate, false, "not a duplicate of Bob's message");
+        assert.deepEqual([resend.message.author.id, resend.message.seq], [ada.id, 2]);
+      } finally {
+        await other.close();
+      }
+    },
+  );
+
   withStore("two handles on the same data commit one gapless timeline", async (store, fixture) => {
     if (!fixture.openShared) return; // a memory store has no second handle
     const other = await fixture.openShared();

@@ -56,8 +56,6 @@ const MAX_COMMIT_ATTEMPTS = 50;
 const SEQ_END = Number.MAX_SAFE_INTEGER;
 /** A resend is recognised while its original is among the room's last this-many entries. */
 export const NONCE_WINDOW = 10_000;
-/** Entries read back to rebuild a room's nonce window that this handle has not seen yet. */
-const COLD_NONCE_WINDOW = 2_000;
 /** Rooms whose nonce windows stay in memory; others reload theirs when next written. */
 const NONCE_WINDOW_ROOMS = 1000;
 
@@ -308,8 +306,11 @@ export class KvStore implements Store {
       if (!roomNonces) newNonces.set(draft.room, roomNonces = new Map());
       if (draft.kind === "text") {
         const dup = duplicateOf.get(p);
-        const earlier = (dup === undefined ? undefined : stored(draft.room, dup)) ??
-          roomNonces.get(nonceKey(draft));
+        const original = dup === undefined ? undefined : stored(draft.room, dup);
+        // The entry must still be that send: a room deleted and made anew under the same
+        // name by another handle leaves this one's window pointing at someone else's.
+        const same = original?.author.id === draft.author.id && original.nonce === draft.nonce;
+        const earlier = (same ? original : undefined) ?? roomNonces.get(nonceKey(draft));
         if (earlier) {
           committed.push([p, { message: earlier, duplicate: true }]);
           continue;
@@ -351,6 +352,16 @@ export class KvStore implements Store {
       if (next - 1 !== check.value) op.set(["seq", room], next - 1);
     }
     if (!committed.some(([, r]) => !r.duplicate)) {
+      // Nothing to write, so no check would catch a stale cache (a room another handle
+      // deleted and made anew): read the seq keys instead.
+      const current = await this.#getMany<number>([...seqs.keys()].map((room) => ["seq", room]));
+      const stale = [...seqs].filter(([, { check }], i) =>
+        current[i]!.versionstamp !== check.versionstamp
+      );
+      if (stale.length > 0) {
+        for (const [room] of stale) this.#seqKeys.delete(room);
+        return committed.map(([p]) => p);
+      }
       for (const [p, result] of committed) p.resolve(result);
       return [];
     }
@@ -397,14 +408,16 @@ export class KvStore implements Store {
    * The room's recent nonces, current through `seq`. Only entries committed since the
    * window was last brought up to date are read: none at all while this handle is the
    * room's only writer, since every commit moves the checked seq key. A room new to this
-   * handle (after a restart, say) reads its last COLD_NONCE_WINDOW entries, once: a
-   * resend after a restart comes within seconds, and reading all NONCE_WINDOW would cost
-   * about 0.1 s per room.
+   * handle (after a restart, say) reads its last NONCE_WINDOW entries, once: a few dozen
+   * chunks in a busy room.
    */
   async #nonceWindow(room: string, seq: number): Promise<NonceWindow> {
     let window = this.#nonceWindows.get(room);
     if (window) this.#nonceWindows.delete(room); // re-insert: most recently used last
-    else window = { through: Math.max(0, seq - COLD_NONCE_WINDOW), seqs: new Map() };
+    // A window ahead of the room's seq belongs to a room deleted and made anew.
+    if (!window || window.through > seq) {
+      window = { through: Math.max(0, seq - NONCE_WINDOW), seqs: new Map() };
+    }
     this.#nonceWindows.set(room, window);
     if (this.#nonceWindows.size > NONCE_WINDOW_ROOMS) {
       this.#nonceWindows.delete(this.#nonceWindows.keys().next().value!);
@@ -449,14 +462,18 @@ export class KvStore implements Store {
     if (left <= 0 || from >= to) return;
     if (options.reverse) {
       const selector = { start: ["c", room, 0], end: ["c", room, to] };
+      // A chunk re-keyed mid-scan (retention cutting it, an edit spilling it) is met
+      // again under its new key: skip what was already yielded.
+      let below = to;
       // Chunks hold many entries each: a page needs a few of them, not a hundred.
       for await (
         const { value } of this.#kv.list<Message[]>(selector, { reverse: true, batchSize: 4 })
       ) {
         for (let i = value.length - 1; i >= 0; i--) {
           const m = value[i]!;
-          if (m.seq >= to) continue;
+          if (m.seq >= below) continue;
           if (m.seq < from) return;
+          below = m.seq;
           yield m;
           if (--left === 0) return;
         }
@@ -466,10 +483,12 @@ export class KvStore implements Store {
     // The chunk holding `from` may start before it.
     const start = (await this.#chunkFrom(room, from))?.key[2] ?? from;
     const selector = { start: ["c", room, start], end: ["c", room, to] };
+    let next = from;
     for await (const { value } of this.#kv.list<Message[]>(selector, { batchSize: 8 })) {
       for (const m of value) {
-        if (m.seq < from) continue;
+        if (m.seq < next) continue; // before `from`, or met again under a moved key
         if (m.seq >= to) return;
+        next = m.seq + 1;
         yield m;
         if (--left === 0) return;
       }
