@@ -410,6 +410,18 @@ export function storeContract(
     },
   );
 
+  withStore("an edit queued with its target's send, in the same tick, applies", async (store) => {
+    await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    const [sent, edited] = await Promise.all([
+      store.append(text("r", ada, "frist", "n-1")),
+      store.append({ kind: "edit", room: "r", author: ada, target: 1, text: "first" }),
+    ]);
+    assert.equal(sent.message.text, "frist", "the send's own result is the entry as sent");
+    assert.deepEqual([edited.message.kind, edited.message.seq], ["edit", 2]);
+    const page = await store.history("r", { after: 0, limit: 10 });
+    assert.deepEqual(page.messages.map((m) => [m.seq, m.text]), [[1, "first"], [2, "first"]]);
+  });
+
   withStore("a page read while retention cuts the room has no entry twice", async (store) => {
     for (let round = 0; round < 40; round++) {
       const room = `r${round}`;

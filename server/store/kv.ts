@@ -78,7 +78,8 @@ export class KvStore implements Store {
   readonly #kv: Deno.Kv;
   readonly #now: () => number;
   readonly #groupCommit: boolean;
-  #queue: Pending[] = [];
+  /** Drafts awaiting a commit: per room in call order, rooms in turn. */
+  readonly #queue = new Map<string, Pending[]>();
   readonly #nonceWindows = new Map<string, NonceWindow>();
   #flushing: Promise<void> | null = null;
   /** Each room's seq key as last read or committed here: its value and versionstamp. */
@@ -160,7 +161,10 @@ export class KvStore implements Store {
 
   append(draft: EntryDraft, guard?: EntryGuard): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ draft, guard, resolve, reject });
+      const pending = { draft, guard, resolve, reject };
+      const waiting = this.#queue.get(draft.room);
+      if (waiting) waiting.push(pending);
+      else this.#queue.set(draft.room, [pending]);
       // Everything appended in this same tick joins the batch; later ones wait for it.
       this.#flushing ??= Promise.resolve().then(() => this.#flushLoop());
     });
@@ -168,7 +172,7 @@ export class KvStore implements Store {
 
   async #flushLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0) {
+      while (this.#queue.size > 0) {
         const batch = this.#takeBatch();
         try {
           await this.#commitBatch(batch);
@@ -182,47 +186,43 @@ export class KvStore implements Store {
   }
 
   /**
-   * The next batch, within KV's limits. Rooms past the room cap are skipped, not a stop:
-   * the batch keeps filling from rooms already in it. A skipped room's later drafts are
-   * skipped too, so each room still commits in call order.
+   * The next batch, within KV's limits: each room in turn gives the longest prefix of its
+   * drafts that fits, so every room still commits in call order. A room with drafts left
+   * goes to the back, so no room waits behind others that keep sending. The work is in
+   * what is taken, not in how long the queue is.
    */
   #takeBatch(): Pending[] {
-    if (!this.#groupCommit) return this.#queue.splice(0, 1);
-    const rooms = new Set<string>();
-    const skipped = new Set<string>();
     const batch: Pending[] = [];
-    const rest: Pending[] = [];
-    const perRoom = new Map<string, number>();
     let bytes = 0;
     let mutations = 0;
-    const queue = this.#queue;
-    let i = 0;
-    for (; i < queue.length && batch.length < BATCH_MAX_ENTRIES; i++) {
-      const pending = queue[i]!;
-      const { draft } = pending;
-      const { room } = draft;
-      // A room adds its seq key and a chunk (two rows if a rewrite splits it); an edit or
-      // delete also rewrites its target's chunk, whole.
-      const rewrites = draft.kind === "text" ? 0 : 2;
-      const size = entryBytes(draft) + (rewrites ? CHUNK_MAX_BYTES + entryBytes(draft) : 0);
-      const cost = rewrites + (rooms.has(room) ? 0 : 3);
-      const inRoom = (perRoom.get(room) ?? 0) + 1;
-      const over = bytes + size > BATCH_MAX_BYTES || skipped.has(room) ||
-        inRoom > BATCH_MAX_PER_ROOM ||
-        mutations + cost > BATCH_MAX_MUTATIONS ||
-        (!rooms.has(room) && rooms.size >= BATCH_MAX_ROOMS);
-      if (over && batch.length > 0) {
-        skipped.add(room);
-        rest.push(pending);
-        continue;
+    let rooms = 0;
+    const behind: [string, Pending[]][] = [];
+    for (const [room, waiting] of this.#queue) {
+      if (rooms >= BATCH_MAX_ROOMS || batch.length >= BATCH_MAX_ENTRIES) break;
+      // A room adds its seq key and a chunk (two rows if a rewrite splits it).
+      if (mutations + 3 > BATCH_MAX_MUTATIONS) break;
+      const limit = this.#groupCommit ? BATCH_MAX_PER_ROOM : 1;
+      let taken = 0;
+      for (; taken < waiting.length && taken < limit; taken++) {
+        const { draft } = waiting[taken]!;
+        // An edit or delete also rewrites its target's chunk, whole.
+        const rewrites = draft.kind === "text" ? 0 : 2;
+        const size = entryBytes(draft) + (rewrites ? CHUNK_MAX_BYTES + entryBytes(draft) : 0);
+        const full = bytes + size > BATCH_MAX_BYTES ||
+          mutations + 3 + rewrites > BATCH_MAX_MUTATIONS || batch.length >= BATCH_MAX_ENTRIES;
+        if (full && batch.length > 0) break;
+        bytes += size;
+        mutations += rewrites;
+        batch.push(waiting[taken]!);
       }
-      rooms.add(room);
-      perRoom.set(room, inRoom);
-      bytes += size;
-      mutations += cost;
-      batch.push(pending);
+      if (taken === 0) continue;
+      rooms++;
+      mutations += 3;
+      this.#queue.delete(room);
+      if (taken < waiting.length) behind.push([room, waiting.slice(taken)]);
+      if (!this.#groupCommit) break;
     }
-    this.#queue = i < queue.length ? rest.concat(queue.slice(i)) : rest;
+    for (const [room, rest] of behind) this.#queue.set(room, rest);
     return batch;
   }
 
@@ -316,17 +316,16 @@ export class KvStore implements Store {
           continue;
         }
       } else {
+        // The target may be stored, or new in this very batch (a send and its edit
+        // queued together).
+        const earlierInBatch = fresh.get(draft.room);
+        const firstNew = earlierInBatch?.[0]!.seq ?? Infinity;
         const chunk = holding.get(`${draft.room}\n${draft.target}`);
-        const at = chunk?.messages.findIndex((m) => m.seq === draft.target) ?? -1;
+        const rows = draft.target >= firstNew ? earlierInBatch! : chunk?.messages ?? [];
+        const at = rows.findIndex((m) => m.seq === draft.target);
         try {
-          const updated = applyToTarget(
-            draft,
-            at < 0 ? undefined : chunk!.messages[at],
-            ts,
-            p.guard,
-          );
-          chunk!.messages[at] = updated; // found: applyToTarget throws for a missing target
-          chunk!.dirty = true;
+          rows[at] = applyToTarget(draft, rows[at], ts, p.guard); // throws when at is -1
+          if (rows !== earlierInBatch) chunk!.dirty = true;
         } catch (error) {
           p.reject(error);
           continue;
