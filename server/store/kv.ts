@@ -319,7 +319,7 @@ export class KvStore implements Store {
         // The target may be stored, or new in this very batch (a send and its edit
         // queued together).
         const earlierInBatch = fresh.get(draft.room);
-        const firstNew = earlierInBatch?.[0]!.seq ?? Infinity;
+        const firstNew = earlierInBatch?.[0]?.seq ?? Infinity;
         const chunk = holding.get(`${draft.room}\n${draft.target}`);
         const rows = draft.target >= firstNew ? earlierInBatch! : chunk?.messages ?? [];
         const at = rows.findIndex((m) => m.seq === draft.target);
