@@ -35,11 +35,20 @@ interface RoomAccess {
 
 const CACHE_ROOMS = 10_000;
 
+/** Where a user stands in a room, with any ban or mute in force. */
+export type RoomStanding = Standing & { ban?: Restriction; mute?: Restriction };
+
+function live(r: Restriction | undefined, now: number): Restriction | undefined {
+  return r && (r.until === null || r.until > now) ? r : undefined;
+}
+
 export class AccessControl {
   readonly #store: Store;
   readonly #r: Store["records"];
   readonly #now: () => number;
   readonly #cache = new Map<string, Promise<RoomAccess>>();
+  /** The same rooms once loaded, so the send path can check without an await. */
+  readonly #ready = new Map<string, RoomAccess>();
 
   constructor(store: Store, now: () => number) {
     this.#store = store;
@@ -58,15 +67,20 @@ export class AccessControl {
 
   invalidate(room: string): void {
     this.#cache.delete(room);
+    this.#ready.delete(room);
   }
 
   async #load(room: string): Promise<RoomAccess> {
     let found = this.#cache.get(room);
     if (!found) {
-      if (this.#cache.size >= CACHE_ROOMS) this.#cache.delete(this.#cache.keys().next().value!);
-      found = this.#read(room);
-      this.#cache.set(room, found);
-      found.catch(() => this.#cache.delete(room));
+      if (this.#cache.size >= CACHE_ROOMS) this.invalidate(this.#cache.keys().next().value!);
+      const loading = found = this.#read(room);
+      this.#cache.set(room, loading);
+      loading.then(
+        // Only if nothing invalidated it meanwhile.
+        (access) => this.#cache.get(room) === loading && this.#ready.set(room, access),
+        () => this.#cache.delete(room),
+      );
     }
     return await found;
   }
@@ -98,22 +112,48 @@ export class AccessControl {
     userId: string,
     server: ServerRole,
     member: boolean,
-  ): Promise<Standing & { ban?: Restriction; mute?: Restriction }> {
-    const access = await this.#load(record.name);
-    const now = this.#now();
-    const live = (r: Restriction | undefined) =>
-      r && (r.until === null || r.until > now) ? r : undefined;
-    const ban = live(access.bans.get(userId));
-    const mute = live(access.mutes.get(userId));
+  ): Promise<RoomStanding> {
+    return this.#standing(await this.#load(record.name), record, userId, server, member);
+  }
+
+  /**
+   * `standing` without an await, for a room already loaded and a caller known to be a
+   * member; undefined when the room must be read first.
+   */
+  standingNow(
+    name: string,
+    userId: string,
+    server: ServerRole,
+  ): { record: RoomRecord | null; standing: RoomStanding | undefined } | undefined {
+    const access = this.#ready.get(name);
+    if (!access) return undefined;
+    const { record } = access;
     return {
+      record,
+      standing: record ? this.#standing(access, record, userId, server, true) : undefined,
+    };
+  }
+
+  #standing(
+    access: RoomAccess,
+    record: RoomRecord,
+    userId: string,
+    server: ServerRole,
+    member: boolean,
+  ): RoomStanding {
+    const now = this.#now();
+    const standing: RoomStanding = {
       server,
       kind: record.kind,
       room: member ? access.roles.get(userId) ?? "member" : null,
       invited: access.invited.has(userId),
       peer: access.peers?.includes(userId) ?? false,
-      ...(ban ? { ban } : {}),
-      ...(mute ? { mute } : {}),
     };
+    const ban = live(access.bans.get(userId), now);
+    if (ban) standing.ban = ban;
+    const mute = live(access.mutes.get(userId), now);
+    if (mute) standing.mute = mute;
+    return standing;
   }
 
   /** Throw `forbidden`, naming the permission, unless `standing` grants it. */

@@ -27,7 +27,7 @@ import {
   type RoomRole,
   type ServerRole,
 } from "../protocol/permissions.ts";
-import { AccessControl, forbidden, type Restriction } from "./access.ts";
+import { AccessControl, forbidden, type Restriction, type RoomStanding } from "./access.ts";
 import type { Principal } from "./auth/types.ts";
 import { type HookRunner, hookUser } from "./extensions.ts";
 import type { Bus, BusEnvelope, HubControl } from "./bus/types.ts";
@@ -324,7 +324,7 @@ export class Hub {
     nonce: string,
     committed?: (result: ResultOf<"send">) => void,
   ): Promise<ResultOf<"send">> {
-    await this.#authorize(conn, room, "send");
+    if (!this.#authorizeNow(conn, room, "send")) await this.#authorize(conn, room, "send");
     const hooks = this.#hooks;
     const final = hooks
       ? await hooks.beforeSend(
@@ -803,15 +803,13 @@ export class Hub {
     conn: Connection,
     name: string,
     permission: Permission | null,
-  ): Promise<{ record: RoomRecord; standing: Awaited<ReturnType<AccessControl["standing"]>> }> {
+  ): Promise<{ record: RoomRecord; standing: RoomStanding }> {
     const posting = permission === "send" || permission === "edit.own" ||
       permission === "delete.own";
     if (posting) this.#requireJoined(conn, name);
     const record = await this.access.room(name);
     if (!record) throw new ProtocolError("room_not_found", `No room named "${name}".`);
-    if (record.disabled && !(permission === "room.delete" && conn.principal.role === "admin")) {
-      throw forbidden(permission ?? "room.join", name, `#${name} is disabled.`);
-    }
+    this.#refuseDisabled(conn, record, permission);
     const member = this.isJoined(conn, name) ||
       await this.store.isMember(name, conn.user.id);
     const standing = await this.access.standing(
@@ -820,6 +818,36 @@ export class Hub {
       conn.principal.role,
       member,
     );
+    this.#permit(name, permission, standing);
+    return { record, standing };
+  }
+
+  /**
+   * `#authorize` without an await, for the hot path: when the room's access is cached and
+   * the caller has joined it. Undefined means: take the async path.
+   */
+  #authorizeNow(
+    conn: Connection,
+    name: string,
+    permission: Permission,
+  ): { record: RoomRecord; standing: RoomStanding } | undefined {
+    if (!this.isJoined(conn, name)) return undefined;
+    const now = this.access.standingNow(name, conn.user.id, conn.principal.role);
+    if (!now) return undefined;
+    const { record, standing } = now;
+    if (!record || !standing) throw new ProtocolError("room_not_found", `No room named "${name}".`);
+    this.#refuseDisabled(conn, record, permission);
+    this.#permit(name, permission, standing);
+    return { record, standing };
+  }
+
+  #refuseDisabled(conn: Connection, record: RoomRecord, permission: Permission | null): void {
+    if (record.disabled && !(permission === "room.delete" && conn.principal.role === "admin")) {
+      throw forbidden(permission ?? "room.join", record.name, `#${record.name} is disabled.`);
+    }
+  }
+
+  #permit(name: string, permission: Permission | null, standing: RoomStanding): void {
     if (permission) this.access.require(permission, standing, name);
     if ((permission === "send" || permission === "edit.own") && standing.mute) {
       const until = standing.mute.until ?? Number.MAX_SAFE_INTEGER;
@@ -830,7 +858,6 @@ export class Hub {
         "send",
       );
     }
-    return { record, standing };
   }
 
   /** The target of a kick, ban, mute or role change, if the caller outranks them. */
