@@ -8,7 +8,11 @@ import { ERROR_CODE_LIST } from "./errors.ts";
 import { LIMITS, PROTOCOL_VERSIONS, ROOM_NAME_PATTERN } from "./limits.ts";
 import { ROOM_KINDS, ROOM_ROLES, SERVER_ROLES } from "./permissions.ts";
 
-const RequestId = z.int().min(0).max(2 ** 31 - 1).describe("Client-chosen id echoed in the reply");
+export const REQUEST_ID_MAX = 2 ** 31 - 1;
+export const NONCE_MIN_CHARS = 8;
+const RequestId = z.int().min(0).max(REQUEST_ID_MAX).describe(
+  "Client-chosen id echoed in the reply",
+);
 export const RoomName = z.string().regex(ROOM_NAME_PATTERN).describe("Room name (slug)");
 const Seq = z.int().min(0).describe("Per-room sequence number, gapless from 1");
 const Text = z.string().max(LIMITS.messageChars).refine((s) => s.trim().length > 0, {
@@ -163,7 +167,9 @@ export const SendRequest = z.strictObject({
   id: RequestId,
   room: RoomName,
   text: Text,
-  nonce: z.string().min(8).max(LIMITS.nonceChars).describe("Idempotency key for resends"),
+  nonce: z.string().min(NONCE_MIN_CHARS).max(LIMITS.nonceChars).describe(
+    "Idempotency key for resends",
+  ),
 });
 export const HistoryRequest = z.strictObject({
   type: z.literal("history"),

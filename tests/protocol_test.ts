@@ -257,3 +257,37 @@ Deno.test("the JSON Schema document describes both directions and every error co
     CLIENT_SAMPLES.map((f) => f.type).sort(),
   );
 });
+
+Deno.test("the hand check of send frames accepts exactly what the schema accepts", () => {
+  const valid = { type: "send", id: 7, room: "general", text: "hello", nonce: "nonce-001" };
+  const variants: Record<string, unknown>[] = [valid, { ...valid, extra: 1 }];
+  const values: Record<string, unknown[]> = {
+    id: [-1, 0, 2 ** 31 - 1, 2 ** 31, 1.5, "1", null, -0, 1e21],
+    room: ["", "a", "A", "room name", "r".repeat(32), "r".repeat(33), "-r", "r_1-2", 5, null],
+    text: [
+      "",
+      " ",
+      "\n\t ",
+      "a",
+      " a ",
+      "x".repeat(LIMITS.messageChars),
+      "x".repeat(LIMITS.messageChars + 1),
+      "ж".repeat(LIMITS.messageChars),
+      "\u00a0",
+      "\u200b",
+      7,
+    ],
+    nonce: ["n".repeat(7), "n".repeat(8), "n".repeat(64), "n".repeat(65), 12345678, null],
+  };
+  for (const [field, options] of Object.entries(values)) {
+    for (const option of options) variants.push({ ...valid, [field]: option });
+    const { [field]: _, ...missing } = valid as Record<string, unknown>;
+    variants.push(missing);
+  }
+  for (const frame of variants) {
+    const decoded = decodeClientFrame(JSON.stringify(frame));
+    const schema = ClientSchema.safeParse(JSON.parse(JSON.stringify(frame)));
+    assert.equal(decoded.ok, schema.success, JSON.stringify(frame).slice(0, 120));
+    if (decoded.ok && schema.success) assert.deepEqual(decoded.frame, schema.data);
+  }
+});
