@@ -253,6 +253,10 @@ function pad(ts: number): string {
   return String(Math.floor(ts)).padStart(15, "0");
 }
 
+/** Orders entries of one millisecond as this process wrote them (a mute, then a ban). */
+let logWrites = 0;
+
 function logKey(event: ModerationEvent): string {
-  return `${pad(event.ts)}-${event.id}`;
+  logWrites = (logWrites + 1) % 1e9;
+  return `${pad(event.ts)}-${String(logWrites).padStart(9, "0")}-${event.id}`;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { FakeConnection, tick } from "../tests/fakes.ts";
+import { AccessControl } from "./access.ts";
 import { LocalBroker } from "./bus/local.ts";
 import { Hub } from "./hub.ts";
 import { MemoryStore } from "./store/memory.ts";
@@ -360,4 +361,17 @@ Deno.test("hub: a kick and a ban on one instance act on the target's sockets on 
   await tick();
   assert.equal(two.isJoined(target, "club"), false);
   await assert.rejects(two.join(target, "club"), { code: "forbidden", permission: "room.join" });
+});
+
+Deno.test("modlog: actions of one millisecond list in the order they were taken", async () => {
+  const access = new AccessControl(new MemoryStore(), () => 1_000);
+  const actor = { id: "u_ada", name: "Ada" };
+  const target = { id: "u_bob", name: "Bob" };
+  const actions = ["mute", "unmute", "kick", "ban", "unban"] as const;
+  for (const [i, action] of actions.entries()) {
+    // Ids that sort against the order taken, so only the write order can put them right.
+    await access.log({ id: `${9 - i}`, room: "r", action, actor, target, ts: 1_000 });
+  }
+  const { entries } = await access.modlog("r", undefined, 10);
+  assert.deepEqual(entries.map((e) => e.action), [...actions].reverse());
 });
