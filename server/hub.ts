@@ -941,8 +941,7 @@ export class Hub {
   async #removeRoom(record: RoomRecord, reason: "deleted"): Promise<void> {
     const members = await this.store.membersOf(record.name);
     this.#control({ type: "remove", room: record.name, userId: null, reason, members });
-    await this.store.deleteRoom(record.name);
-    await this.access.forget(record.name);
+    await this.store.deleteRoom(record.name, () => this.access.forget(record.name));
     this.#accessChanged(record.name);
   }
 

@@ -475,6 +475,28 @@ export function storeContract(
     },
   );
 
+  withStore("a name is free again only once its deletion has cleared up", async (store) => {
+    await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    for (let i = 0; i < 60; i++) await store.addMember("r", `u_${i}`);
+    await store.append(text("r", ada, "old", "n-old"));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => release = resolve);
+    const deleting = store.deleteRoom("r", () => held);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The caller's own cleanup has not finished: the name is not free yet.
+    assert.equal(await store.createRoom({ name: "r", topic: "", createdBy: bob.id }), null);
+    release();
+    assert.equal(await deleting, true);
+    assert.ok(await store.createRoom({ name: "r", topic: "again", createdBy: bob.id }));
+    await store.addMember("r", bob.id);
+    const fresh = await store.append(text("r", bob, "new", "n-new"));
+    assert.equal(fresh.message.seq, 1);
+    assert.deepEqual((await store.history("r", { limit: 10 })).messages.map((m) => m.text), [
+      "new",
+    ]);
+    assert.deepEqual(await store.membersOf("r"), [bob.id]);
+  });
+
   withStore(
     "a room deleted and made anew by another handle starts a fresh nonce window",
     async (store, fixture) => {

@@ -49,6 +49,8 @@ const BATCH_MAX_ENTRIES = 2000;
 const BATCH_MAX_PER_ROOM = 400;
 /** A chunk's estimated size; KV refuses values over 64 KiB. */
 const CHUNK_MAX_BYTES = 48 * 1024;
+/** How long a deleted room's name stays held if its cleanup never finishes. */
+const DELETING_MS = 10 * 60 * 1000;
 /** The storage layout this code reads and writes: 2 is chunks, 1 was a row per entry. */
 const LAYOUT = 2;
 const GET_MANY_MAX = 10;
@@ -121,6 +123,7 @@ export class KvStore implements Store {
     const result = await untilUnlocked(() =>
       this.#kv.atomic()
         .check({ key: ["room", room.name], versionstamp: null })
+        .check({ key: ["deleting", room.name], versionstamp: null })
         .set(["room", room.name], stored)
         .set(["seq", room.name], 0)
         .commit()
@@ -558,19 +561,28 @@ export class KvStore implements Store {
     return (await this.#kv.get(["member", room, userId])).versionstamp !== null;
   }
 
-  async deleteRoom(name: string): Promise<boolean> {
+  async deleteRoom(name: string, clearAlso?: () => Promise<void>): Promise<boolean> {
     while (this.#flushing) await this.#flushing;
     const existing = await this.#kv.get(["room", name]);
     if (!existing.versionstamp) return false;
     const members = await this.membersOf(name);
-    // The room record goes first, so nothing new is appended while the rest is cleared.
-    await untilUnlocked(() =>
-      this.#kv.atomic().delete(["room", name]).delete(["seq", name]).delete(["first", name])
+    // The room record goes first, so nothing new is appended while the rest is cleared,
+    // and a marker holds the name meanwhile: a room made anew under it must not lose its
+    // first entries to this cleanup. The marker expires, should this process die here.
+    const claimed = await untilUnlocked(() =>
+      this.#kv.atomic().check(existing).delete(["room", name]).delete(["seq", name])
+        .delete(["first", name]).set(["deleting", name], true, { expireIn: DELETING_MS })
         .commit()
     );
-    for (const user of members) await this.removeMember(name, user);
-    for (const prefix of [["c", name], ["read", name]]) {
-      await this.#deletePrefix(prefix);
+    if (!claimed.ok) return false; // someone else deleted it first
+    try {
+      for (const user of members) await this.removeMember(name, user);
+      for (const prefix of [["c", name], ["read", name]]) {
+        await this.#deletePrefix(prefix);
+      }
+      await clearAlso?.();
+    } finally {
+      await untilUnlocked(() => this.#kv.delete(["deleting", name]));
     }
     this.#nonceWindows.delete(name);
     this.#seqKeys.delete(name);

@@ -33,6 +33,8 @@ export class MemoryStore implements Store {
   readonly epoch: string = crypto.randomUUID();
   readonly records: RecordStore = new MemoryRecords();
   readonly #rooms = new Map<string, RoomData>();
+  /** Names of rooms whose deletion is still clearing up; not free to create yet. */
+  readonly #deleting = new Set<string>();
   readonly #users = new Map<string, Member>();
   readonly #now: () => number;
 
@@ -41,7 +43,7 @@ export class MemoryStore implements Store {
   }
 
   createRoom(room: NewRoom): Promise<RoomRecord | null> {
-    if (this.#rooms.has(room.name)) return Promise.resolve(null);
+    if (this.#rooms.has(room.name) || this.#deleting.has(room.name)) return Promise.resolve(null);
     const record: RoomRecord = {
       name: room.name,
       kind: room.kind ?? "public",
@@ -161,8 +163,15 @@ export class MemoryStore implements Store {
     return Promise.resolve(this.#rooms.get(room)?.members.has(userId) ?? false);
   }
 
-  deleteRoom(name: string): Promise<boolean> {
-    return Promise.resolve(this.#rooms.delete(name));
+  async deleteRoom(name: string, clearAlso?: () => Promise<void>): Promise<boolean> {
+    if (!this.#rooms.delete(name)) return false;
+    this.#deleting.add(name);
+    try {
+      await clearAlso?.();
+    } finally {
+      this.#deleting.delete(name);
+    }
+    return true;
   }
 
   setReadMarker(

@@ -139,8 +139,12 @@ export interface Store {
   roomsOf(userId: string): Promise<string[]>;
   membersOf(room: string): Promise<string[]>;
   isMember(room: string, userId: string): Promise<boolean>;
-  /** Remove a room with its history, members and markers; false when there was none. */
-  deleteRoom(name: string): Promise<boolean>;
+  /**
+   * Remove a room with its history, members and markers; false when there was none.
+   * `clearAlso` (the caller's own records of the room) runs while the name is still held,
+   * so a room made anew under the same name loses nothing to this cleanup.
+   */
+  deleteRoom(name: string, clearAlso?: () => Promise<void>): Promise<boolean>;
 
   /** Move the user's marker forward to `seq` (never back); says where it is now and if it moved. */
   setReadMarker(
