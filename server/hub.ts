@@ -526,11 +526,16 @@ export class Hub {
   }
 
   async unban(conn: Connection, name: string, userId: string): Promise<void> {
-    const { record } = await this.#authorize(conn, name, "ban");
+    await this.#lift(conn, name, userId, "ban");
+  }
+
+  /** Lift a ban or a mute: whoever may impose it. */
+  async #lift(conn: Connection, name: string, userId: string, kind: "ban" | "mute") {
+    const { record } = await this.#authorize(conn, name, kind);
     const target = await this.#user(userId);
-    await this.access.lift("ban", name, userId);
+    await this.access.lift(kind, name, userId);
     this.#accessChanged(name);
-    await this.#moderation(conn, record, "unban", target.user, {});
+    await this.#moderation(conn, record, kind === "ban" ? "unban" : "unmute", target.user, {});
   }
 
   /** Mute a member for `minutes`: they stay and read, but may not post. */
@@ -558,11 +563,7 @@ export class Hub {
   }
 
   async unmute(conn: Connection, name: string, userId: string): Promise<void> {
-    const { record } = await this.#authorize(conn, name, "mute");
-    const target = await this.#user(userId);
-    await this.access.lift("mute", name, userId);
-    this.#accessChanged(name);
-    await this.#moderation(conn, record, "unmute", target.user, {});
+    await this.#lift(conn, name, userId, "mute");
   }
 
   /** Give a member a role: never above the actor's own, and only to those ranked below. */

@@ -33,9 +33,9 @@ import type {
 
 /**
  * Deno KV's own limits are 100 checks, 1000 mutations, 800 KiB of mutations and 80 KiB of
- * keys; stay clear of them. A batch's mutations are an entry's row each (an edit or
- * delete rewrites its target too) and a seq key per room; each room also costs a check.
- * Keys are at most ~50 bytes (room names are 32), so 950 of them stay under 80 KiB.
+ * keys; stay clear of them. A batch writes per room a seq key and a chunk (or two), and
+ * per edit or delete a rewritten chunk (or two); each room also costs a check. Keys are at
+ * most ~50 bytes (room names are 32), so 900 of them stay under 80 KiB.
  */
 const BATCH_MAX_MUTATIONS = 900;
 const BATCH_MAX_ROOMS = 90;
@@ -210,7 +210,8 @@ export class KvStore implements Store {
         const { draft } = waiting[taken]!;
         // An edit or delete also rewrites its target's chunk, whole.
         const rewrites = draft.kind === "text" ? 0 : 2;
-        const size = entryBytes(draft) + (rewrites ? CHUNK_MAX_BYTES + entryBytes(draft) : 0);
+        const own = entryBytes(draft);
+        const size = rewrites ? 2 * own + CHUNK_MAX_BYTES : own;
         const full = bytes + size > BATCH_MAX_BYTES ||
           mutations + 3 + rewrites > BATCH_MAX_MUTATIONS || batch.length >= BATCH_MAX_ENTRIES;
         if (full && batch.length > 0) break;
