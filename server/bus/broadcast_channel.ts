@@ -2,21 +2,29 @@
  * BroadcastChannel Bus: reaches other workers of this process (`deno serve --parallel`,
  * `new Worker`), not other processes; those need a real broker such as Redis.
  */
-import type { Bus, BusEnvelope, BusHandler } from "./types.ts";
+import type { Bus, BusEnvelope, BusHandler, BusStatus } from "./types.ts";
+import { BusError } from "./types.ts";
+import { PUBLISHED, WatchedRooms } from "./watched.ts";
 
 export class BroadcastChannelBus implements Bus {
   readonly #channel: BroadcastChannel;
   readonly #handlers = new Set<BusHandler>();
+  readonly #watched = new WatchedRooms();
+  readonly status: BusStatus = "up";
+  #closed = false;
 
   constructor(readonly instanceId: string = crypto.randomUUID(), channelName = "parley") {
     this.#channel = new BroadcastChannel(channelName);
     this.#channel.onmessage = (event: MessageEvent<BusEnvelope>) => {
+      if (!this.#watched.wants(event.data)) return;
       for (const handler of this.#handlers) handler(event.data);
     };
   }
 
-  publish(envelope: Omit<BusEnvelope, "origin">): void {
+  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> {
+    if (this.#closed) return Promise.reject(new BusError("the bus is closed"));
     this.#channel.postMessage({ ...envelope, origin: this.instanceId });
+    return PUBLISHED;
   }
 
   subscribe(handler: BusHandler): () => void {
@@ -24,7 +32,20 @@ export class BroadcastChannelBus implements Bus {
     return () => this.#handlers.delete(handler);
   }
 
+  watch(room: string): Promise<void> {
+    return this.#watched.add(room);
+  }
+
+  unwatch(room: string): Promise<void> {
+    return this.#watched.delete(room);
+  }
+
+  onStatus(): () => void {
+    return () => {};
+  }
+
   close(): Promise<void> {
+    this.#closed = true;
     this.#handlers.clear();
     this.#channel.close();
     return Promise.resolve();

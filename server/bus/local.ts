@@ -1,5 +1,6 @@
 /** In-process Bus: hubs sharing one LocalBroker see each other's broadcasts. */
-import type { Bus, BusEnvelope, BusHandler } from "./types.ts";
+import type { Bus, BusEnvelope, BusHandler, BusStatus } from "./types.ts";
+import { PUBLISHED, WatchedRooms } from "./watched.ts";
 
 export class LocalBroker {
   readonly #buses = new Set<LocalBus>();
@@ -22,12 +23,15 @@ export class LocalBroker {
 
 class LocalBus implements Bus {
   readonly #handlers = new Set<BusHandler>();
+  readonly #watched = new WatchedRooms();
+  readonly status: BusStatus = "up";
   constructor(readonly instanceId: string, private readonly broker: LocalBroker) {}
 
-  publish(envelope: Omit<BusEnvelope, "origin">): void {
+  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> {
     // Deliver asynchronously, as every real broker does, so no hub relies on re-entrancy.
     const full: BusEnvelope = { ...envelope, origin: this.instanceId };
     queueMicrotask(() => this.broker.deliver(full));
+    return PUBLISHED;
   }
 
   subscribe(handler: BusHandler): () => void {
@@ -35,7 +39,20 @@ class LocalBus implements Bus {
     return () => this.#handlers.delete(handler);
   }
 
+  watch(room: string): Promise<void> {
+    return this.#watched.add(room);
+  }
+
+  unwatch(room: string): Promise<void> {
+    return this.#watched.delete(room);
+  }
+
+  onStatus(): () => void {
+    return () => {};
+  }
+
   receive(envelope: BusEnvelope): void {
+    if (!this.#watched.wants(envelope)) return;
     for (const handler of this.#handlers) handler(envelope);
   }
 

@@ -97,7 +97,7 @@ export class RedisBus implements Bus {
   async publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> {
     if (this.#closed) throw new BusError("the bus is closed");
     const full: BusEnvelope = { ...envelope, origin: this.instanceId };
-    const toAll = full.room === null || full.toUser !== undefined;
+    const toAll = full.room === null || full.toUser !== undefined || full.control !== undefined;
     const channel = toAll ? this.#all : this.#roomChannel(full.room!);
     try {
       await this.#publisher.publish(channel, JSON.stringify(full));

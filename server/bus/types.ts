@@ -1,4 +1,8 @@
-/** The Bus carries broadcasts between hub instances (workers, processes, machines). */
+/**
+ * The Bus carries broadcasts between hub instances (workers, processes, machines).
+ * Modelled on Centrifuge's Broker: room envelopes go only to instances that watch the
+ * room; everything else (server-wide pushes, pushes to one user, controls) to all.
+ */
 
 export interface BusEnvelope {
   /** Instance that published it; a hub drops envelopes carrying its own id. */
@@ -7,12 +11,16 @@ export interface BusEnvelope {
   room: string | null;
   /** One serialized server frame, sent as is to each local recipient. */
   data: string;
+  /** With a room stream entry (a `message` frame): its seq, so receivers keep order and repair gaps. */
+  seq?: number;
   /** Skip this user's connections (e.g. their own typing indicator). */
   excludeUser?: string;
   /** Deliver only to this user's connections (with `room` null), e.g. their read marker. */
   toUser?: string;
   /** An instruction for every hub instead of a frame to deliver (`data` is then empty). */
   control?: HubControl;
+  /** Controls are numbered per origin from 1: a receiver that sees a number skipped missed one. */
+  controlSeq?: number;
 }
 
 /** What one hub tells the others to do when permissions change. */
@@ -29,19 +37,43 @@ export type HubControl =
     members?: string[];
   }
   /** Close a user's sockets: all of them, or those of one session. */
-  | { type: "close"; userId: string; session?: string; code: number; reason: string };
+  | { type: "close"; userId: string; session?: string; code: number; reason: string }
+  /**
+   * The sender may have lost envelopes (its broker link failed): reload access, check
+   * every local membership, and catch every watched room up from the store.
+   */
+  | { type: "resync" };
 
 export type BusHandler = (envelope: BusEnvelope) => void;
 
+/** "down": the link to the broker is lost; envelopes published meanwhile fail. */
+export type BusStatus = "up" | "down";
+
+/** Thrown (as a rejection) by `publish` when the broker did not take the envelope. */
+export class BusError extends Error {
+  override readonly name = "BusError";
+}
+
 /**
- * Contract (tests/bus_contract_test.ts runs it against every adapter): an envelope
- * published on one instance reaches every other instance's subscribers intact, in
- * publish order; unsubscribing and closing stop delivery.
+ * Contract (tests/bus_contract.ts runs it against every adapter):
+ * - an envelope published on one instance reaches every other instance's subscribers
+ *   intact, in publish order, as long as the link stays up;
+ * - room envelopes reach only instances that watch the room; others reach all;
+ * - `publish` rejects with BusError when the broker did not take the envelope;
+ * - after `status` went "down" and back "up", envelopes may have been lost meanwhile;
+ * - unsubscribing and closing stop delivery.
  */
 export interface Bus {
   readonly instanceId: string;
-  publish(envelope: Omit<BusEnvelope, "origin">): void;
+  readonly status: BusStatus;
+  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void>;
   /** Returns the unsubscribe function. */
   subscribe(handler: BusHandler): () => void;
+  /** Start receiving the room's envelopes; resolves once the subscription is live. */
+  watch(room: string): Promise<void>;
+  /** Stop receiving the room's envelopes. */
+  unwatch(room: string): Promise<void>;
+  /** Called on every change of `status`; returns the function that stops it. */
+  onStatus(listener: (status: BusStatus) => void): () => void;
   close(): Promise<void>;
 }
