@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   refused: "The server's policy refused this.",
   unknown_command: "No such command; try /help.",
   internal: "The server failed to handle the request.",
+  unavailable: "A service the server depends on is down; retry shortly.",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -24,6 +24,8 @@ export interface Restriction {
 }
 
 interface RoomAccess {
+  /** When it was read: past `ttlMs` it is read again, whatever the Bus said. */
+  loadedAt: number;
   /** The room as last read; its `lastSeq` is stale, the rest current (changes invalidate). */
   record: RoomRecord | null;
   roles: Map<string, RoomRole>;
@@ -34,6 +36,8 @@ interface RoomAccess {
 }
 
 const CACHE_ROOMS = 10_000;
+/** The longest a change made on another instance can go unseen here if its Bus message is lost. */
+export const ACCESS_TTL_MS = 2_000;
 
 /** Where a user stands in a room, with any ban or mute in force. */
 export type RoomStanding = Standing & { ban?: Restriction; mute?: Restriction };
@@ -50,10 +54,13 @@ export class AccessControl {
   /** The same rooms once loaded, so the send path can check without an await. */
   readonly #ready = new Map<string, RoomAccess>();
 
-  constructor(store: Store, now: () => number) {
+  readonly #ttlMs: number;
+
+  constructor(store: Store, now: () => number, ttlMs: number = ACCESS_TTL_MS) {
     this.#store = store;
     this.#r = store.records;
     this.#now = now;
+    this.#ttlMs = ttlMs;
   }
 
   /**
@@ -70,8 +77,23 @@ export class AccessControl {
     this.#ready.delete(room);
   }
 
+  /** Drop every cached room: after this instance may have missed changes. */
+  invalidateAll(): void {
+    this.#cache.clear();
+    this.#ready.clear();
+  }
+
+  #fresh(access: RoomAccess): boolean {
+    return this.#now() - access.loadedAt < this.#ttlMs;
+  }
+
   async #load(room: string): Promise<RoomAccess> {
     let found = this.#cache.get(room);
+    const ready = this.#ready.get(room);
+    if (found && ready && !this.#fresh(ready)) {
+      this.invalidate(room);
+      found = undefined;
+    }
     if (!found) {
       if (this.#cache.size >= CACHE_ROOMS) this.invalidate(this.#cache.keys().next().value!);
       const loading = found = this.#read(room);
@@ -86,6 +108,7 @@ export class AccessControl {
   }
 
   async #read(room: string): Promise<RoomAccess> {
+    const loadedAt = this.#now();
     const [record, roles, invited, bans, mutes, peers] = await Promise.all([
       this.#store.getRoom(room),
       this.#r.list<RoomRole>(["role", room]),
@@ -97,6 +120,7 @@ export class AccessControl {
     const byUser = <T>(rows: { key: string[]; value: T }[]) =>
       new Map(rows.map((row) => [row.key[2]!, row.value]));
     return {
+      loadedAt,
       record,
       roles: byUser(roles),
       invited: byUser(invited),
@@ -126,7 +150,7 @@ export class AccessControl {
     server: ServerRole,
   ): { record: RoomRecord | null; standing: RoomStanding | undefined } | undefined {
     const access = this.#ready.get(name);
-    if (!access) return undefined;
+    if (!access || !this.#fresh(access)) return undefined;
     const { record } = access;
     return {
       record,

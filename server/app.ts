@@ -1,5 +1,10 @@
 /** Wires the hub, session and HTTP layers from dependencies chosen by the composition root. */
 import type { Bus } from "./bus/types.ts";
+import { ExpiryWatch } from "./expiry_watch.ts";
+import { MemoryPresenceRegistry } from "./presence/memory.ts";
+import type { Presence } from "./presence/types.ts";
+import { MemoryRateLimiter } from "./rate/memory.ts";
+import type { RateLimiter } from "./rate/types.ts";
 import { type AssetSource, makeAssets } from "./assets.ts";
 import { Hub } from "./hub.ts";
 import { createHttpHandler, type Handler, type PageRenderer, type RouteExtension } from "./http.ts";
@@ -29,6 +34,10 @@ import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 export interface AppOptions {
   store: Store;
   bus: Bus;
+  /** Cluster-wide presence; this instance alone when absent. */
+  presence?: Presence;
+  /** Cluster-wide message, room and API budgets; this instance's when absent. */
+  limiter?: RateLimiter;
   assets: AssetSource;
   renderPage: PageRenderer;
   accounts: Accounts;
@@ -91,9 +100,18 @@ export async function createApp(options: AppOptions): Promise<App> {
     : undefined;
   const accounts = options.accounts;
   const extensions = compileExtensions(options);
+  const presence = options.presence ?? new MemoryPresenceRegistry().connect(bus.instanceId);
+  const limiter = options.limiter ?? new MemoryRateLimiter();
   const hub = new Hub({
     store,
     bus,
+    presence,
+    stillValid: async (principal) => {
+      if (principal.session !== undefined) return await accounts.sessionLive(principal.session);
+      const account = await accounts.get(principal.user.id);
+      return !account?.disabled;
+    },
+    onError: (what, error) => options.log.warn(`${what} failed`, { error }),
     directory: accountDirectory(accounts),
     hooks: extensions.hooks,
     features: extensions.features,
@@ -122,7 +140,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     features: extensions.features,
     ...(options.basePath ? { basePath: options.basePath } : {}),
     extensions: [
-      botApi({ hub, accounts, records: store.records, log: options.log }),
+      botApi({ hub, accounts, records: store.records, log: options.log, limiter }),
       webhooks.routes(),
       ...options.extensions ?? [],
     ],
@@ -131,7 +149,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     allowedOrigins: options.allowedOrigins ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     log: options.log,
-    session: { ...options.session, extensions },
+    session: { ...options.session, extensions, limiter, expiry: new ExpiryWatch() },
   });
   return {
     handler: http.handler,
@@ -147,6 +165,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       await http.closeAll(code, reason, CLOSE_GRACE_MS);
       // The store commits what is queued first; those commits still broadcast on the bus.
       await store.close();
+      await hub.settled();
+      await presence.close();
+      await limiter.close();
       await bus.close();
     },
   };

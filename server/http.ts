@@ -364,6 +364,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
         });
       }
       if (path === "/healthz") return json(200, { ok: true });
+      if (path === "/readyz") {
+        const ready = await hub.readiness();
+        return json(ready.ok ? 200 : 503, ready);
+      }
       if (path === "/branding.css") return brandingCss();
       if (path === "/metrics") return metrics();
       if (path === "/api/me") return await me(request);

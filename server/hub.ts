@@ -4,7 +4,7 @@
  * recipient and, through the Bus, to every other instance.
  */
 import { createHash } from "node:crypto";
-import { ProtocolError } from "../protocol/errors.ts";
+import { CLOSE_CODES, ProtocolError } from "../protocol/errors.ts";
 import { LIMITS } from "../protocol/limits.ts";
 import type {
   Features,
@@ -30,7 +30,10 @@ import {
 import { AccessControl, forbidden, type Restriction, type RoomStanding } from "./access.ts";
 import type { Principal } from "./auth/types.ts";
 import { type HookRunner, hookUser } from "./extensions.ts";
-import type { Bus, BusEnvelope, HubControl } from "./bus/types.ts";
+import type { Bus, BusEnvelope, BusStatus, HubControl } from "./bus/types.ts";
+import { MemoryPresenceRegistry } from "./presence/memory.ts";
+import type { Presence } from "./presence/types.ts";
+import { Sequencer } from "./sequencer.ts";
 import type {
   EntryDraft,
   EntryGuard,
@@ -57,11 +60,23 @@ interface LocalRoom {
   readonly users: Map<string, { member: Member; conns: number }>;
   /** userId -> time its typing indicator expires. */
   readonly typing: Map<string, number>;
+  /** Settles once the Bus delivers the room here and its stream position is known. */
+  readonly followed: Promise<void>;
 }
 
 export interface HubOptions {
   store: Store;
   bus: Bus;
+  /** Who is in which room, cluster-wide; this instance alone by default. */
+  presence?: Presence;
+  /** Whether a connection's credential still holds (checked after missed Bus messages). */
+  stillValid?: (principal: Principal) => Promise<boolean>;
+  /** How long a seq gap may wait for the Bus before the Store fills it. */
+  gapWaitMs?: number;
+  /** How long cached permissions live (the bound on a lost Bus message). */
+  accessTtlMs?: number;
+  /** Reports background failures (presence, repairs); silent by default. */
+  onError?: (what: string, error: unknown) => void;
   now?: () => number;
   typingTtlMs?: number;
   typingThrottleMs?: number;
@@ -100,6 +115,11 @@ export interface HubStats {
 }
 
 const UNREAD_CAP = 100;
+const PRESENCE_PREFIX = '{"type":"presence"';
+/** While the Bus is down, how often followed rooms are read from the Store. */
+const POLL_WHILE_DOWN_MS = 1_000;
+/** How long /readyz waits for the Store before calling it down. */
+const READY_PROBE_MS = 2_000;
 
 export class Hub {
   readonly store: Store;
@@ -128,6 +148,23 @@ export class Hub {
   #presenceScheduled = false;
   /** Users whose current name this instance has written to the store. */
   readonly #storedNames = new Map<string, string>();
+  readonly #presence: Presence;
+  readonly #sequencer: Sequencer;
+  readonly #stillValid: ((principal: Principal) => Promise<boolean>) | undefined;
+  readonly #onError: (what: string, error: unknown) => void;
+  /** Rooms' cluster-wide online counts, as last read. */
+  readonly #online = new Map<string, number>();
+  /** Controls published by this instance, numbered so receivers notice a lost one. */
+  #controlsSent = 0;
+  /** origin -> number of the last control heard from it. */
+  readonly #controlsHeard = new Map<string, number>();
+  /** A publish failed: the other instances must resync once the Bus is back. */
+  #publishFailed = false;
+  #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #pollTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #stopStatus: () => void;
+  readonly #pending = new Set<Promise<unknown>>();
+  #closed = false;
 
   constructor(options: HubOptions) {
     this.store = options.store;
@@ -138,11 +175,21 @@ export class Hub {
     this.#roomsPerConnection = options.roomsPerConnection ?? LIMITS.roomsPerConnection;
     this.#recoveryMax = options.recoveryMax ?? LIMITS.recoveryMax;
     this.#retention = options.retention;
-    this.access = new AccessControl(this.store, this.#now);
+    this.access = new AccessControl(this.store, this.#now, options.accessTtlMs);
+    this.#presence = options.presence ?? new MemoryPresenceRegistry().connect(this.#bus.instanceId);
+    this.#stillValid = options.stillValid;
+    this.#onError = options.onError ?? (() => {});
+    this.#sequencer = new Sequencer({
+      store: this.store,
+      deliver: (room, data) => this.#fanout(room, data, undefined),
+      ...(options.gapWaitMs === undefined ? {} : { gapWaitMs: options.gapWaitMs }),
+      onError: (error) => this.#onError("gap repair", error),
+    });
     this.#directory = options.directory ?? storeDirectory(this.store);
     this.#hooks = options.hooks?.empty ? undefined : options.hooks;
     this.#features = options.features ?? {};
     this.#unsubscribe = this.#bus.subscribe((envelope) => this.#fromBus(envelope));
+    this.#stopStatus = this.#bus.onStatus((status) => this.#busStatus(status));
   }
 
   /** Register a connection that finished its handshake; it now receives server-wide pushes. */
@@ -223,6 +270,7 @@ export class Hub {
   /** The rooms `principal` may see, with their membership and unread counts; public ones without. */
   async listRooms(principal?: Principal): Promise<RoomInfo[]> {
     const records = (await this.store.listRooms()).sort((a, b) => a.name.localeCompare(b.name));
+    await this.#countOnline(records.map((r) => r.name));
     if (!principal) {
       return records.filter((r) => isOpen(r.kind) && !r.disabled).map((r) => this.roomInfo(r));
     }
@@ -267,13 +315,16 @@ export class Hub {
       await this.access.uninvite(name, userId);
       this.#accessChanged(name);
     }
+    let present: Promise<void> | undefined;
     if (!rooms.has(name)) {
       if (rooms.size >= this.#roomsPerConnection) throw new ProtocolError("too_many_rooms");
       // Join before reading history, so no entry falls between the replay and live pushes;
       // the client drops the overlap by seq.
-      this.#addToRoom(conn, name);
+      present = this.#addToRoom(conn, name);
       rooms.add(name);
     }
+    await this.#rooms.get(name)?.followed;
+    await present;
     await this.store.addMember(name, conn.user.id);
     const latest = () =>
       this.store.history(name, { limit: options.limit ?? LIMITS.historyPageDefault });
@@ -286,8 +337,7 @@ export class Hub {
     const receipts = record.receipts ? { receipts: await this.#receipts(name) } : {};
     // The snapshot is taken last, right before the reply goes out: any presence diff sent
     // earlier is already in it, and any sent later applies on top of it.
-    const local = this.#rooms.get(name);
-    const presence = local ? [...local.users.values()].map((u) => u.member) : [];
+    const presence = await this.#snapshot(name);
     return {
       room,
       messages: page.messages,
@@ -449,7 +499,7 @@ export class Hub {
       this.access.roles(name),
       this.access.mutes(name),
     ]);
-    const local = this.#rooms.get(name);
+    const online = new Set((await this.#snapshot(name)).map((u) => u.id));
     const now = this.#now();
     const users = await this.#users(ids);
     const members: RoomMember[] = ids.flatMap((id) => {
@@ -459,7 +509,7 @@ export class Hub {
       return [{
         user,
         role: roles.get(id) ?? "member",
-        online: local?.users.has(id) ?? false,
+        online: online.has(id),
         ...(mute && (mute.until === null || mute.until > now)
           ? { mutedUntil: mute.until ?? 0 }
           : {}),
@@ -678,7 +728,7 @@ export class Hub {
   broadcast(room: string | null, frame: PushFrame, excludeUser?: string): void {
     const data = JSON.stringify(frame);
     this.#fanout(room, data, excludeUser);
-    this.#bus.publish(excludeUser === undefined ? { room, data } : { room, data, excludeUser });
+    this.#publish(excludeUser === undefined ? { room, data } : { room, data, excludeUser });
   }
 
   roomInfo(record: RoomRecord): RoomInfo {
@@ -690,11 +740,27 @@ export class Hub {
       createdAt: record.createdAt,
       createdBy: record.createdBy,
       lastSeq: record.lastSeq,
-      online: this.#rooms.get(record.name)?.users.size ?? 0,
+      online: this.#online.get(record.name) ?? this.#rooms.get(record.name)?.users.size ?? 0,
       receipts: record.receipts,
       ...(record.retention ? { retention: record.retention } : {}),
       ...(record.disabled ? { disabled: true as const } : {}),
     };
+  }
+
+  /**
+   * Whether this instance can do its whole job: its Store answers and its Bus is linked.
+   * With the Bus down it still commits and serves, but other instances' messages reach
+   * its clients only by polling the Store: "degraded".
+   */
+  async readiness(): Promise<{ ok: boolean; store: "up" | "down"; bus: BusStatus }> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const store = await Promise.race([
+      this.store.getRoom("readyz-probe").then(() => "up" as const, () => "down" as const),
+      new Promise<"down">((resolve) => timer = setTimeout(() => resolve("down"), READY_PROBE_MS)),
+    ]);
+    clearTimeout(timer);
+    const bus = this.#bus.status;
+    return { ok: store === "up" && bus === "up", store, bus };
   }
 
   stats(): HubStats {
@@ -708,12 +774,22 @@ export class Hub {
 
   /** Close every connection (e.g. on shutdown) and stop listening to the bus. */
   close(code: number, reason: string): void {
+    this.#closed = true;
     this.#unsubscribe();
+    this.#stopStatus();
+    clearInterval(this.#pollTimer);
     this.#presenceDiffs.clear();
     for (const conn of [...this.#connRooms.keys()]) {
       this.disconnect(conn);
       conn.close(code, reason);
     }
+    this.#stopRefresh();
+    this.#sequencer.closeAll();
+  }
+
+  /** Settles once the presence writes and resyncs under way have finished. */
+  async settled(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
   /**
@@ -734,7 +810,10 @@ export class Hub {
     const result = await this.store.append(draft, guard);
     if (!result.duplicate) {
       this.#messagesCommitted++;
-      this.broadcast(draft.room, { type: "message", message: result.message });
+      const { room, seq } = result.message;
+      const data = JSON.stringify({ type: "message", message: result.message } satisfies PushFrame);
+      this.#sequencer.offer(room, seq, data);
+      this.#publish({ room, data, seq });
     }
     // Right after the push, in the same microtask: both leave in one flush.
     committed?.(result);
@@ -777,6 +856,7 @@ export class Hub {
     principal: Principal,
     member: boolean,
   ): Promise<RoomInfo> {
+    await this.#countOnline([record.name]);
     const info = await this.#withPeers(this.roomInfo(record));
     if (!member) return { ...info, member };
     const userId = principal.user.id;
@@ -978,11 +1058,99 @@ export class Hub {
   /** Apply a control here and on every other instance. */
   #control(control: HubControl): void {
     this.#applyControl(control);
-    this.#bus.publish({ room: null, data: "", control });
+    this.#publish({ room: null, data: "", control, controlSeq: ++this.#controlsSent });
+  }
+
+  /** Publish to the other instances; a failure makes them resync once the Bus is back. */
+  #publish(envelope: Omit<BusEnvelope, "origin">): void {
+    if (this.#bus.status === "down") {
+      this.#publishFailed = true;
+      return;
+    }
+    this.#bus.publish(envelope).catch((error) => {
+      this.#publishFailed = true;
+      this.#onError("bus publish", error);
+    });
+  }
+
+  #busStatus(status: BusStatus): void {
+    if (this.#closed) return;
+    if (status === "down") {
+      // Until the Bus is back, other instances' entries reach this one from the Store.
+      this.#pollTimer ??= setInterval(() => {
+        this.#sequencer.catchUpAll().catch((error) => this.#onError("catch-up", error));
+      }, POLL_WHILE_DOWN_MS);
+      return;
+    }
+    clearInterval(this.#pollTimer);
+    this.#pollTimer = undefined;
+    if (this.#publishFailed) {
+      this.#publishFailed = false;
+      this.#control({ type: "resync" });
+    }
+    this.#track(this.#resync()).catch((error) => this.#onError("resync", error));
+  }
+
+  /**
+   * After Bus messages may have been lost: reload permissions, take every local
+   * connection out of rooms it may no longer be in (or off a revoked session), write this
+   * instance's presence again, and catch every followed room up from the Store.
+   */
+  async #resync(): Promise<void> {
+    this.access.invalidateAll();
+    for (const [conn, rooms] of [...this.#connRooms]) {
+      if (this.#stillValid && !(await this.#stillValid(conn.principal))) {
+        this.disconnect(conn);
+        conn.close(CLOSE_CODES.sessionRevoked, "session revoked");
+        continue;
+      }
+      for (const room of [...rooms]) {
+        const reason = await this.#stillIn(conn, room);
+        if (reason) this.#applyControl({ type: "remove", room, userId: conn.user.id, reason });
+      }
+    }
+    for (const [room, local] of this.#rooms) {
+      for (const conn of local.conns) {
+        await this.#presence.add(room, conn.user, conn.id).catch((error) =>
+          this.#onError("presence", error)
+        );
+      }
+    }
+    await this.#sequencer.catchUpAll();
+  }
+
+  /** Why `conn` may no longer be in `room`, or null when it may. */
+  async #stillIn(
+    conn: Connection,
+    room: string,
+  ): Promise<"deleted" | "disabled" | "banned" | "kicked" | null> {
+    const record = await this.access.room(room);
+    if (!record) return "deleted";
+    if (record.disabled) return "disabled";
+    const member = await this.store.isMember(room, conn.user.id);
+    const standing = await this.access.standing(record, conn.user.id, conn.principal.role, member);
+    if (standing.ban) return "banned";
+    return member ? null : "kicked";
+  }
+
+  #startRefresh(): void {
+    this.#refreshTimer ??= setInterval(() => {
+      this.#presence.refresh([...this.#rooms.keys()]).then((expired) => {
+        for (const { room, user } of expired) this.#presenceChanged(room, user, false);
+      }, (error) => this.#onError("presence refresh", error));
+    }, this.#presence.ttlMs / 3);
+  }
+
+  #stopRefresh(): void {
+    clearInterval(this.#refreshTimer);
+    this.#refreshTimer = undefined;
   }
 
   #applyControl(control: HubControl): void {
     switch (control.type) {
+      case "resync":
+        this.#track(this.#resync()).catch((error) => this.#onError("resync", error));
+        return;
       case "access":
         this.access.invalidate(control.room);
         return;
@@ -1036,20 +1204,27 @@ export class Hub {
     }
   }
 
-  #addToRoom(conn: Connection, name: string): void {
+  /** Settles once the cluster-wide presence entry is written (and any join announced). */
+  #addToRoom(conn: Connection, name: string): Promise<void> {
     let local = this.#rooms.get(name);
     if (!local) {
-      local = { conns: new Set(), users: new Map(), typing: new Map() };
+      local = {
+        conns: new Set(),
+        users: new Map(),
+        typing: new Map(),
+        followed: this.#follow(name),
+      };
       this.#rooms.set(name, local);
     }
     const present = local.users.get(conn.user.id);
-    if (present) {
-      present.conns++;
-    } else {
-      local.users.set(conn.user.id, { member: conn.user, conns: 1 });
-      this.#presenceChanged(name, conn.user, true);
-    }
+    if (present) present.conns++;
+    else local.users.set(conn.user.id, { member: conn.user, conns: 1 });
     local.conns.add(conn);
+    return this.#track(
+      this.#presence.add(name, conn.user, conn.id).then((first) => {
+        if (first) this.#presenceChanged(name, conn.user, true);
+      }, (error) => this.#onError("presence", error)),
+    );
   }
 
   #removeFromRoom(conn: Connection, name: string): void {
@@ -1059,9 +1234,73 @@ export class Hub {
     if (present && --present.conns === 0) {
       local.users.delete(conn.user.id);
       local.typing.delete(conn.user.id);
-      this.#presenceChanged(name, conn.user, false);
     }
-    if (local.conns.size === 0) this.#rooms.delete(name);
+    this.#track(
+      this.#presence.remove(name, conn.user.id, conn.id).then((last) => {
+        if (last) this.#presenceChanged(name, conn.user, false);
+      }, (error) => this.#onError("presence", error)),
+    );
+    if (local.conns.size === 0) {
+      this.#rooms.delete(name);
+      this.#unfollow(name);
+    }
+  }
+
+  /** Receive the room over the Bus, and place its stream where the Store has it now. */
+  async #follow(room: string): Promise<void> {
+    this.#startRefresh();
+    try {
+      await this.#bus.watch(room);
+      if (this.#rooms.has(room)) {
+        const record = await this.store.getRoom(room);
+        this.#sequencer.open(room, record?.lastSeq ?? 0);
+      }
+    } catch (error) {
+      // The room still works here; other instances' entries arrive by catch-up.
+      this.#onError("follow", error);
+      if (this.#rooms.has(room) && !this.#sequencer.following(room)) {
+        const record = await this.store.getRoom(room);
+        this.#sequencer.open(room, record?.lastSeq ?? 0);
+      }
+    }
+  }
+
+  #unfollow(room: string): void {
+    this.#sequencer.close(room);
+    this.#online.delete(room);
+    this.#bus.unwatch(room).catch((error) => this.#onError("unwatch", error));
+    if (this.#rooms.size === 0) this.#stopRefresh();
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#pending.add(promise);
+    promise.finally(() => this.#pending.delete(promise));
+    return promise;
+  }
+
+  /** The users present in a room on every instance; this instance's alone if Presence fails. */
+  async #snapshot(room: string): Promise<Member[]> {
+    try {
+      const users = await this.#presence.snapshot(room);
+      this.#online.set(room, users.length);
+      return users;
+    } catch (error) {
+      this.#onError("presence", error);
+      return [...this.#rooms.get(room)?.users.values() ?? []].map((u) => u.member);
+    }
+  }
+
+  /** Refresh the cached cluster-wide online counts of `rooms`. */
+  async #countOnline(rooms: string[]): Promise<void> {
+    if (rooms.length === 0) return;
+    try {
+      for (const [room, count] of await this.#presence.counts(rooms)) {
+        if (count > 0) this.#online.set(room, count);
+        else this.#online.delete(room);
+      }
+    } catch (error) {
+      this.#onError("presence", error);
+    }
   }
 
   /**
@@ -1093,28 +1332,55 @@ export class Hub {
         ? event.joins[0]!.id
         : undefined;
       this.broadcast(room, { type: "presence", ...event }, only);
+      this.#adjustOnline(room, event.joins.length - event.leaves.length);
       this.#hooks?.onPresence(event);
     }
+  }
+
+  /** Keep a counted room's cluster-wide online count in step with presence diffs. */
+  #adjustOnline(room: string, delta: number): void {
+    const count = this.#online.get(room);
+    if (count !== undefined) this.#online.set(room, Math.max(0, count + delta));
   }
 
   /** A push for one user's connections on every instance, except `skip`. */
   #toUser(userId: string, frame: PushFrame, skip?: Connection): void {
     const data = JSON.stringify(frame);
     for (const conn of this.#userConns.get(userId) ?? []) if (conn !== skip) conn.send(data);
-    this.#bus.publish({ room: null, data, toUser: userId });
+    this.#publish({ room: null, data, toUser: userId });
   }
 
   #fromBus(envelope: BusEnvelope): void {
     if (envelope.origin === this.#bus.instanceId) return;
     if (envelope.control) {
       this.#applyControl(envelope.control);
+      this.#heardControl(envelope.origin, envelope.controlSeq);
       return;
+    }
+    if (envelope.seq !== undefined && envelope.room !== null) {
+      this.#sequencer.offer(envelope.room, envelope.seq, envelope.data);
+      return;
+    }
+    if (envelope.room !== null && envelope.data.startsWith(PRESENCE_PREFIX)) {
+      const diff = JSON.parse(envelope.data) as { joins: unknown[]; leaves: unknown[] };
+      this.#adjustOnline(envelope.room, diff.joins.length - diff.leaves.length);
     }
     if (envelope.toUser !== undefined) {
       for (const conn of this.#userConns.get(envelope.toUser) ?? []) conn.send(envelope.data);
       return;
     }
     this.#fanout(envelope.room, envelope.data, envelope.excludeUser);
+  }
+
+  /** A control numbered past the next one expected from its origin means one was lost. */
+  #heardControl(origin: string, number: number | undefined): void {
+    if (number === undefined) return;
+    const last = this.#controlsHeard.get(origin);
+    if (this.#controlsHeard.size >= 10_000 && last === undefined) this.#controlsHeard.clear();
+    this.#controlsHeard.set(origin, number);
+    if (last !== undefined && number !== last + 1) {
+      this.#track(this.#resync()).catch((error) => this.#onError("resync", error));
+    }
   }
 
   #fanout(room: string | null, data: string, excludeUser: string | undefined): void {

@@ -12,7 +12,10 @@ import { type Extensions, hookUser } from "./extensions.ts";
 import type { Connection, Hub } from "./hub.ts";
 import type { Principal } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
-import { TokenBucket } from "./rate.ts";
+import { TokenBucket } from "./rate/token_bucket.ts";
+import { MemoryRateLimiter } from "./rate/memory.ts";
+import type { Rate, RateLimiter } from "./rate/types.ts";
+import { ExpiryWatch } from "./expiry_watch.ts";
 
 export interface SessionOptions {
   /** The application's custom frames, commands and switches; none when absent. */
@@ -29,6 +32,10 @@ export interface SessionOptions {
     messages: { perSecond: number; burst: number };
     roomCreates: { perSecond: number; burst: number };
   };
+  /** Message and room-creation budgets per user, shared by every instance and the bot API. */
+  limiter?: RateLimiter;
+  /** Watches credentials that expire; one per server. */
+  expiry?: ExpiryWatch;
   now?: () => number;
   log: Logger;
 }
@@ -36,25 +43,9 @@ export interface SessionOptions {
 const HELLO_TIMEOUT_MS = 10_000;
 export const GUEST_MESSAGE_RATE = { perSecond: 0.5, burst: 3 };
 
-/**
- * Sessions whose credential expires, checked by one shared timer rather than a timer per
- * socket: ten thousand JWT sockets then cost ten thousand set entries, not timers.
- */
-const expiring = new Set<Session>();
-const EXPIRY_CHECK_MS = 1000;
-let expiryWatch: ReturnType<typeof setInterval> | undefined;
-
-function startExpiryWatch(now: () => number): void {
-  if (expiryWatch !== undefined) return;
-  expiryWatch = setInterval(() => {
-    const at = now();
-    for (const session of expiring) session.checkExpiry(at);
-  }, EXPIRY_CHECK_MS);
-}
-
-function stopExpiryWatch(): void {
-  clearInterval(expiryWatch);
-  expiryWatch = undefined;
+/** The rate-limit key of a user's messages; the bot API spends from the same budget. */
+export function messageKey(userId: string): string {
+  return `msg:${userId}`;
 }
 
 export class Session {
@@ -65,8 +56,10 @@ export class Session {
   readonly #frameBytes: number;
   readonly #invalidLimit: number;
   readonly #frames: TokenBucket;
-  readonly #messages: TokenBucket;
-  readonly #roomCreates: TokenBucket;
+  readonly #limiter: RateLimiter;
+  readonly #expiry: ExpiryWatch;
+  readonly #messages: Rate;
+  readonly #roomCreates: Rate;
   /** Times of recent invalid frames, oldest first. */
   readonly #invalidAt: number[] = [];
   #version = 0;
@@ -89,12 +82,10 @@ export class Session {
     const messages = conn.principal.role === "guest"
       ? options.guestMessages ?? GUEST_MESSAGE_RATE
       : rates.messages;
-    this.#messages = new TokenBucket(messages.perSecond, messages.burst, this.#now);
-    this.#roomCreates = new TokenBucket(
-      rates.roomCreates.perSecond,
-      rates.roomCreates.burst,
-      this.#now,
-    );
+    this.#messages = messages;
+    this.#roomCreates = rates.roomCreates;
+    this.#limiter = options.limiter ?? new MemoryRateLimiter(this.#now);
+    this.#expiry = options.expiry ?? new ExpiryWatch(this.#now);
     this.#helloTimer = setTimeout(() => {
       this.#close(CLOSE_CODES.helloTimeout, "no hello");
     }, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
@@ -104,8 +95,7 @@ export class Session {
   /** A credential that expires (a JWT) closes the socket then, unless refreshed in time. */
   #armExpiry(): void {
     if (this.#conn.principal.expiresAt === undefined) return;
-    expiring.add(this);
-    startExpiryWatch(this.#now);
+    this.#expiry.add(this);
   }
 
   /** Called by the shared watch: close if the credential has run out. */
@@ -176,7 +166,7 @@ export class Session {
     if (!command) {
       throw new ProtocolError("unknown_command", `No command /${frame.name}; try /help.`);
     }
-    this.#limit(this.#messages);
+    await this.#limit("msg", this.#messages);
     const result = await command.run(frame.args, {
       conn: this.#conn,
       user: hookUser(this.#conn.principal),
@@ -190,8 +180,7 @@ export class Session {
   closed(): void {
     this.#closed = true;
     clearTimeout(this.#helloTimer);
-    expiring.delete(this);
-    if (expiring.size === 0) stopExpiryWatch();
+    this.#expiry.delete(this);
     this.#hub.disconnect(this.#conn);
   }
 
@@ -201,14 +190,14 @@ export class Session {
    * pushed, so the sender gets both in one WebSocket message.
    */
   #send(frame: Extract<ClientFrame, { type: "send" }>): Promise<typeof REPLIED> {
-    try {
-      if (this.#version === 0) throw new ProtocolError("hello_required");
-      this.#limit(this.#messages);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    if (this.#version === 0) return Promise.reject(new ProtocolError("hello_required"));
     const reply = (result: ResultOf<"send">) => this.#reply(frame.id, result);
-    return this.#hub.send(this.#conn, frame.room, frame.text, frame.nonce, reply).then(replied);
+    const send = () =>
+      this.#hub.send(this.#conn, frame.room, frame.text, frame.nonce, reply).then(replied);
+    // An in-process limiter answers at once: no await on the hot path.
+    const wait = this.#limiter.take(messageKey(this.#conn.user.id), this.#messages);
+    if (typeof wait === "number") return wait > 0 ? Promise.reject(rateLimitedError(wait)) : send();
+    return wait.then((ms) => ms > 0 ? Promise.reject(rateLimitedError(ms)) : send());
   }
 
   async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]> | typeof REPLIED> {
@@ -217,7 +206,7 @@ export class Session {
     const conn = this.#conn;
     switch (frame.type) {
       case "room.create": {
-        this.#limit(this.#roomCreates);
+        await this.#limit("room", this.#roomCreates);
         const { room, kind, title, topic, receipts, retention } = frame;
         return await this.#hub.createRoom(conn, {
           name: room,
@@ -247,10 +236,10 @@ export class Session {
       case "send":
         return await this.#send(frame);
       case "edit":
-        this.#limit(this.#messages);
+        await this.#limit("msg", this.#messages);
         return await this.#hub.edit(conn, frame.room, frame.seq, frame.text);
       case "delete":
-        this.#limit(this.#messages);
+        await this.#limit("msg", this.#messages);
         return await this.#hub.delete(conn, frame.room, frame.seq);
       case "history":
         return await this.#hub.history(conn, frame.room, frame);
@@ -290,7 +279,7 @@ export class Session {
       case "room.modlog":
         return await this.#hub.modlog(conn, frame.room, frame.before, frame.limit);
       case "dm.open":
-        this.#limit(this.#roomCreates);
+        await this.#limit("room", this.#roomCreates);
         return await this.#hub.openDm(conn, frame.user);
       case "user.find":
         return { user: await this.#hub.findUser(frame.name) };
@@ -355,9 +344,12 @@ export class Session {
     };
   }
 
-  #limit(bucket: TokenBucket): void {
-    const wait = bucket.take();
-    if (wait > 0) throw new ProtocolError("rate_limited", ERROR_CODES.rate_limited, wait);
+  /** Spend one of the user's `kind` budget, shared cluster-wide; refuse when it is empty. */
+  async #limit(kind: "msg" | "room", rate: Rate): Promise<void> {
+    const userId = this.#conn.user.id;
+    const key = kind === "msg" ? messageKey(userId) : `room:${userId}`;
+    const wait = await this.#limiter.take(key, rate);
+    if (wait > 0) throw rateLimitedError(wait);
   }
 
   #fail(frame: { type: string; id: number }, error: unknown): void {
@@ -410,6 +402,10 @@ export class Session {
 /** What a handler returns when it has sent its reply itself. */
 const REPLIED = Symbol("replied");
 const replied = (): typeof REPLIED => REPLIED;
+
+function rateLimitedError(waitMs: number): ProtocolError {
+  return new ProtocolError("rate_limited", ERROR_CODES.rate_limited, waitMs);
+}
 
 function rateLimited(waitMs: number): ErrorBody {
   return { code: "rate_limited", message: ERROR_CODES.rate_limited, retryAfterMs: waitMs };

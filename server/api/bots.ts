@@ -14,7 +14,8 @@ import type { Principal } from "../auth/types.ts";
 import type { RouteExtension } from "../http.ts";
 import type { Connection, Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
-import { TokenBucket } from "../rate.ts";
+import { MemoryRateLimiter } from "../rate/memory.ts";
+import type { RateLimiter } from "../rate/types.ts";
 import type { RecordStore } from "../store/types.ts";
 import {
   type ApiAction,
@@ -36,8 +37,10 @@ export interface BotApiDeps {
   accounts: Accounts;
   records: RecordStore;
   log: Logger;
-  /** Requests per key: a token bucket per key and server instance. */
+  /** Requests per key, counted across every instance. */
   rate?: { perSecond: number; burst: number };
+  /** The cluster's rate limiter, the same one sockets spend from. */
+  limiter?: RateLimiter;
   /** A bot connection unused this long goes offline (it comes back on its next request). */
   idleMs?: number;
   now?: () => number;
@@ -107,7 +110,7 @@ class BotApi {
   readonly #now: () => number;
   /** One connection per key on this instance, made on first use. */
   readonly #conns = new Map<string, Promise<BotConnection>>();
-  readonly #buckets = new Map<string, TokenBucket>();
+  readonly #limiter: RateLimiter;
   readonly #lastUsedWritten = new Map<string, number>();
   #lastSweep = 0;
   #document: string | undefined;
@@ -118,6 +121,7 @@ class BotApi {
     this.#records = deps.records;
     this.#log = deps.log;
     this.#rate = deps.rate ?? DEFAULT_RATE;
+    this.#limiter = deps.limiter ?? new MemoryRateLimiter(deps.now);
     this.#idleMs = deps.idleMs ?? DEFAULT_IDLE_MS;
     this.#now = deps.now ?? Date.now;
   }
@@ -197,7 +201,6 @@ class BotApi {
     // Its connections close on every instance; a disabled bot drops out of member lists.
     this.#hub.closeUser(userId, CLOSE_CODES.sessionRevoked, "API key revoked");
     if (await this.#accounts.get(userId)) await this.#accounts.update(userId, { disabled: true });
-    this.#buckets.delete(id);
     this.#log.info("api key revoked", { key: id, by: principal.user.id });
     return noContent();
   }
@@ -219,7 +222,7 @@ class BotApi {
     if (!key) {
       return apiError(401, "unauthorized", "Bring a valid API key: Authorization: Bearer pk_….");
     }
-    const wait = this.#bucket(key.id).take();
+    const wait = await this.#limiter.take(`api:${key.id}`, this.#rate);
     if (wait > 0) {
       return apiError(429, "rate_limited", "Too many requests for this key; slow down.", {
         retryAfterMs: wait,
@@ -427,15 +430,6 @@ class BotApi {
     return given.length === stored.length && timingSafeEqual(given, stored) ? record : null;
   }
 
-  #bucket(id: string): TokenBucket {
-    let bucket = this.#buckets.get(id);
-    if (!bucket) {
-      bucket = new TokenBucket(this.#rate.perSecond, this.#rate.burst, this.#now);
-      this.#buckets.set(id, bucket);
-    }
-    return bucket;
-  }
-
   /** Note when a key was last used, at most once a minute; and let idle bots go offline. */
   #touch(id: string): void {
     const now = this.#now();
@@ -451,7 +445,6 @@ class BotApi {
       pending.then((conn) => {
         if (now - conn.lastUsed < this.#idleMs || this.#conns.get(keyId) !== pending) return;
         this.#conns.delete(keyId);
-        this.#buckets.delete(keyId);
         this.#hub.disconnect(conn);
       }, () => {});
     }

@@ -241,6 +241,14 @@ export class Accounts {
     return { account, session: key, expiresAt };
   }
 
+  /** Whether the session with this hash is still live, for an account still enabled. */
+  async sessionLive(session: string): Promise<boolean> {
+    const record = await this.#r.get<SessionRecord>(["sess", session]);
+    if (!record || record.expiresAt <= this.#now()) return false;
+    const account = await this.get(record.userId);
+    return account !== null && !account.disabled;
+  }
+
   /** Revoke one session by its token; returns its hash, to close its sockets. */
   async revokeSession(secret: string): Promise<string | null> {
     const key = hash(secret);
