@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { isAbsolute, join } from "node:path";
 import { renderPage } from "./client/page.tsx";
 import type { Features } from "./protocol/messages.ts";
 import type { Branding } from "./protocol/page.ts";
@@ -21,16 +20,16 @@ import { createApp } from "./server/app.ts";
 import { bundleClient, embeddedAssets } from "./server/assets.ts";
 import { Accounts, type Registration } from "./server/auth/accounts.ts";
 import { type JwtOptions, JwtVerifier } from "./server/auth/jwt.ts";
-import { BroadcastChannelBus } from "./server/bus/broadcast_channel.ts";
 import { LocalBroker } from "./server/bus/local.ts";
 import type { Bus } from "./server/bus/types.ts";
-import { MEMORY_DATA } from "./server/config.ts";
+import { MEMORY_DATA, type StoreSpec } from "./server/config.ts";
+import { openStore as openStoreSpec } from "./server/parts.ts";
+import type { Presence } from "./server/presence/types.ts";
+import type { RateLimiter } from "./server/rate/types.ts";
 import type { CustomFrame, Hooks, SlashCommand } from "./server/extensions.ts";
 import type { Handler } from "./server/http.ts";
 import type { Hub } from "./server/hub.ts";
 import { createLogger, type Logger, type LogLevel } from "./server/log.ts";
-import { KvStore } from "./server/store/kv.ts";
-import { MemoryStore } from "./server/store/memory.ts";
 import type { Store } from "./server/store/types.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
 import { RATES } from "./protocol/limits.ts";
@@ -52,7 +51,8 @@ export { Accounts };
 export { AuthError } from "./server/auth/types.ts";
 export { createLogger };
 export type { Logger, LogLevel };
-export type { Bus, Hub, Store };
+export type { Bus, Hub, Presence, RateLimiter, Store };
+export { openParts, type Parts } from "./server/parts.ts";
 export type { Member, Message, RoomInfo } from "./protocol/messages.ts";
 
 /** A user that the application's own `authenticate` function vouches for. */
@@ -70,6 +70,10 @@ export interface ChatServerOptions {
   store?: Store;
   /** A Bus of your own, to fan out across processes; in-process by default. */
   bus?: Bus;
+  /** Cluster-wide presence (`openParts` makes a Redis one); this process alone by default. */
+  presence?: Presence;
+  /** Cluster-wide rate limits (`openParts` makes a Redis one); this process's by default. */
+  limiter?: RateLimiter;
   auth?: {
     /** Who may register built-in accounts: "open" (default), "invite" or "closed". */
     registration?: Registration;
@@ -118,8 +122,6 @@ export interface ChatServerOptions {
   trustProxy?: boolean;
   /** A logger, or the level for the built-in one (stderr). */
   log?: Logger | LogLevel;
-  /** Set under `deno serve --parallel`: workers on one data directory share a channel. */
-  workers?: boolean;
 }
 
 export interface ChatServer {
@@ -170,7 +172,9 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   );
   const app = await createApp({
     store,
-    bus: options.bus ?? defaultBus(options.store ? MEMORY_DATA : data, options.workers ?? false),
+    bus: options.bus ?? new LocalBroker().connect(),
+    ...(options.presence ? { presence: options.presence } : {}),
+    ...(options.limiter ? { limiter: options.limiter } : {}),
     assets,
     renderPage,
     accounts,
@@ -213,20 +217,8 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   };
 }
 
-/** Deno KV in the data directory, or memory for ":memory:". */
-export async function openStore(data: string): Promise<Store> {
-  if (data === MEMORY_DATA) return new MemoryStore();
-  await Deno.mkdir(data, { recursive: true });
-  return await KvStore.open(join(data, "parley.kv"));
-}
-
-/**
- * Workers of one `deno serve --parallel` process that share a data directory share a
- * BroadcastChannel. A lone process has no such peers, and a ":memory:" server shares
- * nothing: both keep broadcasts in process.
- */
-function defaultBus(data: string, workers: boolean): Bus {
-  if (!workers || data === MEMORY_DATA) return new LocalBroker().connect();
-  const dir = isAbsolute(data) ? data : join(Deno.cwd(), data);
-  return new BroadcastChannelBus(crypto.randomUUID(), `parley:${dir}`);
+/** Deno KV in the data directory, memory for ":memory:", or the store a spec names. */
+export async function openStore(data: string | StoreSpec): Promise<Store> {
+  if (typeof data !== "string") return await openStoreSpec(data);
+  return await openStoreSpec(data === MEMORY_DATA ? { kind: "memory" } : { kind: "kv", dir: data });
 }

@@ -13,6 +13,7 @@ import {
   createChatServer,
   createLogger,
   type Logger,
+  openParts,
   openStore,
 } from "./mod.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
@@ -24,9 +25,14 @@ export async function compose(
   log: Logger = createLogger(config.logLevel),
   { workers = false }: { workers?: boolean } = {},
 ): Promise<ChatServer> {
-  return await createChatServer({
-    data: config.data,
+  const parts = await openParts({
+    store: config.store,
+    bus: config.bus,
     workers,
+    onError: (what, error) => log.warn(`${what} failed`, { error }),
+  });
+  return await createChatServer({
+    ...parts,
     log,
     auth: {
       registration: config.registration,
@@ -53,7 +59,7 @@ export async function compose(
  * PARLEY_ADMIN_PASSWORD, else from the first line of stdin; an existing one is promoted.
  */
 async function createAdmin(config: Config, name: string): Promise<number> {
-  const store = await openStore(config.data);
+  const store = await openStore(config.store);
   try {
     const accounts = new Accounts({
       records: store.records,

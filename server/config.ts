@@ -7,11 +7,22 @@ import { DEFAULT_PASSWORD_COST, MIN_PASSWORD_COST } from "./auth/passwords.ts";
 import type { LogLevel } from "./log.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 
+/** Where history, accounts and permissions live. */
+export type StoreSpec =
+  | { kind: "kv"; dir: string }
+  | { kind: "memory" }
+  | { kind: "postgres"; url: string };
+
+/** How instances reach each other; with Redis, presence and rate limits live there too. */
+export type BusSpec = { kind: "local" } | { kind: "redis"; url: string };
+
 export interface Config {
   port: number;
   hostname: string;
   /** Data directory, or ":memory:" for a throwaway server. */
   data: string;
+  store: StoreSpec;
+  bus: BusSpec;
   /** Origins allowed to open WebSockets besides the server's own; "*" allows any. */
   allowedOrigins: string[];
   title: string;
@@ -68,6 +79,18 @@ export const FLAGS: Record<string, FlagSpec> = {
     env: "PARLEY_DATA",
     default: "./data",
     help: 'Data directory (the Deno KV database and signing secret); ":memory:" keeps nothing',
+  },
+  store: {
+    type: "string",
+    env: "PARLEY_STORE",
+    default: "",
+    help: "kv:DIR, memory, or postgres://user@host/db (default: Deno KV in --data)",
+  },
+  bus: {
+    type: "string",
+    env: "PARLEY_BUS",
+    default: "local",
+    help: "local (one process or deno serve --parallel) or redis://host:port for several",
   },
   "allowed-origin": {
     type: "string",
@@ -271,12 +294,15 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       `--log-level must be debug, info, warn, error or silent, not "${logLevel}".`,
     );
   }
+  const data = pick("data");
   return {
     help: false,
     config: {
       port,
       hostname: pick("hostname"),
-      data: pick("data"),
+      data,
+      store: storeSpec(pick("store"), data),
+      bus: busSpec(pick("bus")),
       allowedOrigins,
       title: pick("title").slice(0, 60),
       maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),
@@ -321,6 +347,27 @@ export function helpText(): string {
     lines.push(`  --${name}${value}`.padEnd(30) + `${spec.help}${def}${env}`);
   }
   return lines.join("\n");
+}
+
+export function storeSpec(text: string, data: string): StoreSpec {
+  if (text === "") return data === MEMORY_DATA ? { kind: "memory" } : { kind: "kv", dir: data };
+  if (text === "memory") return { kind: "memory" };
+  if (text.startsWith("kv:") && text.length > 3) return { kind: "kv", dir: text.slice(3) };
+  if (/^postgres(ql)?:\/\//.test(text)) return { kind: "postgres", url: text };
+  throw new ConfigError(
+    `--store must be kv:DIR, memory or a postgres:// URL, not "${redact(text)}".`,
+  );
+}
+
+function busSpec(text: string): BusSpec {
+  if (text === "local") return { kind: "local" };
+  if (/^rediss?:\/\//.test(text)) return { kind: "redis", url: text };
+  throw new ConfigError(`--bus must be local or a redis:// URL, not "${redact(text)}".`);
+}
+
+/** A URL with its password hidden, for messages and logs. */
+export function redact(text: string): string {
+  return text.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
 }
 
 function integer(flag: string, text: string, min: number, max: number): number {

@@ -4,7 +4,7 @@ import type { RequestBody, RequestType, ResultOf, ServerFrame } from "../protoco
 import { PROTOCOL_VERSIONS } from "../protocol/limits.ts";
 import { compose } from "../server.ts";
 import type { ChatServer } from "../mod.ts";
-import type { Config } from "../server/config.ts";
+import { type Config, storeSpec } from "../server/config.ts";
 import { createLogger } from "../server/log.ts";
 
 export interface TestServer {
@@ -19,6 +19,8 @@ export const TEST_CONFIG: Config = {
   port: 0,
   hostname: "127.0.0.1",
   data: ":memory:",
+  store: { kind: "memory" },
+  bus: { kind: "local" },
   allowedOrigins: [],
   title: "Parley",
   maxBufferedBytes: 1024 * 1024,
@@ -46,6 +48,8 @@ export async function startServer(
   { admin = true }: { admin?: boolean } = {},
 ): Promise<TestServer> {
   const config = { ...TEST_CONFIG, ...overrides };
+  // A test that names a data directory means Deno KV there, as --data does.
+  config.store = overrides.store ?? storeSpec("", config.data);
   const app = await compose(config, createLogger(config.logLevel));
   // Without it, the first user a test signs in would be the server admin.
   if (admin && !(await app.accounts.byName(ROOT.username))) {

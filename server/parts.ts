@@ -1,0 +1,102 @@
+/**
+ * The implementations a server runs on, picked from its configuration: the one place
+ * that chooses them (server.ts calls it; mod.ts receives what it returns).
+ */
+import { join, resolve } from "node:path";
+import { BroadcastChannelBus } from "./bus/broadcast_channel.ts";
+import { LocalBroker } from "./bus/local.ts";
+import { RedisBus } from "./bus/redis.ts";
+import type { Bus } from "./bus/types.ts";
+import type { BusSpec, StoreSpec } from "./config.ts";
+import { MemoryPresenceRegistry } from "./presence/memory.ts";
+import { RedisPresence } from "./presence/redis.ts";
+import type { Presence } from "./presence/types.ts";
+import { FallbackRateLimiter } from "./rate/fallback.ts";
+import { MemoryRateLimiter } from "./rate/memory.ts";
+import { RedisRateLimiter } from "./rate/redis.ts";
+import type { RateLimiter } from "./rate/types.ts";
+import { KvStore } from "./store/kv.ts";
+import { lockDataDir } from "./store/kv_lock.ts";
+import { MemoryStore } from "./store/memory.ts";
+import { PostgresStore } from "./store/postgres.ts";
+import type { Store } from "./store/types.ts";
+
+export interface Parts {
+  store: Store;
+  bus: Bus;
+  presence: Presence;
+  limiter: RateLimiter;
+}
+
+export interface PartsSpec {
+  store: StoreSpec;
+  bus: BusSpec;
+  /** Under `deno serve --parallel`: workers of this process share a BroadcastChannel. */
+  workers?: boolean;
+  /** Where the shared engines' failures are reported. */
+  onError?: (what: string, error: unknown) => void;
+}
+
+/** Open every part; whatever opened before a failure is closed again. */
+export async function openParts(spec: PartsSpec): Promise<Parts> {
+  const opened: { close(): Promise<void> }[] = [];
+  const keep = <T extends { close(): Promise<void> }>(part: T): T => {
+    opened.push(part);
+    return part;
+  };
+  try {
+    const instanceId = crypto.randomUUID();
+    if (spec.bus.kind === "redis") {
+      const { url } = spec.bus;
+      const bus = keep(await RedisBus.connect(url, { instanceId }));
+      const presence = keep(await RedisPresence.connect(url, { instanceId }));
+      const shared = await RedisRateLimiter.connect(url);
+      const limiter = keep(
+        new FallbackRateLimiter(shared, (error) => spec.onError?.("rate limiter", error)),
+      );
+      const store = keep(await openStore(spec.store, false));
+      return { store, bus, presence, limiter };
+    }
+    const store = keep(await openStore(spec.store, !spec.workers));
+    const bus = localBus(spec.store, spec.workers ?? false, instanceId);
+    return {
+      store,
+      bus,
+      presence: new MemoryPresenceRegistry().connect(instanceId),
+      limiter: new MemoryRateLimiter(),
+    };
+  } catch (error) {
+    for (const part of opened.reverse()) await part.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Open the store. With no shared bus, a KV directory is locked to this process, so two
+ * processes on it refuse to start rather than split live delivery silently.
+ */
+export async function openStore(spec: StoreSpec, lock = false): Promise<Store> {
+  if (spec.kind === "memory") return new MemoryStore();
+  if (spec.kind === "postgres") return await PostgresStore.open(spec.url);
+  await Deno.mkdir(spec.dir, { recursive: true });
+  const release = lock ? await lockDataDir(spec.dir) : undefined;
+  const store = await KvStore.open(join(spec.dir, "parley.kv"));
+  if (!release) return store;
+  const close = store.close.bind(store);
+  store.close = async () => {
+    await close();
+    release();
+  };
+  return store;
+}
+
+/**
+ * Workers of one `deno serve --parallel` process that share a data directory share a
+ * BroadcastChannel. A lone process has no such peers, and a memory store shares nothing:
+ * both keep broadcasts in process.
+ */
+function localBus(store: StoreSpec, workers: boolean, instanceId: string): Bus {
+  if (!workers || store.kind === "memory") return new LocalBroker().connect(instanceId);
+  const where = store.kind === "kv" ? resolve(store.dir) : store.url;
+  return new BroadcastChannelBus(instanceId, `parley:${where}`);
+}
