@@ -22,23 +22,33 @@ export function text(room: string, author: Member, body: string, nonce: string):
   return { kind: "text", room, author, text: body, nonce };
 }
 
+/**
+ * Register the contract's cases for one adapter. With `ignore` (the reason), every case is
+ * registered as ignored and the reason printed: skipped, never passed.
+ */
 export function storeContract(
   name: string,
   open: (options: { now?: () => number }) => Promise<StoreFixture>,
+  contract: { ignore?: string } = {},
 ): void {
+  if (contract.ignore) console.warn(`store contract (${name}) skipped: ${contract.ignore}`);
   const withStore = (
     title: string,
     body: (store: Store, fixture: StoreFixture) => Promise<void>,
     options: { now?: () => number } = {},
   ) =>
-    Deno.test(`store contract (${name}): ${title}`, async () => {
-      const fixture = await open(options);
-      try {
-        await body(fixture.store, fixture);
-      } finally {
-        await fixture.store.close();
-        await fixture.dispose?.();
-      }
+    Deno.test({
+      name: `store contract (${name}): ${title}`,
+      ignore: contract.ignore !== undefined,
+      fn: async () => {
+        const fixture = await open(options);
+        try {
+          await body(fixture.store, fixture);
+        } finally {
+          await fixture.store.close();
+          await fixture.dispose?.();
+        }
+      },
     });
 
   withStore("rooms are created once, listed, read back and updated", async (store) => {
@@ -149,6 +159,27 @@ export function storeContract(
     assert.equal(other.duplicate, false);
     assert.equal(other.message.seq, 3);
     assert.equal((await store.history("r", { limit: 10 })).messages.length, 3);
+  });
+
+  withStore("an entry reads back as acknowledged, whatever its characters", async (store) => {
+    await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    // A lone surrogate and a NUL arrive as JSON escapes; an adapter may replace them, but
+    // must not fail the batch they share, and must store what it acknowledged.
+    const odd = { id: "u_odd\0", name: "Odd \ud800" };
+    const results = await Promise.all([
+      store.append(text("r", ada, "before", "n-1")),
+      store.append(text("r", odd, "lone \ud83d and nul \0 end", "n-\udc00\0")),
+      store.append(text("r", ada, "after", "n-3")),
+    ]);
+    assert.deepEqual(results.map((r) => r.message.seq), [1, 2, 3]);
+    const page = await store.history("r", { after: 0, limit: 10 });
+    assert.deepEqual(page.messages, results.map((r) => r.message));
+    assert.deepEqual(page.messages.map((m) => m.text).filter((_, i) => i !== 1), [
+      "before",
+      "after",
+    ]);
+    const again = await store.append(text("r", odd, "lone \ud83d and nul \0 end", "n-\udc00\0"));
+    assert.deepEqual([again.duplicate, again.message.seq], [true, 2]);
   });
 
   withStore("appending to an unknown room fails with room_not_found", async (store) => {

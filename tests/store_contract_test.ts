@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
+import { ProtocolError } from "../protocol/errors.ts";
 import { KvStore } from "../server/store/kv.ts";
 import { MemoryStore } from "../server/store/memory.ts";
+import { PostgresStore } from "../server/store/postgres.ts";
+import { connect, migrate, MIGRATIONS } from "../server/store/postgres_schema.ts";
 import { storeContract, text } from "./store_contract.ts";
+import { postgresMissing, type PostgresServer, sharedPostgres } from "./support/postgres.ts";
 
 storeContract("memory", (options) => Promise.resolve({ store: new MemoryStore(options) }));
 
@@ -15,6 +19,22 @@ storeContract("kv", async (options) => {
     dispose: () => Deno.remove(dir, { recursive: true }),
   };
 });
+
+const pgMissing = postgresMissing();
+
+/** One cluster for the file; each case gets a database of its own, dropped after. */
+storeContract("postgres", async (options) => {
+  const server = await sharedPostgres();
+  if (!server) throw new Error("unreachable: the postgres cases are ignored without PostgreSQL");
+  const db = await server.createDatabase();
+  const open = () => PostgresStore.open(db.url, options);
+  return {
+    store: await open(),
+    openShared: open,
+    reopen: open,
+    dispose: db.drop,
+  };
+}, pgMissing ? { ignore: pgMissing } : {});
 
 Deno.test("kv store: a store from before chunks (a row per entry) is migrated once, even by two workers at once", async () => {
   const dir = await Deno.makeTempDir({ prefix: "parley-kv-layout1-" });
@@ -92,3 +112,147 @@ Deno.test("kv store: a store from before chunks (a row per entry) is migrated on
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+const ada = { id: "u_ada", name: "Ada" };
+
+/** A PostgreSQL-only case: a database of its own on the file's shared cluster. */
+function withPostgres(
+  name: string,
+  fn: (server: PostgresServer, url: string) => Promise<void>,
+): void {
+  Deno.test({
+    name: `postgres store: ${name}`,
+    ignore: pgMissing !== null,
+    fn: async () => {
+      const server = await sharedPostgres();
+      if (!server) throw new Error("unreachable: ignored without PostgreSQL");
+      const db = await server.createDatabase();
+      try {
+        await fn(server, db.url);
+      } finally {
+        await db.drop();
+      }
+    },
+  });
+}
+
+withPostgres("workers starting at once migrate the schema once and share one epoch", async (
+  _server,
+  url,
+) => {
+  const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open(url)));
+  try {
+    assert.equal(new Set(stores.map((s) => s.epoch)).size, 1);
+    const [one, two] = stores;
+    await one!.createRoom({ name: "r", topic: "", createdBy: ada.id });
+    assert.equal((await two!.append(text("r", ada, "hi", "n-1"))).message.seq, 1);
+  } finally {
+    await Promise.all(stores.map((s) => s.close()));
+  }
+  // A later migration is applied once, on top, by whichever worker gets there first.
+  const sql = connect(url);
+  try {
+    const next = [...MIGRATIONS, "CREATE TABLE later (x int); INSERT INTO later VALUES (1);"];
+    assert.deepEqual(await Promise.all([migrate(sql, next), migrate(sql, next)]), [2, 2]);
+    assert.deepEqual([...await sql`SELECT x FROM later`], [{ x: 1 }]);
+    const versions = await sql`SELECT version FROM schema_migrations ORDER BY version`;
+    assert.deepEqual(versions.map((r) => r.version), [1, 2]);
+    await assert.rejects(migrate(sql, MIGRATIONS.slice(0, 0)), /schema is version 2/);
+  } finally {
+    await sql.end();
+  }
+});
+
+withPostgres("records: an expired record is absent to readers and may be created anew", async (
+  _server,
+  url,
+) => {
+  const store = await PostgresStore.open(url);
+  try {
+    const r = store.records;
+    await r.set(["s", "a"], 1, { expireIn: 30 });
+    await r.set(["s", "b"], 2);
+    assert.equal(await r.create(["s", "a"], 3), false);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(await r.get(["s", "a"]), null);
+    assert.deepEqual((await r.list(["s"])).map((e) => e.value), [2]);
+    assert.equal(await r.create(["s", "a"], 4), true);
+    assert.equal(await r.take(["s", "a"]), 4);
+    assert.equal(await r.take(["s", "a"]), null);
+    // Quotes, commas, braces and backslashes are plain characters in a key.
+    const odd = ["o", 'a"b', "c,d", "{e}", "f\\g", "NULL", ""];
+    await r.set(odd, "odd");
+    assert.deepEqual(await r.list(["o"]), [{ key: odd, value: "odd" }]);
+  } finally {
+    await store.close();
+  }
+});
+
+withPostgres(
+  "a PostgreSQL restart under a live store: appends reject as unavailable, nothing acknowledged is lost, seq stays gapless",
+  async (server, url) => {
+    const store = await PostgresStore.open(url, { timeoutMs: 5_000 });
+    // A sibling process's handle, appending to the same room.
+    const sibling = await PostgresStore.open(url, { timeoutMs: 5_000 });
+    try {
+      await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+      const acked = new Map<string, number>();
+      let refused = 0;
+      let next = 0;
+      const send = async (via: PostgresStore) => {
+        const nonce = `n-${next++}`;
+        try {
+          acked.set(nonce, (await via.append(text("r", ada, nonce, nonce))).message.seq);
+        } catch (error) {
+          assert.ok(error instanceof ProtocolError, `a ProtocolError, not ${error}`);
+          assert.equal(error.code, "unavailable");
+          refused++;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      };
+      let running = true;
+      // Senders on both handles keep batches in flight while the server goes away and
+      // comes back.
+      const senders = Array.from({ length: 6 }, async (_, i) => {
+        while (running) await send(i % 2 ? store : sibling);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await server.stopServer();
+      try {
+        const started = Date.now();
+        const during = await Promise.allSettled(
+          Array.from({ length: 20 }, (_, i) => store.append(text("r", ada, "x", `down-${i}`))),
+        );
+        assert.ok(Date.now() - started < 4_000, "rejected promptly, not at the deadline");
+        for (const result of during) {
+          assert.equal(result.status, "rejected");
+          assert.equal((result.reason as ProtocolError).code, "unavailable");
+        }
+        await assert.rejects(store.getRoom("r"), { code: "unavailable" });
+      } finally {
+        await server.startServer();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      running = false;
+      await Promise.all(senders);
+      // The same instance works again without being reopened.
+      const after = await store.append(text("r", ada, "after", "n-after"));
+      acked.set("n-after", after.message.seq);
+      assert.ok(acked.size > 20, `acknowledged ${acked.size}`);
+      assert.ok(refused > 0, "some appends met the outage");
+
+      const last = (await store.getRoom("r"))!.lastSeq;
+      assert.equal(after.message.seq, last);
+      const page = await store.history("r", { after: 0, limit: last + 1 });
+      assert.deepEqual(
+        page.messages.map((m) => m.seq),
+        Array.from({ length: last }, (_, i) => i + 1),
+      );
+      const stored = new Map(page.messages.map((m) => [m.nonce, m.seq]));
+      for (const [nonce, seq] of acked) assert.equal(stored.get(nonce), seq, `${nonce} kept`);
+    } finally {
+      await store.close();
+      await sibling.close();
+    }
+  },
+);
