@@ -52,7 +52,7 @@ export { AuthError } from "./server/auth/types.ts";
 export { createLogger };
 export type { Logger, LogLevel };
 export type { Bus, Hub, Presence, RateLimiter, Store };
-export { openParts, type Parts } from "./server/parts.ts";
+export { openParts, type Parts, StartupError } from "./server/parts.ts";
 export type { Member, Message, RoomInfo } from "./protocol/messages.ts";
 
 /** A user that the application's own `authenticate` function vouches for. */

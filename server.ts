@@ -15,6 +15,7 @@ import {
   type Logger,
   openParts,
   openStore,
+  StartupError,
 } from "./mod.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
 import { type Config, ConfigError, helpText, parseConfig, V8_FLAGS } from "./server/config.ts";
@@ -112,7 +113,14 @@ export async function main(args: string[]): Promise<number> {
   }
   if (config.createAdmin !== null) return await createAdmin(config, config.createAdmin);
   const log = createLogger(config.logLevel);
-  const app = await compose(config, log);
+  let app: ChatServer;
+  try {
+    app = await compose(config, log);
+  } catch (error) {
+    if (!(error instanceof StartupError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 1;
+  }
   const server = Deno.serve({
     port: config.port,
     hostname: config.hostname,

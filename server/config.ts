@@ -133,13 +133,13 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "PARLEY_MESSAGE_RATE",
     default: String(RATES.messages.perSecond),
-    help: "Messages per second a connection may send (sends, edits, deletes)",
+    help: "Messages per second a user may send (sends, edits, deletes), across the cluster",
   },
   "message-burst": {
     type: "string",
     env: "PARLEY_MESSAGE_BURST",
     default: String(RATES.messages.burst),
-    help: "Messages a connection may send in a burst before the rate applies",
+    help: "Messages a user may send in a burst before the rate applies",
   },
   "frame-rate": {
     type: "string",
@@ -157,13 +157,13 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "PARLEY_ROOM_RATE",
     default: String(RATES.roomCreates.perSecond),
-    help: "Rooms a connection may create per second",
+    help: "Rooms a user may create per second",
   },
   "room-burst": {
     type: "string",
     env: "PARLEY_ROOM_BURST",
     default: String(RATES.roomCreates.burst),
-    help: "Rooms a connection may create in a burst before the rate applies",
+    help: "Rooms a user may create in a burst before the rate applies",
   },
   registration: {
     type: "string",

@@ -21,6 +21,11 @@ import { MemoryStore } from "./store/memory.ts";
 import { PostgresStore } from "./store/postgres.ts";
 import type { Store } from "./store/types.ts";
 
+/** A part could not be opened: the message says which and why, fit for the operator. */
+export class StartupError extends Error {
+  override readonly name = "StartupError";
+}
+
 export interface Parts {
   store: Store;
   bus: Bus;
@@ -67,7 +72,9 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
     };
   } catch (error) {
     for (const part of opened.reverse()) await part.close().catch(() => {});
-    throw error;
+    throw new StartupError(error instanceof Error ? error.message : String(error), {
+      cause: error,
+    });
   }
 }
 

@@ -26,7 +26,8 @@ export class RecoveringClient {
   #nonce = 0;
 
   private constructor(
-    private readonly server: { url: string; wsUrl: string },
+    /** Where `connect` goes; a test moves it when its server dies. */
+    public server: { url: string; wsUrl: string },
     private readonly identity: { cookie: string; user: { id: string; name: string } },
     private readonly rooms: string[],
   ) {}
@@ -85,6 +86,11 @@ export class RecoveringClient {
     const item = { room, text, nonce: `${this.identity.user.id}-${++this.#nonce}-nonce` };
     this.outbox.set(item.nonce, item);
     return this.#send(item);
+  }
+
+  /** Resend what is still unacknowledged, with the original nonces. */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.outbox.values()].map((item) => this.#send(item)));
   }
 
   /** Drop the socket abruptly, as a flaky network would. */
