@@ -194,12 +194,10 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     ...(limits.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: limits.maxBufferedBytes }),
     ...(limits.retention ? { retention: limits.retention } : {}),
     ...(limits.recoveryMax === undefined ? {} : { recoveryMax: limits.recoveryMax }),
-    session: {
-      rates: {
-        frames: limits.frameRate ?? RATES.frames,
-        messages,
-        roomCreates: limits.roomRate ?? RATES.roomCreates,
-      },
+    session: { rates: { frames: limits.frameRate ?? RATES.frames } },
+    budgets: {
+      messages,
+      roomCreates: limits.roomRate ?? RATES.roomCreates,
       // Guests post at a tenth of members' rate, with a fifth of the burst.
       guestMessages: {
         perSecond: messages.perSecond / 10,

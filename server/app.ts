@@ -5,6 +5,7 @@ import { MemoryPresenceRegistry } from "./presence/memory.ts";
 import type { Presence } from "./presence/types.ts";
 import { MemoryRateLimiter } from "./rate/memory.ts";
 import type { RateLimiter } from "./rate/types.ts";
+import type { Budgets } from "./commands/shared.ts";
 import { type AssetSource, makeAssets } from "./assets.ts";
 import { Hub } from "./hub.ts";
 import { createHttpHandler, type Handler, type PageRenderer, type RouteExtension } from "./http.ts";
@@ -19,7 +20,7 @@ import { CLOSE_CODES } from "../protocol/errors.ts";
 import type { Features, Retention } from "../protocol/messages.ts";
 import type { Branding } from "../protocol/page.ts";
 import { botApi } from "./api/bots.ts";
-import { builtinCommands } from "./commands.ts";
+import { builtinCommands } from "./commands/slash.ts";
 import { Webhooks } from "./webhooks.ts";
 import {
   compileFrames,
@@ -38,6 +39,8 @@ export interface AppOptions {
   presence?: Presence;
   /** Cluster-wide message, room and API budgets; this instance's when absent. */
   limiter?: RateLimiter;
+  /** The per-user budgets spent from `limiter`. */
+  budgets?: Partial<Budgets>;
   assets: AssetSource;
   renderPage: PageRenderer;
   accounts: Accounts;
@@ -106,6 +109,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     store,
     bus,
     presence,
+    limiter,
+    ...(options.budgets ? { budgets: options.budgets } : {}),
     stillValid: async (principal) => {
       if (principal.session !== undefined) return await accounts.sessionLive(principal.session);
       const account = await accounts.get(principal.user.id);
@@ -149,7 +154,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     allowedOrigins: options.allowedOrigins ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     log: options.log,
-    session: { ...options.session, extensions, limiter, expiry: new ExpiryWatch() },
+    session: { ...options.session, extensions, expiry: new ExpiryWatch() },
   });
   return {
     handler: http.handler,

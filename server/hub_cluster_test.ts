@@ -70,8 +70,9 @@ async function twoHubs(options: { accessTtlMs?: number; gapWaitMs?: number } = {
   const presence = new MemoryPresenceRegistry();
   const busA = new FaultyBus(broker.connect("A"));
   const busB = new FaultyBus(broker.connect("B"));
-  const hubA = new Hub({ store, bus: busA, presence: presence.connect("A"), ...options });
-  const hubB = new Hub({ store, bus: busB, presence: presence.connect("B"), ...options });
+  const budgets = { messages: { perSecond: 1000, burst: 1000 } };
+  const hubA = new Hub({ store, bus: busA, presence: presence.connect("A"), budgets, ...options });
+  const hubB = new Hub({ store, bus: busB, presence: presence.connect("B"), budgets, ...options });
   const close = () => {
     hubA.close(1012, "done");
     hubB.close(1012, "done");

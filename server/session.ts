@@ -13,8 +13,6 @@ import type { Connection, Hub } from "./hub.ts";
 import type { Principal } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { TokenBucket } from "./rate/token_bucket.ts";
-import { MemoryRateLimiter } from "./rate/memory.ts";
-import type { Rate, RateLimiter } from "./rate/types.ts";
 import { ExpiryWatch } from "./expiry_watch.ts";
 
 export interface SessionOptions {
@@ -22,18 +20,11 @@ export interface SessionOptions {
   extensions?: Extensions;
   /** Verify a fresh JWT for `auth.refresh`; absent when the server takes no JWTs. */
   refresh?: (token: string) => Promise<Principal>;
-  /** Guests' message rate, tighter than members'. */
-  guestMessages?: { perSecond: number; burst: number };
   frameBytes?: number;
   helloTimeoutMs?: number;
   invalidFramesPerMinute?: number;
-  rates?: {
-    frames: { perSecond: number; burst: number };
-    messages: { perSecond: number; burst: number };
-    roomCreates: { perSecond: number; burst: number };
-  };
-  /** Message and room-creation budgets per user, shared by every instance and the bot API. */
-  limiter?: RateLimiter;
+  /** Frames of any kind per connection: a flood guard. Per-user budgets are the Hub's. */
+  rates?: { frames: { perSecond: number; burst: number } };
   /** Watches credentials that expire; one per server. */
   expiry?: ExpiryWatch;
   now?: () => number;
@@ -41,12 +32,6 @@ export interface SessionOptions {
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
-export const GUEST_MESSAGE_RATE = { perSecond: 0.5, burst: 3 };
-
-/** The rate-limit key of a user's messages; the bot API spends from the same budget. */
-export function messageKey(userId: string): string {
-  return `msg:${userId}`;
-}
 
 export class Session {
   readonly #conn: Connection;
@@ -56,10 +41,7 @@ export class Session {
   readonly #frameBytes: number;
   readonly #invalidLimit: number;
   readonly #frames: TokenBucket;
-  readonly #limiter: RateLimiter;
   readonly #expiry: ExpiryWatch;
-  readonly #messages: Rate;
-  readonly #roomCreates: Rate;
   /** Times of recent invalid frames, oldest first. */
   readonly #invalidAt: number[] = [];
   #version = 0;
@@ -79,12 +61,6 @@ export class Session {
     this.#refresh = options.refresh;
     this.#extensions = options.extensions;
     this.#frames = new TokenBucket(rates.frames.perSecond, rates.frames.burst, this.#now);
-    const messages = conn.principal.role === "guest"
-      ? options.guestMessages ?? GUEST_MESSAGE_RATE
-      : rates.messages;
-    this.#messages = messages;
-    this.#roomCreates = rates.roomCreates;
-    this.#limiter = options.limiter ?? new MemoryRateLimiter(this.#now);
     this.#expiry = options.expiry ?? new ExpiryWatch(this.#now);
     this.#helloTimer = setTimeout(() => {
       this.#close(CLOSE_CODES.helloTimeout, "no hello");
@@ -166,7 +142,6 @@ export class Session {
     if (!command) {
       throw new ProtocolError("unknown_command", `No command /${frame.name}; try /help.`);
     }
-    await this.#limit("msg", this.#messages);
     const result = await command.run(frame.args, {
       conn: this.#conn,
       user: hookUser(this.#conn.principal),
@@ -192,12 +167,7 @@ export class Session {
   #send(frame: Extract<ClientFrame, { type: "send" }>): Promise<typeof REPLIED> {
     if (this.#version === 0) return Promise.reject(new ProtocolError("hello_required"));
     const reply = (result: ResultOf<"send">) => this.#reply(frame.id, result);
-    const send = () =>
-      this.#hub.send(this.#conn, frame.room, frame.text, frame.nonce, reply).then(replied);
-    // An in-process limiter answers at once: no await on the hot path.
-    const wait = this.#limiter.take(messageKey(this.#conn.user.id), this.#messages);
-    if (typeof wait === "number") return wait > 0 ? Promise.reject(rateLimitedError(wait)) : send();
-    return wait.then((ms) => ms > 0 ? Promise.reject(rateLimitedError(ms)) : send());
+    return this.#hub.send(this.#conn, frame.room, frame.text, frame.nonce, reply).then(replied);
   }
 
   async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]> | typeof REPLIED> {
@@ -206,7 +176,6 @@ export class Session {
     const conn = this.#conn;
     switch (frame.type) {
       case "room.create": {
-        await this.#limit("room", this.#roomCreates);
         const { room, kind, title, topic, receipts, retention } = frame;
         return await this.#hub.createRoom(conn, {
           name: room,
@@ -236,10 +205,8 @@ export class Session {
       case "send":
         return await this.#send(frame);
       case "edit":
-        await this.#limit("msg", this.#messages);
         return await this.#hub.edit(conn, frame.room, frame.seq, frame.text);
       case "delete":
-        await this.#limit("msg", this.#messages);
         return await this.#hub.delete(conn, frame.room, frame.seq);
       case "history":
         return await this.#hub.history(conn, frame.room, frame);
@@ -279,7 +246,6 @@ export class Session {
       case "room.modlog":
         return await this.#hub.modlog(conn, frame.room, frame.before, frame.limit);
       case "dm.open":
-        await this.#limit("room", this.#roomCreates);
         return await this.#hub.openDm(conn, frame.user);
       case "user.find":
         return { user: await this.#hub.findUser(frame.name) };
@@ -344,14 +310,6 @@ export class Session {
     };
   }
 
-  /** Spend one of the user's `kind` budget, shared cluster-wide; refuse when it is empty. */
-  async #limit(kind: "msg" | "room", rate: Rate): Promise<void> {
-    const userId = this.#conn.user.id;
-    const key = kind === "msg" ? messageKey(userId) : `room:${userId}`;
-    const wait = await this.#limiter.take(key, rate);
-    if (wait > 0) throw rateLimitedError(wait);
-  }
-
   #fail(frame: { type: string; id: number }, error: unknown): void {
     if (error instanceof ProtocolError) {
       const body: ErrorBody = { code: error.code, message: error.message };
@@ -402,10 +360,6 @@ export class Session {
 /** What a handler returns when it has sent its reply itself. */
 const REPLIED = Symbol("replied");
 const replied = (): typeof REPLIED => REPLIED;
-
-function rateLimitedError(waitMs: number): ProtocolError {
-  return new ProtocolError("rate_limited", ERROR_CODES.rate_limited, waitMs);
-}
 
 function rateLimited(waitMs: number): ErrorBody {
   return { code: "rate_limited", message: ERROR_CODES.rate_limited, retryAfterMs: waitMs };

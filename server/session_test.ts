@@ -4,15 +4,15 @@ import { LIMITS } from "../protocol/limits.ts";
 import type { ServerFrame } from "../protocol/messages.ts";
 import { FakeConnection, tick } from "../tests/fakes.ts";
 import { LocalBroker } from "./bus/local.ts";
-import { Hub } from "./hub.ts";
+import { Hub, type HubOptions } from "./hub.ts";
 import { createLogger } from "./log.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import { MemoryStore } from "./store/memory.ts";
 
-async function setup(options: Partial<SessionOptions> = {}) {
+async function setup(options: Partial<SessionOptions> = {}, budgets?: HubOptions["budgets"]) {
   const store = new MemoryStore();
   await store.createRoom({ name: "general", topic: "", createdBy: "t" });
-  const hub = new Hub({ store, bus: new LocalBroker().connect() });
+  const hub = new Hub({ store, bus: new LocalBroker().connect(), ...(budgets ? { budgets } : {}) });
   const conn = new FakeConnection({ id: "u_1", name: "Ada" });
   const session = new Session(conn, hub, { log: createLogger("silent"), ...options });
   const replies = () =>
@@ -78,13 +78,10 @@ Deno.test("session: a frame over the byte cap closes the socket with 1009", asyn
 });
 
 Deno.test("session: sends beyond the message rate get rate_limited with a retry time", async () => {
-  const { session, replies, send } = await setup({
-    rates: {
-      frames: { perSecond: 1000, burst: 1000 },
-      messages: { perSecond: 1, burst: 3 },
-      roomCreates: { perSecond: 1, burst: 1 },
-    },
-  });
+  const { session, replies, send } = await setup(
+    { rates: { frames: { perSecond: 1000, burst: 1000 } } },
+    { messages: { perSecond: 1, burst: 3 } },
+  );
   await send({ type: "hello", id: 1, v: [1] });
   await send({ type: "room.join", id: 2, room: "general" });
   for (let i = 0; i < 5; i++) {

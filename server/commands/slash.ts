@@ -2,8 +2,8 @@
  * The built-in slash commands. They are registered exactly as an application's own
  * commands are, and act through the same hub calls, so the same permissions apply.
  */
-import { ProtocolError } from "../protocol/errors.ts";
-import { type CommandContext, defineCommand, type SlashCommand } from "./extensions.ts";
+import { ProtocolError } from "../../protocol/errors.ts";
+import { type CommandContext, defineCommand, type SlashCommand } from "../extensions.ts";
 
 /** "@bob", "bob" -> the user's id. */
 async function userArg(context: CommandContext, token: string | undefined): Promise<string> {
