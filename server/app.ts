@@ -1,6 +1,7 @@
 /** Wires the hub, session and HTTP layers from dependencies chosen by the composition root. */
 import type { Bus } from "./bus/types.ts";
 import { ExpiryWatch } from "./expiry_watch.ts";
+import { FlushScheduler } from "./flush_scheduler.ts";
 import { MemoryPresenceRegistry } from "./presence/memory.ts";
 import type { Presence } from "./presence/types.ts";
 import { MemoryRateLimiter } from "./rate/memory.ts";
@@ -153,6 +154,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     trustProxy: options.trustProxy ?? false,
     allowedOrigins: options.allowedOrigins ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+    flushes: new FlushScheduler(),
     log: options.log,
     session: { ...options.session, extensions, expiry: new ExpiryWatch() },
   });

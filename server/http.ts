@@ -3,6 +3,7 @@
  * account and admin API, health and metrics, and the `/ws` upgrade (Origin and
  * credentials are checked before any WebSocket is opened).
  */
+import { FlushScheduler } from "./flush_scheduler.ts";
 import { protocolJsonSchema } from "../protocol/schema.ts";
 import type { Features } from "../protocol/messages.ts";
 import type { Branding, PageProps } from "../protocol/page.ts";
@@ -55,6 +56,8 @@ export interface HttpOptions {
   trustProxy?: boolean;
   allowedOrigins: string[];
   maxBufferedBytes: number;
+  /** Flushes every socket's queued frames at the end of a task; one per server. */
+  flushes?: FlushScheduler;
   log: Logger;
   session?: Omit<SessionOptions, "log">;
 }
@@ -87,6 +90,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   const base = (options.basePath ?? "").replace(/\/+$/, "");
   const accounts = auth.accounts;
   const sockets = new Set<WebSocket>();
+  const flushes = options.flushes ?? new FlushScheduler();
   let drained: (() => void) | undefined;
   const assetsByPath = new Map<string, Asset>([
     [assets.js.path, assets.js],
@@ -141,6 +145,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       principal,
       options.maxBufferedBytes,
       () => session.closed(),
+      flushes,
     );
     const session = new Session(conn, hub, {
       ...options.session,

@@ -10,10 +10,10 @@
  * client to reconnect and recover from history.
  */
 import { CLOSE_CODES } from "../protocol/errors.ts";
-import { encodeBatch } from "../protocol/frames.ts";
 import type { Member } from "../protocol/messages.ts";
 import type { Principal } from "./auth/types.ts";
 import type { Connection } from "./hub.ts";
+import { FlushScheduler } from "./flush_scheduler.ts";
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** How often a held queue re-checks the socket, and how long a peer may stall. */
@@ -21,55 +21,6 @@ const RECHECK_MS = 25;
 /** The longest coalesced frame, in UTF-16 code units; a longer burst is split. */
 const MAX_FRAME_CHARS = 64 * 1024;
 const MAX_STALL_MS = 30_000;
-
-/**
- * Connections with frames waiting, flushed together by one microtask: a broadcast to a
- * thousand sockets schedules one flush, not a thousand.
- */
-const dirty = new Set<WebSocketConnection>();
-let flushAllScheduled = false;
-
-function scheduleFlush(conn: WebSocketConnection): void {
-  dirty.add(conn);
-  if (flushAllScheduled) return;
-  flushAllScheduled = true;
-  queueMicrotask(flushAll);
-}
-
-function flushAll(): void {
-  flushAllScheduled = false;
-  const due = [...dirty];
-  dirty.clear();
-  for (const conn of due) conn.flush();
-  batches.clear();
-}
-
-/**
- * Batches joined in this flush, by part count. Members of one room are due the same
- * broadcasts, so in a busy room they share one joined string instead of building a
- * copy each: less CPU, and far less garbage for the collector.
- */
-const batches = new Map<number, { parts: string[]; frame: string }[]>();
-const BATCHES_PER_LENGTH = 8;
-
-function joinShared(parts: string[]): string {
-  const n = parts.length;
-  const seen = batches.get(n);
-  if (seen) {
-    for (const earlier of seen) if (sameParts(earlier.parts, parts)) return earlier.frame;
-  }
-  const frame = encodeBatch(parts);
-  if (!seen) batches.set(n, [{ parts, frame }]);
-  else if (seen.length < BATCHES_PER_LENGTH) seen.push({ parts, frame });
-  return frame;
-}
-
-/** Broadcast parts are the very same string objects, so === is a pointer check. */
-function sameParts(a: string[], b: string[]): boolean {
-  if (a[0] !== b[0] || a[a.length - 1] !== b[b.length - 1]) return false;
-  for (let i = 1; i < a.length - 1; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 export class WebSocketConnection implements Connection {
   readonly id: string = crypto.randomUUID();
@@ -90,6 +41,8 @@ export class WebSocketConnection implements Connection {
     readonly principal: Principal,
     private readonly maxBufferedBytes: number = DEFAULT_MAX_BUFFERED_BYTES,
     private readonly onClose: () => void = () => {},
+    /** Shared by a server's connections, so one microtask flushes them all. */
+    private readonly scheduler: FlushScheduler = new FlushScheduler(),
   ) {
     this.user = principal.user;
   }
@@ -103,7 +56,7 @@ export class WebSocketConnection implements Connection {
       this.close(CLOSE_CODES.slowConsumer, "slow consumer");
       return;
     }
-    scheduleFlush(this);
+    this.scheduler.schedule(this);
   }
 
   close(code: number, reason: string): void {
@@ -112,7 +65,7 @@ export class WebSocketConnection implements Connection {
     if (!this.#stalledSince && this.#queue.length > 0) this.flush();
     this.#queue = [];
     this.#queuedBytes = 0;
-    dirty.delete(this);
+    this.scheduler.forget(this);
     if (this.socket.readyState === WebSocket.OPEN) {
       try {
         this.socket.close(code, reason);
@@ -153,7 +106,7 @@ export class WebSocketConnection implements Connection {
     this.#queue = [];
     this.#queuedBytes = 0;
     if (queue.length === 1) this.#write(queue[0]!);
-    else if (chars <= MAX_FRAME_CHARS) this.#write(joinShared(queue));
+    else if (chars <= MAX_FRAME_CHARS) this.#write(this.scheduler.join(queue));
     else {
       // A burst goes out in frames of at most MAX_FRAME_CHARS: strings that size die
       // young, where one huge string per recipient would sit in V8's large-object space
@@ -163,12 +116,12 @@ export class WebSocketConnection implements Connection {
       for (let i = 0; i < queue.length; i++) {
         run += queue[i]!.length;
         if (run > MAX_FRAME_CHARS && i > start) {
-          this.#write(joinShared(queue.slice(start, i)));
+          this.#write(this.scheduler.join(queue.slice(start, i)));
           start = i;
           run = queue[i]!.length;
         }
       }
-      this.#write(joinShared(queue.slice(start)));
+      this.#write(this.scheduler.join(queue.slice(start)));
     }
   }
 
