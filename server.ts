@@ -29,6 +29,7 @@ export async function compose(
   const parts = await openParts({
     store: config.store,
     bus: config.bus,
+    presenceTtlMs: config.presenceTtlMs,
     workers,
     onError: (what, error) => log.warn(`${what} failed`, { error }),
   });
@@ -63,7 +64,7 @@ async function createAdmin(config: Config, name: string): Promise<number> {
   const store = await openStore(config.store);
   try {
     const accounts = new Accounts({
-      records: store.records,
+      store,
       registration: config.registration,
       passwordCost: config.passwordCost,
     });

@@ -23,6 +23,8 @@ export interface Config {
   data: string;
   store: StoreSpec;
   bus: BusSpec;
+  /** How long a presence entry lives unless its process refreshes it (every third of it). */
+  presenceTtlMs: number;
   /** Origins allowed to open WebSockets besides the server's own; "*" allows any. */
   allowedOrigins: string[];
   title: string;
@@ -91,6 +93,12 @@ export const FLAGS: Record<string, FlagSpec> = {
     env: "PARLEY_BUS",
     default: "local",
     help: "local (one process or deno serve --parallel) or redis://host:port for several",
+  },
+  "presence-ttl": {
+    type: "string",
+    env: "PARLEY_PRESENCE_TTL",
+    default: "30",
+    help: "Seconds until the users of a process that died unannounced drop out of presence",
   },
   "allowed-origin": {
     type: "string",
@@ -303,6 +311,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       data,
       store: storeSpec(pick("store"), data),
       bus: busSpec(pick("bus")),
+      presenceTtlMs: integer("--presence-ttl", pick("presence-ttl"), 1, 3600) * 1000,
       allowedOrigins,
       title: pick("title").slice(0, 60),
       maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),

@@ -50,11 +50,15 @@ export interface FanoutOptions {
   /** Whether a connection's credential still holds (checked after missed Bus messages). */
   stillValid?: (principal: Principal) => Promise<boolean>;
   gapWaitMs?: number;
+  /** How often an instance that sent controls repeats its latest number (5 s). */
+  tickMs?: number;
   onError: (what: string, error: unknown) => void;
 }
 
 /** While the Bus is down, how often followed rooms are read from the Store. */
 const POLL_WHILE_DOWN_MS = 1_000;
+/** How often an instance that sent controls repeats its latest number. */
+const TICK_MS = 5_000;
 /** How long /readyz waits for the Store before calling it down. */
 const READY_PROBE_MS = 2_000;
 
@@ -74,6 +78,7 @@ export class Fanout {
   /** A publish failed: the other instances must resync once the Bus is back. */
   #publishFailed = false;
   #pollTimer: ReturnType<typeof setInterval> | undefined;
+  #tickTimer: ReturnType<typeof setInterval> | undefined;
   readonly #unsubscribe: () => void;
   readonly #stopStatus: () => void;
   readonly #pending = new Set<Promise<unknown>>();
@@ -227,6 +232,13 @@ export class Fanout {
   control(control: HubControl): void {
     this.#applyControl(control);
     this.#publish({ room: null, data: "", control, controlSeq: ++this.#controlsSent });
+    // A control lost with nothing after it would go unnoticed: repeat the latest number.
+    if (this.#tickTimer === undefined && !this.#closed) {
+      this.#tickTimer = setInterval(() => {
+        const control: HubControl = { type: "tick" };
+        this.#publish({ room: null, data: "", control, controlSeq: this.#controlsSent });
+      }, this.#o.tickMs ?? TICK_MS);
+    }
   }
 
   /**
@@ -259,6 +271,7 @@ export class Fanout {
     this.#unsubscribe();
     this.#stopStatus();
     clearInterval(this.#pollTimer);
+    clearInterval(this.#tickTimer);
     for (const conn of [...this.#connRooms.keys()]) {
       this.disconnect(conn);
       conn.close(code, reason);
@@ -404,6 +417,8 @@ export class Fanout {
       case "resync":
         this.#resyncSoon();
         return;
+      case "tick":
+        return;
       case "access":
         this.#o.access.invalidate(control.room);
         return;
@@ -445,7 +460,7 @@ export class Fanout {
     if (envelope.origin === this.#o.bus.instanceId) return;
     if (envelope.control) {
       this.#applyControl(envelope.control);
-      this.#heardControl(envelope.origin, envelope.controlSeq);
+      this.#heardControl(envelope.origin, envelope.controlSeq, envelope.control.type === "tick");
       return;
     }
     if (envelope.seq !== undefined && envelope.room !== null) {
@@ -462,13 +477,17 @@ export class Fanout {
     this.#deliver(envelope.room, envelope.data, envelope.excludeUser);
   }
 
-  /** A control numbered past the next one expected from its origin means one was lost. */
-  #heardControl(origin: string, number: number | undefined): void {
+  /**
+   * A control numbered past the next one expected from its origin, or a tick past the
+   * last one heard, means one was lost.
+   */
+  #heardControl(origin: string, number: number | undefined, tick: boolean): void {
     if (number === undefined) return;
     const last = this.#controlsHeard.get(origin);
     if (this.#controlsHeard.size >= 10_000 && last === undefined) this.#controlsHeard.clear();
-    this.#controlsHeard.set(origin, number);
-    if (last !== undefined && number !== last + 1) this.#resyncSoon();
+    this.#controlsHeard.set(origin, Math.max(number, last ?? 0));
+    if (last === undefined) return;
+    if (tick ? number > last : number !== last + 1) this.#resyncSoon();
   }
 
   #deliver(room: string | null, data: string, excludeUser: string | undefined): void {

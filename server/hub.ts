@@ -47,6 +47,8 @@ export interface HubOptions {
   gapWaitMs?: number;
   /** How long cached permissions live (the bound on a lost Bus message). */
   accessTtlMs?: number;
+  /** How often an instance repeats its latest control number, so a lost one is noticed. */
+  controlTickMs?: number;
   /** Reports background failures (presence, repairs); silent by default. */
   onError?: (what: string, error: unknown) => void;
   now?: () => number;
@@ -104,6 +106,7 @@ export class Hub {
       roomsPerConnection: options.roomsPerConnection ?? LIMITS.roomsPerConnection,
       ...(options.stillValid ? { stillValid: options.stillValid } : {}),
       ...(options.gapWaitMs === undefined ? {} : { gapWaitMs: options.gapWaitMs }),
+      ...(options.controlTickMs === undefined ? {} : { tickMs: options.controlTickMs }),
       onError,
     });
     this.#shared = new Shared({

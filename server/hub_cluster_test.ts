@@ -63,7 +63,9 @@ class FaultyBus implements Bus {
   }
 }
 
-async function twoHubs(options: { accessTtlMs?: number; gapWaitMs?: number } = {}) {
+async function twoHubs(
+  options: { accessTtlMs?: number; gapWaitMs?: number; controlTickMs?: number } = {},
+) {
   const store = new MemoryStore();
   await store.createRoom({ name: "a", topic: "", createdBy: "t" });
   const broker = new LocalBroker();
@@ -156,6 +158,28 @@ Deno.test("hub cluster: a control number skipped makes the hub resync at once", 
     await hubB.settled();
     assert.equal(hubB.isJoined(b, "a"), false, "the kick reached B");
     await assert.rejects(hubB.send(b, "a", "after", "nonce-after1"), { code: "not_joined" });
+  } finally {
+    close();
+  }
+});
+
+Deno.test("hub cluster: the last control lost is noticed from the sender's next tick", async () => {
+  const { hubA, hubB, busB, close } = await twoHubs({ accessTtlMs: 60_000, controlTickMs: 50 });
+  try {
+    const owner = new FakeConnection({ id: "u_owner", name: "Owner" }, "admin");
+    await hubA.connect(owner);
+    await hubA.join(owner, "a");
+    const b = await on(hubB, bob);
+    await hubA.setRole(owner, "a", bob.id, "moderator"); // B has heard A's numbers
+    await tick();
+    busB.drop = (envelope) => envelope.control?.type === "remove";
+    await hubA.kick(owner, "a", bob.id);
+    await tick();
+    assert.equal(hubB.isJoined(b, "a"), true, "the remove was lost");
+    busB.drop = () => false;
+    await new Promise((r) => setTimeout(r, 120));
+    await hubB.settled();
+    assert.equal(hubB.isJoined(b, "a"), false, "B resynced from A's tick");
   } finally {
     close();
   }

@@ -36,6 +36,8 @@ export interface Parts {
 export interface PartsSpec {
   store: StoreSpec;
   bus: BusSpec;
+  /** How long a presence entry lives unless refreshed; 30 s by default. */
+  presenceTtlMs?: number;
   /** Under `deno serve --parallel`: workers of this process share a BroadcastChannel. */
   workers?: boolean;
   /** Where the shared engines' failures are reported. */
@@ -54,7 +56,8 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
     if (spec.bus.kind === "redis") {
       const { url } = spec.bus;
       const bus = keep(await RedisBus.connect(url, { instanceId }));
-      const presence = keep(await RedisPresence.connect(url, { instanceId }));
+      const ttl = spec.presenceTtlMs === undefined ? {} : { ttlMs: spec.presenceTtlMs };
+      const presence = keep(await RedisPresence.connect(url, { instanceId, ...ttl }));
       const shared = await RedisRateLimiter.connect(url);
       const limiter = keep(
         new FallbackRateLimiter(shared, (error) => spec.onError?.("rate limiter", error)),
@@ -67,7 +70,7 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
     return {
       store,
       bus,
-      presence: new MemoryPresenceRegistry().connect(instanceId),
+      presence: new MemoryPresenceRegistry(spec.presenceTtlMs).connect(instanceId),
       limiter: new MemoryRateLimiter(),
     };
   } catch (error) {

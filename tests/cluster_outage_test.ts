@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { CLUSTER_MISSING, createRoot, startCluster } from "./support/cluster.ts";
 import { RecoveringClient } from "./recovering_client.ts";
 import type { ServerProcess } from "./process.ts";
+import { TestClient } from "./helpers.ts";
 
 const ignore = CLUSTER_MISSING !== null;
 const name = (title: string) => ignore ? `${title} (skipped: ${CLUSTER_MISSING})` : title;
@@ -171,6 +172,45 @@ Deno.test({
       console.log(`postgres restart: ${acked} acknowledged, 0 lost`);
     } finally {
       for (const client of clients) await client.close().catch(() => {});
+      await cluster.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: name("cluster: the users of a process killed with -9 leave everywhere within the TTL"),
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const ttlSeconds = 3;
+    const cluster = await startCluster(2, ["--presence-ttl", String(ttlSeconds)]);
+    const open: TestClient[] = [];
+    try {
+      await createRoot(cluster.nodes[0]!);
+      const watcher = await TestClient.connect(cluster.nodes[0]!, "watcher");
+      const ghost = await TestClient.connect(cluster.nodes[1]!, "ghost");
+      open.push(watcher, ghost);
+      await watcher.request("room.join", { room: ROOM });
+      await ghost.request("room.join", { room: ROOM });
+      const members = await watcher.request("room.members", { room: ROOM });
+      assert.equal(members.members.find((m) => m.user.name === "ghost")?.online, true);
+      const left = watcher.next(
+        (f) => f.type === "presence" && f.leaves.some((u) => u.name === "ghost"),
+        (ttlSeconds * 4 / 3 + 3) * 1000,
+      );
+      const killedAt = Date.now();
+      assert.equal(await cluster.nodes[1]!.stop("SIGKILL"), 137);
+      await left;
+      const tookMs = Date.now() - killedAt;
+      assert.ok(tookMs <= (ttlSeconds * 4 / 3 + 1) * 1000, `left after ${tookMs} ms`);
+      const after = await watcher.request("room.members", { room: ROOM });
+      assert.equal(after.members.find((m) => m.user.name === "ghost")?.online, false);
+      console.log(
+        `presence: a killed process's user left after ${tookMs} ms (TTL ${ttlSeconds} s)`,
+      );
+    } finally {
+      for (const client of open) await client.close().catch(() => {});
       await cluster.stop();
     }
   },

@@ -178,3 +178,60 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: name("cluster: a webhook gets each entry once, whichever process committed it"),
+  ignore,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const cluster = await startCluster(3);
+    const received: { delivery: string; seq: number }[] = [];
+    const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (r) => {
+      const payload = await r.json();
+      received.push({ delivery: payload.delivery, seq: payload.message.seq });
+      return new Response("ok");
+    });
+    const clients: TestClient[] = [];
+    try {
+      await createRoot(cluster.nodes[0]!);
+      const root = await signIn(cluster.nodes[0]!, "root");
+      const created = await fetch(`${cluster.nodes[0]!.url}/api/admin/webhooks`, {
+        method: "POST",
+        headers: {
+          cookie: root.cookie,
+          origin: cluster.nodes[0]!.url,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          url: `http://127.0.0.1:${receiver.addr.port}/hook`,
+          room: "general",
+          events: ["message.created"],
+        }),
+      });
+      assert.equal(created.status, 201);
+      await created.body?.cancel();
+      await new Promise((r) => setTimeout(r, 5500)); // every process's webhook cache expires
+      for (let i = 0; i < 3; i++) {
+        const client = await TestClient.connect(cluster.nodes[i]!, `poster${i}`);
+        clients.push(client);
+        await client.request("room.join", { room: "general" });
+      }
+      await Promise.all(clients.map(async (client, i) => {
+        for (let n = 0; n < 10; n++) {
+          await client.request("send", { room: "general", text: `h${n}`, nonce: `hook-${i}-${n}` });
+        }
+      }));
+      await eventually(() => received.length >= 30, 10_000);
+      await new Promise((r) => setTimeout(r, 1000)); // room for a second delivery to show up
+      const seqs = received.map((r) => r.seq).sort((a, b) => a - b);
+      assert.equal(received.length, 30, "one delivery per entry");
+      assert.equal(new Set(seqs).size, 30);
+      assert.equal(new Set(received.map((r) => r.delivery)).size, 30);
+    } finally {
+      for (const client of clients) await client.close().catch(() => {});
+      await receiver.shutdown();
+      await cluster.stop();
+    }
+  },
+});

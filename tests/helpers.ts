@@ -21,6 +21,7 @@ export const TEST_CONFIG: Config = {
   data: ":memory:",
   store: { kind: "memory" },
   bus: { kind: "local" },
+  presenceTtlMs: 30_000,
   allowedOrigins: [],
   title: "Parley",
   maxBufferedBytes: 1024 * 1024,

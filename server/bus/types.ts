@@ -42,7 +42,9 @@ export type HubControl =
    * The sender may have lost envelopes (its broker link failed): reload access, check
    * every local membership, and catch every watched room up from the store.
    */
-  | { type: "resync" };
+  | { type: "resync" }
+  /** The sender's latest control number, repeated now and then: a receiver behind it missed one. */
+  | { type: "tick" };
 
 export type BusHandler = (envelope: BusEnvelope) => void;
 
