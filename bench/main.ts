@@ -1,9 +1,11 @@
 /**
  * `deno task bench`: Parley's load generator. It starts each server under test itself
- * (Parley with KV on disk, and two bare baselines), drives it over 127.0.0.1 with
- * Parley's real protocol, and writes a markdown table and JSON. Run with --help.
+ * (Parley with KV on disk, and two bare baselines; for f and g also Parley on PostgreSQL
+ * and Redis, in one and two processes), drives it over 127.0.0.1 with Parley's real
+ * protocol, and writes a markdown table and JSON. Run with --help.
  */
 import { parseArgs } from "node:util";
+import { Engines, enginesMissing } from "./engines.ts";
 import type { KvWriterResult } from "./kv_writer.ts";
 import { ephemeralPortCount, machine } from "./proc.ts";
 import { Progress } from "./progress.ts";
@@ -16,17 +18,22 @@ import {
   type ScenarioId,
   type ScenarioResult,
 } from "./report.ts";
+import { buildTopologyRows, topologySection } from "./report_topology.ts";
 import { type Context, fmt, idle, latency, saturate } from "./scenarios.ts";
 import {
   hasTaskset,
   pinSelf,
   ROOT,
   type RunningTarget,
+  serverLog,
   startTarget,
+  Stoppers,
   TARGET_LABELS,
   type TargetName,
   type TargetOptions,
+  TOPOLOGIES,
 } from "./targets.ts";
+import { runTopology, type TopologySizes } from "./topology.ts";
 
 const HELP = `Usage: deno task bench [options]
 
@@ -39,11 +46,19 @@ Scenarios:
   c  latency: 1,000 clients in 100 rooms at --rate msg/s each; p50/p99/max
   d  idle connections: 10,000 authenticated sockets; server RSS per connection
   e  persistence: 100 concurrent senders into Deno KV; group commit vs one per message
+  f  cross-process latency: 32 clients in 4 rooms, 16 senders at --cross-rate msg/s each
+     on process A, 16 receivers on B (PostgreSQL store, Redis bus); p50/p99 against the
+     same load on 1 process with PostgreSQL + Redis and on 1 process with KV + local bus
+  g  room over 2 processes: a's closed loop (32 clients, one room, batches of 50), half
+     the clients on each of 2 processes (PostgreSQL, Redis); deliveries/s and messages
+     committed/s against the same on 1 process (PostgreSQL + Redis, and KV + local bus)
+     f and g start their own redis-server and PostgreSQL 15 (skipped if either is missing)
 
 Options:
   --scenario a,b,...   Scenarios to run (default: all)
   --duration <s>       Measured seconds per run (default 20; smoke 1)
   --rate <n>           Messages per second per client in c (default 5)
+  --cross-rate <n>     Messages per second per sender in f (default 20: 320 msg/s in all)
   --smoke              A few seconds per scenario at small sizes (for CI)
   --json <path>        Where to write JSON (default bench/results.json; smoke: a temp dir)
   --markdown <path>    Where to write markdown (default bench/RESULTS.md; smoke: a temp dir)
@@ -64,10 +79,10 @@ interface Plan {
     c: { clients: number; rooms: number; ratePerClient: number };
     d: { connections: number; rooms: number; warmup: number };
     e: { senders: number; rooms: number };
-  };
+  } & TopologySizes;
 }
 
-const ALL: ScenarioId[] = ["a", "b", "c", "d", "e"];
+const ALL: ScenarioId[] = ["a", "b", "c", "d", "e", "f", "g"];
 /** Baselines first, so a Parley run never follows its own backlog's shutdown. */
 const TARGETS: TargetName[] = ["bare", "coalescing", "parley"];
 
@@ -78,6 +93,7 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
       scenario: { type: "string" },
       duration: { type: "string" },
       rate: { type: "string", default: "5" },
+      "cross-rate": { type: "string", default: "20" },
       smoke: { type: "boolean", default: false },
       json: { type: "string" },
       markdown: { type: "string" },
@@ -104,6 +120,10 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
   if (!(durationS > 0 && durationS <= 600)) fail("--duration must be 0-600 seconds");
   const rate = Number(values.rate);
   if (!(rate > 0 && rate <= 1000)) fail("--rate must be 0-1000 messages per second");
+  const crossRate = Number(values["cross-rate"]);
+  if (!(crossRate > 0 && crossRate <= 1000)) {
+    fail("--cross-rate must be 0-1000 messages per second");
+  }
   const out = smoke ? Deno.makeTempDirSync({ prefix: "parley-bench-smoke-" }) : null;
   return {
     scenarios: ALL.filter((s) => scenarios.includes(s)),
@@ -118,6 +138,8 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
         c: { clients: 40, rooms: 4, ratePerClient: rate },
         d: { connections: 100, rooms: 10, warmup: 10 },
         e: { senders: 10, rooms: 2 },
+        f: { clients: 8, rooms: 2, ratePerSender: crossRate },
+        g: { clients: 8, rooms: 1, batch: 10 },
       }
       : {
         a: { clients: 32, rooms: 1, batch: 50 },
@@ -125,6 +147,8 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
         c: { clients: 1000, rooms: 100, ratePerClient: rate },
         d: { connections: 10_000, rooms: 100, warmup: 100 },
         e: { senders: 100, rooms: 10 },
+        f: { clients: 32, rooms: 4, ratePerSender: crossRate },
+        g: { clients: 32, rooms: 1, batch: 50 },
       },
     json: values.json ??
       (out ? `${out}/results.json` : new URL("bench/results.json", ROOT).pathname),
@@ -143,14 +167,15 @@ async function runOne(
   name: TargetName,
   p: ReturnType<typeof plan>,
   progress: Progress,
+  stoppers: Stoppers,
 ): Promise<RunResult> {
   progress.start(`${id}. ${SCENARIO_TITLES[id]} / ${TARGET_LABELS[name]}`);
   let target: RunningTarget | null = null;
   try {
     // Profile only Parley; a profile of a baseline is not what anyone asked for.
     const options: TargetOptions = name === "parley"
-      ? p.target
-      : { pin: p.target.pin, parleyArgs: [] };
+      ? { ...p.target, stoppers }
+      : { pin: p.target.pin, parleyArgs: [], stoppers };
     target = await startTarget(name, options);
     const ctx: Context = {
       endpoint: target,
@@ -195,22 +220,6 @@ async function runOne(
   } finally {
     await target?.stop();
   }
-}
-
-/**
- * What the server said beyond its start-up line, as distinct messages with counts (stack
- * frames, timestamps and user ids left out), most frequent first.
- */
-function serverLog(target: RunningTarget): string | undefined {
-  const counts = new Map<string, number>();
-  for (const line of target.log().split("\n")) {
-    if (!line.trim() || /^\s+at /.test(line) || /listening on/.test(line)) continue;
-    const message = line.replace(/^\S+Z /, "").replace(/ user=\S+/, "");
-    counts.set(message, (counts.get(message) ?? 0) + 1);
-  }
-  if (counts.size === 0) return undefined;
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5)
-    .map(([message, n]) => `${n} × ${message}`).join("; ");
 }
 
 async function kvWriter(
@@ -283,7 +292,11 @@ async function revision(): Promise<string> {
 function notesFor(results: Results, p: Plan): string[] {
   const notes: string[] = [];
   for (const [id, s] of Object.entries(results.scenarios) as [ScenarioId, ScenarioResult][]) {
-    for (const [name, run] of Object.entries(s.runs) as [TargetName, RunResult][]) {
+    const runs = [
+      ...Object.entries(s.runs),
+      ...Object.entries(s.topologies ?? {}),
+    ] as [string, RunResult][];
+    for (const [name, run] of runs) {
       if (run.kind === "error") {
         notes.push(`${id}/${name} failed: ${run.error.split("\n")[0]}`);
         continue;
@@ -314,6 +327,7 @@ function notesFor(results: Results, p: Plan): string[] {
           );
         }
         if (run.stalled) notes.push(`${id}/${name}: a round never completed (messages lost).`);
+        if (run.errors > 0) notes.push(`${id}/${name}: ${run.errors} sends were refused.`);
       }
       if (run.kind === "latency" && run.missing > 0) {
         notes.push(
@@ -337,6 +351,33 @@ async function main(): Promise<number> {
   const pin = navigator.hardwareConcurrency >= 2 && await hasTaskset() && await pinSelf(1);
   p.target.pin = pin;
   if (!pin) progress.note("note: not pinning (taskset missing or a single core)");
+  // Servers and engines still running when the bench is interrupted are stopped first.
+  const stoppers = new Stoppers();
+  const engines = new Engines(pin ? 0 : null);
+  const interrupted = async () => {
+    progress.note("interrupted: stopping servers, Redis and PostgreSQL");
+    await stoppers.stopAll();
+    await engines.stop();
+    Deno.exit(130);
+  };
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  for (const signal of signals) Deno.addSignalListener(signal, interrupted);
+  try {
+    return await measure(p, pin, progress, stoppers, engines);
+  } finally {
+    await stoppers.stopAll();
+    await engines.stop();
+    for (const signal of signals) Deno.removeSignalListener(signal, interrupted);
+  }
+}
+
+async function measure(
+  p: ReturnType<typeof plan>,
+  pin: boolean,
+  progress: Progress,
+  stoppers: Stoppers,
+  engines: Engines,
+): Promise<number> {
   const results: Results = {
     version: 1,
     startedAt: new Date().toISOString(),
@@ -362,8 +403,28 @@ async function main(): Promise<number> {
       };
       continue;
     }
+    if (id === "f" || id === "g") {
+      const missing = enginesMissing();
+      if (missing) {
+        scenario.skipped = missing;
+        progress.note(`${id}. ${SCENARIO_TITLES[id]}: skipped: ${missing}`);
+        continue;
+      }
+      scenario.topologies = {};
+      for (const topology of TOPOLOGIES) {
+        scenario.topologies[topology] = await runTopology(
+          id,
+          topology,
+          p,
+          engines,
+          stoppers,
+          progress,
+        );
+      }
+      continue;
+    }
     for (const name of p.targets) {
-      scenario.runs[name] = await runOne(id, name, p, progress);
+      scenario.runs[name] = await runOne(id, name, p, progress, stoppers);
     }
   }
   results.finishedAt = new Date().toISOString();
@@ -372,8 +433,11 @@ async function main(): Promise<number> {
     results.revision += ` (at the end: ${after}; the code changed during the run)`;
   }
   results.rows = buildRows(results.scenarios);
+  if (results.scenarios.f || results.scenarios.g) {
+    results.topologyRows = buildTopologyRows(results.scenarios, pin);
+  }
   results.notes = notesFor(results, p);
-  const md = markdown(results);
+  const md = markdown(results, topologySection(results));
   await Deno.writeTextFile(p.json, JSON.stringify(results, null, 2) + "\n");
   await Deno.writeTextFile(p.markdown, md);
   // Files written into the repository must pass its `deno fmt --check` (.md and .json).
@@ -390,6 +454,7 @@ async function main(): Promise<number> {
   console.log(`\nwrote ${p.json} and ${p.markdown}`);
   const failed = Object.values(results.scenarios).some((s) =>
     Object.values(s.runs).some((r) => r.kind === "error") ||
+    Object.values(s.topologies ?? {}).some((r) => r.kind === "error") ||
     Object.values(s.persistence ?? {}).some((r) => "kind" in r)
   );
   return failed ? 1 : 0;

@@ -2,9 +2,9 @@
 import type { KvWriterResult } from "./kv_writer.ts";
 import type { Machine } from "./proc.ts";
 import { fmt, type IdleResult, type LatencyResult, type ThroughputResult } from "./scenarios.ts";
-import { TARGET_LABELS, type TargetName } from "./targets.ts";
+import { TARGET_LABELS, type TargetName, type Topology, TOPOLOGY_LABELS } from "./targets.ts";
 
-export type ScenarioId = "a" | "b" | "c" | "d" | "e";
+export type ScenarioId = "a" | "b" | "c" | "d" | "e" | "f" | "g";
 
 export const SCENARIO_TITLES: Record<ScenarioId, string> = {
   a: "busy room",
@@ -12,6 +12,8 @@ export const SCENARIO_TITLES: Record<ScenarioId, string> = {
   c: "latency",
   d: "idle connections",
   e: "persistence",
+  f: "cross-process latency",
+  g: "room over 2 processes",
 };
 
 export type RunResult = ThroughputResult | LatencyResult | IdleResult | {
@@ -26,6 +28,10 @@ export interface ScenarioResult {
     grouped: KvWriterResult | { kind: "error"; error: string };
     single: KvWriterResult | { kind: "error"; error: string };
   };
+  /** f and g: one run per way of deploying Parley (bench/topology.ts). */
+  topologies?: Partial<Record<Topology, RunResult>>;
+  /** Why the scenario did not run (e.g. redis-server missing); not a failure. */
+  skipped?: string;
 }
 
 export interface Row {
@@ -42,6 +48,22 @@ export interface Row {
   met: boolean | null;
 }
 
+/** A figure of f or g on each topology, with the ratios of the two-process run to the others. */
+export interface TopologyRow {
+  scenario: "f" | "g";
+  figure: string;
+  unit: string;
+  pg2: number | null;
+  pg1: number | null;
+  kv1: number | null;
+  /** 2 processes ÷ 1 process, both on PostgreSQL + Redis: what splitting the room costs. */
+  pg2VsPg1: number | null;
+  /** 2 processes ÷ the default (1 process, KV, local bus). */
+  pg2VsKv1: number | null;
+  /** What bounds this figure on this machine, from the runs' CPU. */
+  limits: string;
+}
+
 export interface Results {
   version: 1;
   startedAt: string;
@@ -56,12 +78,14 @@ export interface Results {
   machine: Machine;
   scenarios: Partial<Record<ScenarioId, ScenarioResult>>;
   rows: Row[];
+  /** f and g (bench/report_topology.ts). */
+  topologyRows?: TopologyRow[];
   notes: string[];
 }
 
 const MB = 1024 * 1024;
 
-function ratio(a: number | null, b: number | null): number | null {
+export function ratio(a: number | null, b: number | null): number | null {
   return a === null || b === null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0
     ? null
     : a / b;
@@ -196,7 +220,7 @@ export function buildRows(scenarios: Results["scenarios"]): Row[] {
   return rows;
 }
 
-function num(n: number | null, unit = ""): string {
+export function num(n: number | null, unit = ""): string {
   if (n === null || !Number.isFinite(n)) return "—";
   if (unit === "ms" || unit === "MB" || unit === "KiB" || unit === "×") {
     return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
@@ -204,7 +228,7 @@ function num(n: number | null, unit = ""): string {
   return fmt(n);
 }
 
-function times(n: number | null): string {
+export function times(n: number | null): string {
   if (n === null || !Number.isFinite(n)) return "—";
   return `${n >= 10 ? n.toFixed(1) : n.toFixed(2)}×`;
 }
@@ -226,7 +250,7 @@ export function figuresTable(rows: Row[]): string {
   return lines.join("\n");
 }
 
-const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+export const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
 
 /** Thread names as Linux shows them, put plainly; "sw-0" is the Deno KV (SQLite) thread. */
 const THREAD_NAMES: Record<string, string> = {
@@ -236,7 +260,7 @@ const THREAD_NAMES: Record<string, string> = {
   "tokio-runtime-w": "tokio",
 };
 
-function threads(shares: Record<string, number>): string {
+export function threads(shares: Record<string, number>): string {
   const top = Object.entries(shares).filter(([, v]) => v >= 0.01).sort((a, b) => b[1] - a[1]);
   return top.map(([name, v]) => `${THREAD_NAMES[name] ?? name} ${pct(v)}`).join(", ") || "—";
 }
@@ -247,8 +271,19 @@ export function runsTable(scenarios: Results["scenarios"]): string {
     "| --- | --- | ---: | ---: | --- | ---: | ---: | --- |",
   ];
   for (const [id, s] of Object.entries(scenarios) as [ScenarioId, ScenarioResult][]) {
-    for (const [target, run] of Object.entries(s.runs) as [TargetName, RunResult][]) {
-      const label = `${id}. ${SCENARIO_TITLES[id]} | ${TARGET_LABELS[target]}`;
+    if (s.skipped) {
+      lines.push(
+        `| ${id}. ${SCENARIO_TITLES[id]} | — | — | — | — | — | — | skipped: ${s.skipped} |`,
+      );
+    }
+    const runs: [string, RunResult][] = [
+      ...(Object.entries(s.runs) as [TargetName, RunResult][])
+        .map(([t, r]): [string, RunResult] => [TARGET_LABELS[t], r]),
+      ...(Object.entries(s.topologies ?? {}) as [Topology, RunResult][])
+        .map(([t, r]): [string, RunResult] => [TOPOLOGY_LABELS[t], r]),
+    ];
+    for (const [server, run] of runs) {
+      const label = `${id}. ${SCENARIO_TITLES[id]} | ${server}`;
       if (run.kind === "error") {
         lines.push(`| ${label} | — | — | — | — | — | failed: ${run.error.split("\n")[0]} |`);
         continue;
@@ -258,7 +293,9 @@ export function runsTable(scenarios: Results["scenarios"]): string {
       if (run.kind === "throughput") {
         detail = `${run.rounds} rounds of ${run.clients}×${run.batch}, ${
           fmt(run.messagesPerSecond)
-        } msg/s, rate-limited replies ${run.rateLimited}, errors ${run.errors}${
+        } msg/s, acked ${
+          fmt(run.ackedPerSecond)
+        }/s, rate-limited replies ${run.rateLimited}, errors ${run.errors}${
           run.stalled ? ", **stalled**" : ""
         }`;
       } else if (run.kind === "latency") {
@@ -271,6 +308,12 @@ export function runsTable(scenarios: Results["scenarios"]): string {
           run.idleMs / 1000
         } s idle, for ${run.connections} connections (CPU over the connect phase)`;
       }
+      if (run.cpu.perServer) {
+        detail += `; Parley A ${pct(run.cpu.perServer[0] ?? 0)}, B ${
+          pct(run.cpu.perServer[1] ?? 0)
+        }`;
+      }
+      if (run.cpu.engines !== undefined) detail += `; Redis + PostgreSQL ${pct(run.cpu.engines)}`;
       lines.push(
         `| ${label} | ${(window / 1000).toFixed(1)} s | ${pct(run.cpu.server)} | ${
           threads(run.cpu.serverThreads)
@@ -295,7 +338,8 @@ export function runsTable(scenarios: Results["scenarios"]): string {
   return lines.join("\n");
 }
 
-export function markdown(results: Results): string {
+/** The whole report; `sections` (markdown, e.g. f and g's table) go after the figures. */
+export function markdown(results: Results, sections: string[] = []): string {
   const m = results.machine;
   const gib = (m.memoryBytes / 1024 ** 3).toFixed(1);
   const sizes = Object.entries(results.scenarios).map(([id, s]) =>
@@ -313,7 +357,10 @@ export function markdown(results: Results): string {
     `- Deno ${m.deno} (V8 ${m.v8})`,
     `- Pinning: ${
       results.pinned
-        ? "server on core 0, load generator on core 1 (taskset)"
+        ? "server on core 0, load generator on core 1 (taskset)" +
+          (results.scenarios.f || results.scenarios.g
+            ? "; in f and g every Parley process, redis-server and PostgreSQL on core 0"
+            : "")
         : "none (taskset missing or one core)"
     }`,
     `- Window per run: ${results.durationS} s after ${results.warmupS} s of warm-up${
@@ -321,13 +368,18 @@ export function markdown(results: Results): string {
     }`,
     `- Sizes: ${sizes.join("; ")}`,
     "",
-    "## Figures",
-    "",
-    "Ratios are Parley ÷ baseline: above 1 is better for throughput, below 1 is better for",
-    "latency and memory.",
-    "",
-    figuresTable(results.rows),
-    "",
+    ...(results.rows.length
+      ? [
+        "## Figures",
+        "",
+        "Ratios are Parley ÷ baseline: above 1 is better for throughput, below 1 is better for",
+        "latency and memory.",
+        "",
+        figuresTable(results.rows),
+        "",
+      ]
+      : []),
+    ...sections.flatMap((section) => [section, ""]),
     "## Runs",
     "",
     "CPU is utime + stime from /proc over the measured window, as a share of one core. Other load",

@@ -4,7 +4,14 @@
  * identical for Parley and the baselines.
  */
 import { BenchClient, type Endpoint, pool, signIn, Tally } from "./client.ts";
-import { cpuMeter, machineBusyMs, rssPeakSampler, statusBytes, threadMeter } from "./proc.ts";
+import {
+  cpuMeter,
+  cpuMs,
+  machineBusyMs,
+  rssPeakSampler,
+  statusBytes,
+  threadMeter,
+} from "./proc.ts";
 import type { Progress } from "./progress.ts";
 
 export interface Context {
@@ -19,6 +26,12 @@ export interface Context {
   /** d: how long the connections sit idle before the settled reading. */
   idleMs: number;
   progress: Progress;
+  /** Every server process of the run (default: `pid` alone); CPU is summed over them. */
+  pids?: number[];
+  /** Outside engines the servers use (Redis, PostgreSQL), read at the start and end. */
+  enginePids?: () => number[];
+  /** Which server client `index` connects to (default: `endpoint`). */
+  endpointOf?: (index: number) => Endpoint;
 }
 
 export interface Cpu {
@@ -29,6 +42,10 @@ export interface Cpu {
   serverThreads: Record<string, number>;
   /** Everything else the machine ran meanwhile: another load skews the figures. */
   others: number;
+  /** With several server processes: each one's share, in `pids` order. */
+  perServer?: number[];
+  /** Redis and PostgreSQL, when the servers use them (not counted in `others`). */
+  engines?: number;
 }
 
 interface RunBase {
@@ -48,6 +65,9 @@ export interface ThroughputResult extends RunBase {
   wallMs: number;
   deliveriesPerSecond: number;
   messagesPerSecond: number;
+  /** Sends acknowledged in the window: each one committed by the Store first. */
+  acked: number;
+  ackedPerSecond: number;
   rateLimited: number;
   errors: number;
   /** Rounds stopped waiting: a message was lost or the server stalled. */
@@ -94,49 +114,82 @@ const SETTLE_MS = 300;
 const STALL_MS = 10_000;
 const TEXT = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, message ";
 
-interface Meters {
+export interface Meters {
   read(): Cpu;
 }
 
-/** Start measuring the server's CPU (in total and by thread) and the generator's own. */
-function meters(pid: number): Meters {
-  const server = cpuMeter(pid);
-  const threads = threadMeter(pid);
+/**
+ * Start measuring the servers' CPU (in total, by process and by thread), the engines' (if
+ * any) and the generator's own.
+ */
+export function meters(ctx: Pick<Context, "pid" | "pids" | "enginePids">): Meters {
+  const pids = ctx.pids ?? [ctx.pid];
+  const servers = pids.map((pid) => cpuMeter(pid));
+  const threads = pids.map((pid) => threadMeter(pid));
+  const engines = ctx.enginePids ? processesMeter(ctx.enginePids) : null;
   const generator = cpuMeter(Deno.pid);
   const busy0 = machineBusyMs() ?? 0;
   const t0 = performance.now();
   return {
     read: () => {
-      const s = server();
+      const s = servers.map((m) => m());
+      const e = engines?.();
       const g = generator();
       const wallMs = performance.now() - t0;
       const busy = (machineBusyMs() ?? busy0) - busy0;
-      return {
-        server: s.share,
+      const serverMs = s.reduce((sum, x) => sum + x.cpuMs, 0);
+      const serverThreads: Record<string, number> = {};
+      for (const shares of threads.map((t) => t())) {
+        for (const [name, v] of Object.entries(shares)) {
+          serverThreads[name] = (serverThreads[name] ?? 0) + v;
+        }
+      }
+      const cpu: Cpu = {
+        server: wallMs > 0 ? serverMs / wallMs : 0,
         generator: g.share,
-        serverThreads: threads(),
-        others: wallMs > 0 ? Math.max(0, (busy - s.cpuMs - g.cpuMs) / wallMs) : 0,
+        serverThreads,
+        others: wallMs > 0 ? Math.max(0, (busy - serverMs - (e ?? 0) - g.cpuMs) / wallMs) : 0,
       };
+      if (pids.length > 1) cpu.perServer = s.map((x) => x.share);
+      if (e !== undefined) cpu.engines = wallMs > 0 ? e / wallMs : 0;
+      return cpu;
     },
   };
 }
 
-const noCpu = (): Cpu => ({ server: 0, generator: 0, serverThreads: {}, others: 0 });
+/** CPU ms used meanwhile by a changing set of processes (new ones count from zero). */
+function processesMeter(list: () => number[]): () => number {
+  const before = new Map(list().map((pid) => [pid, cpuMs(pid) ?? 0]));
+  return () => {
+    let used = 0;
+    for (const pid of new Set([...before.keys(), ...list()])) {
+      const now = cpuMs(pid);
+      if (now !== null) used += now - (before.get(pid) ?? 0);
+    }
+    return used;
+  };
+}
 
-const roomName = (r: number) => `r${r}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const noCpu = (): Cpu => ({ server: 0, generator: 0, serverThreads: {}, others: 0 });
 
-/** Sign `n` clients in, open their sockets, create `rooms` rooms and join client i to i % rooms. */
-async function connectAll(
+export const roomName = (r: number) => `r${r}`;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sign `n` clients in, open their sockets (on `ctx.endpointOf(i)` if given), create `rooms`
+ * rooms and join client i to i % rooms.
+ */
+export async function connectAll(
   ctx: Context,
   n: number,
   rooms: number,
   tally: Tally,
   { offset = 0, create = true } = {},
 ): Promise<BenchClient[]> {
-  const { endpoint, progress } = ctx;
+  const { progress } = ctx;
   let connected = 0;
   const clients = await pool(n, 100, async (i) => {
+    const endpoint = ctx.endpointOf?.(offset + i) ?? ctx.endpoint;
     const identity = await signIn(endpoint, `bench-${offset + i}`, `bench ${offset + i}`);
     const client = await BenchClient.connect(identity, offset + i, tally);
     if (++connected % 500 === 0) progress.update(`connected ${connected}/${n}`);
@@ -195,6 +248,8 @@ export async function saturate(
     const w: {
       t0: number;
       d0: number;
+      a0: number;
+      aEnd: number;
       limited0: number;
       rounds0: number;
       tEnd: number;
@@ -204,6 +259,8 @@ export async function saturate(
     } = {
       t0: 0,
       d0: 0,
+      a0: 0,
+      aEnd: 0,
       limited0: 0,
       rounds0: 0,
       tEnd: 0,
@@ -218,13 +275,15 @@ export async function saturate(
       measuring = true;
       w.t0 = performance.now();
       w.d0 = tally.delivered;
+      w.a0 = tally.acked;
       w.limited0 = tally.rateLimited;
       w.rounds0 = rounds;
-      w.meters = meters(ctx.pid);
+      w.meters = meters(ctx);
     }, ctx.warmupMs);
     const endTimer = setTimeout(() => {
       w.tEnd = performance.now();
       w.dEnd = tally.delivered;
+      w.aEnd = tally.acked;
       w.cpu = w.meters!.read();
       done = true;
       tally.release();
@@ -263,6 +322,7 @@ export async function saturate(
     }
     const wallMs = done ? w.tEnd - w.t0 : 0;
     const deliveries = done ? w.dEnd - w.d0 : 0;
+    const acked = done ? w.aEnd - w.a0 : 0;
     // Deliveries per message sent, on average over the rooms.
     const fanout = perRound / (n * batch);
     return {
@@ -276,6 +336,8 @@ export async function saturate(
       wallMs,
       deliveriesPerSecond: wallMs > 0 ? deliveries / (wallMs / 1000) : 0,
       messagesPerSecond: wallMs > 0 ? deliveries / fanout / (wallMs / 1000) : 0,
+      acked,
+      ackedPerSecond: wallMs > 0 ? acked / (wallMs / 1000) : 0,
       rateLimited: tally.rateLimited - w.limited0,
       errors: tally.errors,
       stalled,
@@ -285,6 +347,51 @@ export async function saturate(
   } finally {
     peak.stop();
     await closeAll(clients);
+  }
+}
+
+/**
+ * Send-to-delivery times, read from texts `L<sender index>:<performance.now() at send>`
+ * (one clock: the generator's). A client's own messages and acks are not samples.
+ */
+export class LatencySamples {
+  /** Messages sent before this (warm-up) are not samples. */
+  measureFrom = Infinity;
+  count = 0;
+  #samples = new Float64Array(1 << 16);
+
+  /** The `onData` of client `own`. */
+  reader(own: number): (data: string) => void {
+    const KEY = '"text":"L';
+    return (data) => {
+      const now = performance.now();
+      for (let i = data.indexOf(KEY); i !== -1; i = data.indexOf(KEY, i + KEY.length)) {
+        let j = i + KEY.length;
+        let from = 0;
+        for (let c = data.charCodeAt(j); c >= 48 && c <= 57; c = data.charCodeAt(++j)) {
+          from = from * 10 + c - 48;
+        }
+        if (from === own) continue; // its own echo or its ack
+        const sentAt = Number(data.slice(j + 1, data.indexOf('"', j)));
+        if (sentAt < this.measureFrom) continue;
+        if (this.count === this.#samples.length) {
+          const grown = new Float64Array(this.#samples.length * 2);
+          grown.set(this.#samples);
+          this.#samples = grown;
+        }
+        this.#samples[this.count++] = now - sentAt;
+      }
+    };
+  }
+
+  /** The samples so far, sorted; `pick(q)` is the q-quantile (1: the maximum), NaN if none. */
+  sorted(): { count: number; pick: (q: number) => number } {
+    const count = this.count;
+    const sorted = this.#samples.slice(0, count).sort();
+    return {
+      count,
+      pick: (q) => count ? sorted[Math.min(count - 1, Math.floor(q * count))]! : NaN,
+    };
   }
 }
 
@@ -300,32 +407,8 @@ export async function latency(
   const tally = new Tally();
   const clients = await connectAll(ctx, n, rooms, tally);
   try {
-    let measureFrom = Infinity;
-    let samples = new Float64Array(1 << 16);
-    let count = 0;
-    const KEY = '"text":"L';
-    for (const client of clients) {
-      const own = client.index;
-      client.onData = (data) => {
-        const now = performance.now();
-        for (let i = data.indexOf(KEY); i !== -1; i = data.indexOf(KEY, i + KEY.length)) {
-          let j = i + KEY.length;
-          let from = 0;
-          for (let c = data.charCodeAt(j); c >= 48 && c <= 57; c = data.charCodeAt(++j)) {
-            from = from * 10 + c - 48;
-          }
-          if (from === own) continue; // its own echo or its ack
-          const sentAt = Number(data.slice(j + 1, data.indexOf('"', j)));
-          if (sentAt < measureFrom) continue;
-          if (count === samples.length) {
-            const grown = new Float64Array(samples.length * 2);
-            grown.set(samples);
-            samples = grown;
-          }
-          samples[count++] = now - sentAt;
-        }
-      };
-    }
+    const samples = new LatencySamples();
+    for (const client of clients) client.onData = samples.reader(client.index);
     const roomOf = clients.map((c) => roomName(c.index % rooms));
     const others = clients.map((c) => {
       const r = c.index % rooms;
@@ -333,7 +416,7 @@ export async function latency(
     });
     const perMs = (n * ratePerClient) / 1000;
     const start = performance.now();
-    measureFrom = start + ctx.warmupMs;
+    const measureFrom = samples.measureFrom = start + ctx.warmupMs;
     const stopAt = measureFrom + ctx.durationMs;
     let sent = 0;
     let sentInWindow = 0;
@@ -343,7 +426,7 @@ export async function latency(
     await new Promise<void>((resolve) => {
       const timer = setInterval(() => {
         const now = performance.now();
-        if (!cpuMeters && now >= measureFrom) cpuMeters = meters(ctx.pid);
+        if (!cpuMeters && now >= measureFrom) cpuMeters = meters(ctx);
         if (now >= stopAt) {
           clearInterval(timer);
           resolve();
@@ -363,7 +446,7 @@ export async function latency(
           const s = (now - measureFrom) / 1000;
           ctx.progress.update(
             `${s.toFixed(1)}/${ctx.durationMs / 1000} s, ${fmt(sentInWindow / s)} sends/s, ` +
-              `${count} samples`,
+              `${samples.count} samples`,
           );
         }
       }, 2);
@@ -371,9 +454,8 @@ export async function latency(
     const cpu = cpuMeters?.read() ?? noCpu();
     // Deliveries still in flight get a bounded grace period.
     const graceEnd = performance.now() + 3000;
-    while (count < expected && performance.now() < graceEnd) await sleep(20);
-    const sorted = samples.slice(0, count).sort();
-    const pick = (q: number) => count ? sorted[Math.min(count - 1, Math.floor(q * count))]! : NaN;
+    while (samples.count < expected && performance.now() < graceEnd) await sleep(20);
+    const { count, pick } = samples.sorted();
     return {
       kind: "latency",
       clients: n,
@@ -385,7 +467,7 @@ export async function latency(
       missing: Math.max(0, expected - count),
       p50Ms: pick(0.5),
       p99Ms: pick(0.99),
-      maxMs: count ? sorted[count - 1]! : NaN,
+      maxMs: pick(1),
       errors: tally.errors + tally.rateLimited,
       wallMs: ctx.durationMs,
       cpu,
@@ -414,7 +496,7 @@ export async function idle(
     all.push(...await connectAll(ctx, sizes.warmup, sizes.rooms, tally));
     await sleep(ctx.settleMs / 3);
     const before = statusBytes(ctx.pid, "VmRSS") ?? 0;
-    const cpuMeters = meters(ctx.pid);
+    const cpuMeters = meters(ctx);
     const t0 = performance.now();
     // The warm-up clients created the rooms; these only join.
     all.push(

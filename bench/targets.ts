@@ -14,6 +14,37 @@ export const TARGET_LABELS: Record<TargetName, string> = {
 };
 
 /**
+ * How Parley is deployed in the several-process scenarios (f, g): the default (one process,
+ * Deno KV, local bus), one process on PostgreSQL and Redis, and two processes on them.
+ */
+export type Topology = "kv1" | "pg1" | "pg2";
+
+export const TOPOLOGIES: Topology[] = ["kv1", "pg1", "pg2"];
+
+export const TOPOLOGY_LABELS: Record<Topology, string> = {
+  kv1: "Parley, 1 process, KV + local bus",
+  pg1: "Parley, 1 process, PostgreSQL + Redis",
+  pg2: "Parley, 2 processes, PostgreSQL + Redis",
+};
+
+/** Everything started and not yet stopped, for a signal handler to stop. */
+export class Stoppers {
+  readonly #all = new Set<() => Promise<void>>();
+
+  /** Track `stop` until the returned function is called. */
+  add(stop: () => Promise<void>): () => void {
+    this.#all.add(stop);
+    return () => this.#all.delete(stop);
+  }
+
+  async stopAll(): Promise<void> {
+    const all = [...this.#all];
+    this.#all.clear();
+    await Promise.allSettled(all.map((stop) => stop()));
+  }
+}
+
+/**
  * Flags Parley gets for every run: KV on disk, per-connection rate limits out of the way,
  * and the run's JWT secret, with which the generator signs its users in.
  */
@@ -47,6 +78,10 @@ export interface TargetOptions {
   parleyArgs: string[];
   /** Write a V8 CPU profile of the server into this directory. */
   cpuProfDir?: string;
+  /** Parley's JWT secret (default: a random one); processes of one cluster share it. */
+  jwtSecret?: string;
+  /** Where to register the server while it runs, so an interrupted bench can stop it. */
+  stoppers?: Stoppers;
 }
 
 export interface RunningTarget extends Endpoint {
@@ -99,7 +134,7 @@ export async function startTarget(
   let args: string[];
   if (name === "parley") {
     dataDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
-    jwtSecret = randomSecret();
+    jwtSecret = options.jwtSecret ?? randomSecret();
     script = path("server.ts");
     args = [...listen, ...parleyArgs(dataDir, jwtSecret), ...options.parleyArgs];
   } else {
@@ -147,6 +182,7 @@ export async function startTarget(
 
   let stopping: Promise<void> | undefined;
   const stop = () => stopping ??= halt();
+  const untrack = options.stoppers?.add(stop);
   const halt = async () => {
     if (!exited) {
       try {
@@ -163,6 +199,7 @@ export async function startTarget(
     }
     await drained;
     if (dataDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    untrack?.();
   };
 
   const deadline = Date.now() + 60_000;
@@ -183,4 +220,20 @@ export async function startTarget(
     await new Promise((r) => setTimeout(r, 50));
   }
   return { name, pid: child.pid, ...endpoint, log: () => text, stop };
+}
+
+/**
+ * What the server said beyond its start-up line, as distinct messages with counts (stack
+ * frames, timestamps and user ids left out), most frequent first.
+ */
+export function serverLog(target: RunningTarget): string | undefined {
+  const counts = new Map<string, number>();
+  for (const line of target.log().split("\n")) {
+    if (!line.trim() || /^\s+at /.test(line) || /listening on/.test(line)) continue;
+    const message = line.replace(/^\S+Z /, "").replace(/ user=\S+/, "");
+    counts.set(message, (counts.get(message) ?? 0) + 1);
+  }
+  if (counts.size === 0) return undefined;
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5)
+    .map(([message, n]) => `${n} × ${message}`).join("; ");
 }

@@ -4,7 +4,7 @@
  * belong to real runs on a quiet machine (bench/RESULTS.md).
  */
 import assert from "node:assert/strict";
-import type { Results } from "../bench/report.ts";
+import type { Results, RunResult } from "../bench/report.ts";
 
 const MAIN = new URL("../bench/main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -21,8 +21,8 @@ Deno.test("bench: --smoke runs every scenario and writes JSON and markdown", asy
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      // Bounded: the smoke run takes well under a minute.
-      signal: AbortSignal.timeout(90_000),
+      // Bounded: the smoke run takes about a minute (f and g start Redis and PostgreSQL).
+      signal: AbortSignal.timeout(180_000),
     }).output();
     const stderr = new TextDecoder().decode(output.stderr);
     assert.equal(output.code, 0, `bench --smoke failed:\n${stderr}`);
@@ -54,6 +54,28 @@ Deno.test("bench: --smoke runs every scenario and writes JSON and markdown", asy
     for (const side of [e?.grouped, e?.single]) {
       assert.ok(side && !("kind" in side) && side.committed > 0, JSON.stringify(side));
     }
+    // f and g ran on all three topologies, or say why they were skipped (no Redis/PostgreSQL).
+    for (const id of ["f", "g"] as const) {
+      const s = results.scenarios[id];
+      assert.ok(s, `${id} missing`);
+      if (s.skipped) {
+        console.log(`bench ${id}: skipped: ${s.skipped}`);
+        continue;
+      }
+      for (const topology of ["kv1", "pg1", "pg2"] as const) {
+        const run: RunResult | undefined = s.topologies?.[topology];
+        const kind = id === "f" ? "latency" : "throughput";
+        assert.equal(run?.kind, kind, `${id}/${topology}: ${JSON.stringify(run)}`);
+        if (run?.kind === "latency") {
+          assert.ok(run.samples > 0 && finite(run.p50Ms) && finite(run.p99Ms), `${id}/${topology}`);
+        }
+        if (run?.kind === "throughput") {
+          assert.ok(run.deliveries > 0 && run.acked > 0, `${id}/${topology}`);
+        }
+      }
+      const rows = (results.topologyRows ?? []).filter((r) => r.scenario === id);
+      assert.ok(rows.length > 0 && rows.every((r) => finite(r.pg2VsKv1)), JSON.stringify(rows));
+    }
     // Every row with a target has a Parley figure to hold against it.
     for (const row of results.rows.filter((r) => r.target)) {
       assert.ok(finite(row.parley), `${row.scenario}: ${row.figure}`);
@@ -62,6 +84,9 @@ Deno.test("bench: --smoke runs every scenario and writes JSON and markdown", asy
     const text = await Deno.readTextFile(markdown);
     for (const title of ["busy room", "many rooms", "latency", "idle connections", "persistence"]) {
       assert.match(text, new RegExp(`\\| [a-e]\\. ${title}\\s*\\|`));
+    }
+    for (const title of ["cross-process latency", "room over 2 processes"]) {
+      assert.match(text, new RegExp(`\\| [fg]\\. ${title}\\s*\\|`));
     }
     assert.match(text, /Deno \d+\.\d+\.\d+/);
   } finally {

@@ -1,0 +1,146 @@
+/**
+ * f and g in the report: each figure on the three topologies, the two-process run's ratios
+ * to the one-process runs, and what bounds each figure, read off the runs' CPU.
+ */
+import {
+  num,
+  pct,
+  ratio,
+  type Results,
+  type RunResult,
+  SCENARIO_TITLES,
+  type ScenarioResult,
+  times,
+  type TopologyRow,
+} from "./report.ts";
+import type { Cpu } from "./scenarios.ts";
+import { type Topology, TOPOLOGY_LABELS } from "./targets.ts";
+
+type Run = Exclude<RunResult, { kind: "error" }>;
+
+function value(s: ScenarioResult, t: Topology, f: (r: Run) => number): number | null {
+  const run = s.topologies?.[t];
+  if (!run || run.kind === "error") return null;
+  const v = f(run);
+  return Number.isFinite(v) ? v : null;
+}
+
+/** Where a run's CPU went: Parley (by process), the engines, the generator. */
+function where(cpu: Cpu): string {
+  const parley = cpu.perServer
+    ? `Parley ${pct(cpu.server)} (A ${cpu.perServer.map(pct).join(", B ")})`
+    : `Parley ${pct(cpu.server)}`;
+  const engines = cpu.engines === undefined ? "" : `, Redis + PostgreSQL ${pct(cpu.engines)}`;
+  return `${parley}${engines}, generator ${pct(cpu.generator)}`;
+}
+
+/** The server side's share of its core (Parley plus the engines it uses). */
+const serverSide = (cpu: Cpu) => cpu.server + (cpu.engines ?? 0);
+
+function limits(id: "f" | "g", s: ScenarioResult, pinned: boolean): string {
+  const runs = (["pg2", "pg1", "kv1"] as Topology[])
+    .map((t) => [t, s.topologies?.[t]] as const)
+    .filter((x): x is [Topology, Run] => x[1] !== undefined && x[1].kind !== "error");
+  if (runs.length === 0) return "no run finished";
+  const core = pinned
+    ? "core 0 holds the server side (every Parley process, and redis-server and PostgreSQL " +
+      "when used), the generator has core 1"
+    : "not pinned: servers, engines and generator share both cores";
+  const per = runs.map(([t, r]) => `${t}: ${where(r.cpu)}`).join("; ");
+  const busiest = Math.max(...runs.map(([, r]) => serverSide(r.cpu)));
+  const generatorBound = runs.filter(([, r]) =>
+    r.cpu.generator > 0.9 && serverSide(r.cpu) < (pinned ? 0.9 : 1.8)
+  ).map(([t]) => t);
+  let verdict: string;
+  if (id === "f") {
+    verdict = busiest > 0.85
+      ? "The server side's core was near full, so latency here includes queueing for it."
+      : `The server side's core was at most ${pct(busiest)} busy: these are path lengths, ` +
+        "not queueing (pg2 adds A's publish to Redis and B's intake to pg1's PostgreSQL " +
+        "commit; kv1 commits to KV in-process).";
+  } else {
+    verdict = generatorBound.length
+      ? `The generator was the bottleneck in ${generatorBound.join(", ")}: a floor.`
+      : pinned
+      ? "The one core of the server side limits all three: both Parley processes of pg2 " +
+        "share it with Redis and PostgreSQL, so pg2 ÷ kv1 is the CPU cost of the split, " +
+        "not its scaling (that needs a core or a machine per process)."
+      : "Two cores shared by everything: pg2 ÷ kv1 mixes the split's cost with its use of " +
+        "the second core.";
+  }
+  return `${core}. ${per}. ${verdict}`;
+}
+
+export function buildTopologyRows(
+  scenarios: Results["scenarios"],
+  pinned: boolean,
+): TopologyRow[] {
+  const rows: TopologyRow[] = [];
+  const add = (id: "f" | "g", figure: string, unit: string, f: (r: Run) => number) => {
+    const s = scenarios[id]!;
+    const [pg2, pg1, kv1] = (["pg2", "pg1", "kv1"] as Topology[]).map((t) => value(s, t, f));
+    rows.push({
+      scenario: id,
+      figure,
+      unit,
+      pg2: pg2 ?? null,
+      pg1: pg1 ?? null,
+      kv1: kv1 ?? null,
+      pg2VsPg1: ratio(pg2 ?? null, pg1 ?? null),
+      pg2VsKv1: ratio(pg2 ?? null, kv1 ?? null),
+      limits: limits(id, s, pinned),
+    });
+  };
+  if (scenarios.f?.topologies) {
+    const lat = (f: (r: Extract<Run, { kind: "latency" }>) => number) => (r: Run) =>
+      r.kind === "latency" ? f(r) : NaN;
+    add("f", "p50 latency, sender → receiver", "ms", lat((r) => r.p50Ms));
+    add("f", "p99 latency, sender → receiver", "ms", lat((r) => r.p99Ms));
+    add("f", "max latency", "ms", lat((r) => r.maxMs));
+  }
+  if (scenarios.g?.topologies) {
+    const tp = (f: (r: Extract<Run, { kind: "throughput" }>) => number) => (r: Run) =>
+      r.kind === "throughput" && !r.stalled ? f(r) : NaN;
+    add("g", "deliveries/s", "/s", tp((r) => r.deliveriesPerSecond));
+    add("g", "messages committed/s (acked)", "msg/s", tp((r) => r.ackedPerSecond));
+  }
+  return rows;
+}
+
+/** The markdown section for f and g, or nothing when neither ran. */
+export function topologySection(results: Results): string[] {
+  const ids = (["f", "g"] as const).filter((id) => results.scenarios[id]);
+  if (ids.length === 0) return [];
+  const lines = [
+    "## Several processes",
+    "",
+    `pg2: ${TOPOLOGY_LABELS.pg2} (in f, senders on A and receivers on B; in g, alternate`,
+    `clients on A and B). pg1: ${TOPOLOGY_LABELS.pg1}. kv1: ${TOPOLOGY_LABELS.kv1} (the`,
+    "default). Same clients, rooms and load in all three. Ratios are pg2 ÷ the other: above 1 is",
+    "slower for latency, below 1 is fewer for throughput.",
+    "",
+    "| Scenario | Figure | Unit | pg2 | pg1 | kv1 | pg2 ÷ pg1 | pg2 ÷ kv1 |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const id of ids) {
+    const skipped = results.scenarios[id]!.skipped;
+    if (skipped) lines.push(`| ${id}. ${SCENARIO_TITLES[id]} | skipped: ${skipped} | | | | | | |`);
+  }
+  for (const r of results.topologyRows ?? []) {
+    lines.push(
+      `| ${r.scenario}. ${SCENARIO_TITLES[r.scenario]} | ${r.figure} | ${r.unit} | ${
+        num(r.pg2, r.unit)
+      } | ${num(r.pg1, r.unit)} | ${num(r.kv1, r.unit)} | ${times(r.pg2VsPg1)} | ${
+        times(r.pg2VsKv1)
+      } |`,
+    );
+  }
+  const seen = new Set<string>();
+  const limitLines = (results.topologyRows ?? []).filter((r) => {
+    const first = !seen.has(r.scenario);
+    seen.add(r.scenario);
+    return first;
+  }).map((r) => `- What limits ${r.scenario} (${SCENARIO_TITLES[r.scenario]}): ${r.limits}`);
+  if (limitLines.length) lines.push("", ...limitLines);
+  return [lines.join("\n")];
+}
