@@ -3,13 +3,11 @@
  * restarted. Acknowledged messages lost: 0, and every client's stream ends gapless.
  */
 import assert from "node:assert/strict";
-import { CLUSTER_MISSING, createRoot, startCluster } from "./support/cluster.ts";
+import { type Closer, clusterTest } from "./support/cluster.ts";
 import { RecoveringClient } from "./recovering_client.ts";
 import type { ServerProcess } from "./process.ts";
 import { TestClient } from "./helpers.ts";
 
-const ignore = CLUSTER_MISSING !== null;
-const name = (title: string) => ignore ? `${title} (skipped: ${CLUSTER_MISSING})` : title;
 const ROOM = "general";
 
 /** Clients that send at a steady pace, each on its own process, until told to stop. */
@@ -69,149 +67,109 @@ function assertNothingLost(clients: RecoveringClient[]): number {
   return acked;
 }
 
-async function clientsOn(nodes: ServerProcess[], count: number): Promise<RecoveringClient[]> {
+async function clientsOn(
+  nodes: ServerProcess[],
+  count: number,
+  closeLater: Closer,
+): Promise<RecoveringClient[]> {
   const clients: RecoveringClient[] = [];
   for (let i = 0; i < count; i++) {
     const client = await RecoveringClient.create(nodes[i % nodes.length]!, `peer${i}`, [ROOM]);
     await client.connect();
-    clients.push(client);
+    clients.push(closeLater(client));
   }
   return clients;
 }
 
-Deno.test({
-  name: name("cluster: kill -9 of one process mid-stream loses nothing acknowledged"),
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const cluster = await startCluster(3);
-    let clients: RecoveringClient[] = [];
-    try {
-      await createRoot(cluster.nodes[0]!);
-      clients = await clientsOn(cluster.nodes, 6);
-      const stop = traffic(clients);
-      await new Promise((r) => setTimeout(r, 1500));
-      const victim = cluster.nodes[1]!;
-      assert.equal(await victim.stop("SIGKILL"), 137);
-      await new Promise((r) => setTimeout(r, 1500));
-      await stop();
-      const alive = cluster.nodes.filter((n) => n !== victim);
-      await settle(clients, alive);
-      const acked = assertNothingLost(clients);
-      assert.ok(acked > 100, `only ${acked} acknowledged`);
-      assert.ok(clients.some((c) => c.reconnects > 1), "the victim's clients moved");
-      console.log(`kill -9: ${acked} acknowledged, 0 lost`);
-    } finally {
-      for (const client of clients) await client.close().catch(() => {});
-      await cluster.stop();
-    }
+clusterTest(
+  "cluster: kill -9 of one process mid-stream loses nothing acknowledged",
+  { nodes: 3 },
+  async (cluster, closeLater) => {
+    const clients = await clientsOn(cluster.nodes, 6, closeLater);
+    const stop = traffic(clients);
+    await new Promise((r) => setTimeout(r, 1500));
+    const victim = cluster.nodes[1]!;
+    assert.equal(await victim.stop("SIGKILL"), 137);
+    await new Promise((r) => setTimeout(r, 1500));
+    await stop();
+    const alive = cluster.nodes.filter((n) => n !== victim);
+    await settle(clients, alive);
+    const acked = assertNothingLost(clients);
+    assert.ok(acked > 100, `only ${acked} acknowledged`);
+    assert.ok(clients.some((c) => c.reconnects > 1), "the victim's clients moved");
+    console.log(`kill -9: ${acked} acknowledged, 0 lost`);
   },
+);
+
+clusterTest("cluster: Redis away for 10 s degrades delivery, loses nothing, and resyncs", {
+  nodes: 2,
+}, async (cluster, closeLater) => {
+  const clients = await clientsOn(cluster.nodes, 4, closeLater);
+  const stop = traffic(clients, 50);
+  await new Promise((r) => setTimeout(r, 500));
+  await cluster.redis.pause();
+  await new Promise((r) => setTimeout(r, 1500));
+  const ready = await fetch(`${cluster.nodes[0]!.url}/readyz`);
+  assert.equal(ready.status, 503, "readyz says the bus is down");
+  assert.equal((await ready.json()).bus, "down");
+  const health = await fetch(`${cluster.nodes[0]!.url}/healthz`);
+  assert.equal(health.status, 200, "the process itself is up");
+  await health.body?.cancel();
+  const before = clients.reduce((n, c) => n + c.acked.size, 0);
+  await new Promise((r) => setTimeout(r, 8500));
+  const during = clients.reduce((n, c) => n + c.acked.size, 0) - before;
+  assert.ok(during > 20, `sends committed while Redis was down (${during})`);
+  await cluster.redis.resume();
+  await new Promise((r) => setTimeout(r, 1500));
+  await stop();
+  const back = await fetch(`${cluster.nodes[0]!.url}/readyz`);
+  assert.equal(back.status, 200, "ready again once Redis is back");
+  await back.body?.cancel();
+  await settle(clients, cluster.nodes);
+  const acked = assertNothingLost(clients);
+  console.log(`redis outage: ${acked} acknowledged (${during} while down), 0 lost`);
 });
 
-Deno.test({
-  name: name("cluster: Redis away for 10 s degrades delivery, loses nothing, and resyncs"),
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const cluster = await startCluster(2);
-    let clients: RecoveringClient[] = [];
-    try {
-      await createRoot(cluster.nodes[0]!);
-      clients = await clientsOn(cluster.nodes, 4);
-      const stop = traffic(clients, 50);
-      await new Promise((r) => setTimeout(r, 500));
-      await cluster.redis.pause();
-      await new Promise((r) => setTimeout(r, 1500));
-      const ready = await fetch(`${cluster.nodes[0]!.url}/readyz`);
-      assert.equal(ready.status, 503, "readyz says the bus is down");
-      assert.equal((await ready.json()).bus, "down");
-      const health = await fetch(`${cluster.nodes[0]!.url}/healthz`);
-      assert.equal(health.status, 200, "the process itself is up");
-      await health.body?.cancel();
-      const before = clients.reduce((n, c) => n + c.acked.size, 0);
-      await new Promise((r) => setTimeout(r, 8500));
-      const during = clients.reduce((n, c) => n + c.acked.size, 0) - before;
-      assert.ok(during > 20, `sends committed while Redis was down (${during})`);
-      await cluster.redis.resume();
-      await new Promise((r) => setTimeout(r, 1500));
-      await stop();
-      const back = await fetch(`${cluster.nodes[0]!.url}/readyz`);
-      assert.equal(back.status, 200, "ready again once Redis is back");
-      await back.body?.cancel();
-      await settle(clients, cluster.nodes);
-      const acked = assertNothingLost(clients);
-      console.log(`redis outage: ${acked} acknowledged (${during} while down), 0 lost`);
-    } finally {
-      for (const client of clients) await client.close().catch(() => {});
-      await cluster.stop();
-    }
+clusterTest(
+  "cluster: a PostgreSQL restart fails sends retryably and loses nothing",
+  { nodes: 2 },
+  async (cluster, closeLater) => {
+    const clients = await clientsOn(cluster.nodes, 4, closeLater);
+    const stop = traffic(clients, 30);
+    await new Promise((r) => setTimeout(r, 800));
+    await cluster.postgres.restart();
+    await new Promise((r) => setTimeout(r, 1500));
+    await stop();
+    await settle(clients, cluster.nodes);
+    const acked = assertNothingLost(clients);
+    assert.ok(acked > 50, `only ${acked} acknowledged`);
+    console.log(`postgres restart: ${acked} acknowledged, 0 lost`);
   },
-});
+);
 
-Deno.test({
-  name: name("cluster: a PostgreSQL restart fails sends retryably and loses nothing"),
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const cluster = await startCluster(2);
-    let clients: RecoveringClient[] = [];
-    try {
-      await createRoot(cluster.nodes[0]!);
-      clients = await clientsOn(cluster.nodes, 4);
-      const stop = traffic(clients, 30);
-      await new Promise((r) => setTimeout(r, 800));
-      await cluster.postgres.restart();
-      await new Promise((r) => setTimeout(r, 1500));
-      await stop();
-      await settle(clients, cluster.nodes);
-      const acked = assertNothingLost(clients);
-      assert.ok(acked > 50, `only ${acked} acknowledged`);
-      console.log(`postgres restart: ${acked} acknowledged, 0 lost`);
-    } finally {
-      for (const client of clients) await client.close().catch(() => {});
-      await cluster.stop();
-    }
-  },
-});
+const TTL_SECONDS = 3;
 
-Deno.test({
-  name: name("cluster: the users of a process killed with -9 leave everywhere within the TTL"),
-  ignore,
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const ttlSeconds = 3;
-    const cluster = await startCluster(2, ["--presence-ttl", String(ttlSeconds)]);
-    const open: TestClient[] = [];
-    try {
-      await createRoot(cluster.nodes[0]!);
-      const watcher = await TestClient.connect(cluster.nodes[0]!, "watcher");
-      const ghost = await TestClient.connect(cluster.nodes[1]!, "ghost");
-      open.push(watcher, ghost);
-      await watcher.request("room.join", { room: ROOM });
-      await ghost.request("room.join", { room: ROOM });
-      const members = await watcher.request("room.members", { room: ROOM });
-      assert.equal(members.members.find((m) => m.user.name === "ghost")?.online, true);
-      const left = watcher.next(
-        (f) => f.type === "presence" && f.leaves.some((u) => u.name === "ghost"),
-        (ttlSeconds * 4 / 3 + 3) * 1000,
-      );
-      const killedAt = Date.now();
-      assert.equal(await cluster.nodes[1]!.stop("SIGKILL"), 137);
-      await left;
-      const tookMs = Date.now() - killedAt;
-      assert.ok(tookMs <= (ttlSeconds * 4 / 3 + 1) * 1000, `left after ${tookMs} ms`);
-      const after = await watcher.request("room.members", { room: ROOM });
-      assert.equal(after.members.find((m) => m.user.name === "ghost")?.online, false);
-      console.log(
-        `presence: a killed process's user left after ${tookMs} ms (TTL ${ttlSeconds} s)`,
-      );
-    } finally {
-      for (const client of open) await client.close().catch(() => {});
-      await cluster.stop();
-    }
+clusterTest(
+  "cluster: the users of a process killed with -9 leave everywhere within the TTL",
+  { nodes: 2, flags: ["--presence-ttl", String(TTL_SECONDS)] },
+  async (cluster, closeLater) => {
+    const watcher = closeLater(await TestClient.connect(cluster.nodes[0]!, "watcher"));
+    const ghost = closeLater(await TestClient.connect(cluster.nodes[1]!, "ghost"));
+    await watcher.request("room.join", { room: ROOM });
+    await ghost.request("room.join", { room: ROOM });
+    const members = await watcher.request("room.members", { room: ROOM });
+    assert.equal(members.members.find((m) => m.user.name === "ghost")?.online, true);
+    const left = watcher.next(
+      (f) => f.type === "presence" && f.leaves.some((u) => u.name === "ghost"),
+      (TTL_SECONDS * 4 / 3 + 3) * 1000,
+    );
+    const killedAt = Date.now();
+    assert.equal(await cluster.nodes[1]!.stop("SIGKILL"), 137);
+    await left;
+    const tookMs = Date.now() - killedAt;
+    assert.ok(tookMs <= (TTL_SECONDS * 4 / 3 + 1) * 1000, `left after ${tookMs} ms`);
+    const after = await watcher.request("room.members", { room: ROOM });
+    assert.equal(after.members.find((m) => m.user.name === "ghost")?.online, false);
+    console.log(`presence: a killed process's user left after ${tookMs} ms (TTL ${TTL_SECONDS} s)`);
   },
-});
+);

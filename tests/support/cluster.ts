@@ -100,3 +100,39 @@ export async function createRoot(node: { url: string }): Promise<void> {
     throw new Error(`could not create root: ${response.status}`);
   }
 }
+
+/** Things a cluster test opened, closed after it whatever happens. */
+export type Closer = <T extends { close(): Promise<unknown> }>(thing: T) => T;
+
+/**
+ * A test on `nodes` fresh processes with the admin created, stopped afterwards; ignored,
+ * with the reason in its name, where Redis or PostgreSQL is not installed.
+ */
+export function clusterTest(
+  title: string,
+  options: { nodes: number; flags?: string[] },
+  body: (cluster: Cluster, closeLater: Closer) => Promise<void>,
+): void {
+  const ignore = CLUSTER_MISSING !== null;
+  Deno.test({
+    name: ignore ? `${title} (skipped: ${CLUSTER_MISSING})` : title,
+    ignore,
+    // Child processes and engine clients outlive single ops by design; each is stopped below.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    async fn() {
+      const cluster = await startCluster(options.nodes, options.flags);
+      const opened: { close(): Promise<unknown> }[] = [];
+      try {
+        await createRoot(cluster.nodes[0]!);
+        await body(cluster, (thing) => {
+          opened.push(thing);
+          return thing;
+        });
+      } finally {
+        for (const thing of opened) await thing.close().catch(() => {});
+        await cluster.stop();
+      }
+    },
+  });
+}
