@@ -93,7 +93,9 @@ async function setup(options: Partial<WebhooksDeps> = {}) {
   const store = new MemoryStore();
   await store.createRoom({ name: "general", topic: "", createdBy: "t" });
   await store.createRoom({ name: "other", topic: "", createdBy: "t" });
-  const hub = new Hub({ store, bus: new LocalBroker().connect() });
+  // Chat as fast as a test can go: rates are not what these tests are about.
+  const budgets = { messages: { perSecond: 1e6, burst: 1e6 } };
+  const hub = new Hub({ store, bus: new LocalBroker().connect(), budgets });
   const webhooks = new Webhooks({
     records: store.records,
     log: createLogger("silent"),
