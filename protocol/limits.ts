@@ -29,6 +29,14 @@ export const LIMITS = {
   invalidFramesPerMinute: 10,
 } as const;
 
+/**
+ * Heartbeat, on both sides: a peer heard nothing from for `intervalMs` is pinged, and one
+ * still silent `timeoutMs` later is taken for dead and dropped. So a dead link is noticed
+ * within `intervalMs + timeoutMs` (20 s) by the client (which then reconnects) and by the
+ * server (which closes the socket, and the user leaves its rooms' presence).
+ */
+export const HEARTBEAT = { intervalMs: 10_000, timeoutMs: 10_000 } as const;
+
 /** Default token-bucket rates per connection; the server may be configured stricter. */
 export const RATES = {
   frames: { perSecond: 30, burst: 60 },

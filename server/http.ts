@@ -9,6 +9,7 @@ import type { Features } from "../protocol/messages.ts";
 import type { Branding, PageProps } from "../protocol/page.ts";
 import type { Asset, ClientAssets } from "./assets.ts";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors.ts";
+import { HEARTBEAT } from "../protocol/limits.ts";
 import { SERVER_ROLES, type ServerRole } from "../protocol/permissions.ts";
 import { type Account, memberOf } from "./auth/accounts.ts";
 import {
@@ -61,6 +62,9 @@ export interface HttpOptions {
   log: Logger;
   session?: Omit<SessionOptions, "log">;
 }
+
+/** Deno pings a socket silent for half of this, and closes it if it stays silent to the end. */
+const IDLE_TIMEOUT_S = (HEARTBEAT.intervalMs + HEARTBEAT.timeoutMs) / 1000;
 
 /** `info` gives the peer's address, for per-address login limits. */
 export type Handler = (request: Request, info?: Deno.ServeHandlerInfo) => Promise<Response>;
@@ -139,7 +143,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
         });
       }
     }
-    const { socket, response } = Deno.upgradeWebSocket(request);
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
     const conn = new WebSocketConnection(
       socket,
       principal,
