@@ -38,7 +38,9 @@ export function decodeClientFrame(
     return fail(null, "invalid_frame", "A frame must be a JSON object.");
   }
   const record = value as Record<string, unknown>;
-  const id = Number.isSafeInteger(record.id) && (record.id as number) >= 0
+  // An id the schema would refuse is not echoed: a reply carrying it would not be a valid frame.
+  const id = Number.isSafeInteger(record.id) && (record.id as number) >= 0 &&
+      (record.id as number) <= REQUEST_ID_MAX
     ? record.id as number
     : null;
   if (typeof record.type !== "string") {

@@ -223,6 +223,15 @@ for (const [what, code, input] of REJECTIONS) {
   });
 }
 
+Deno.test("an id outside the request id range is not echoed, so every reply is a valid frame", () => {
+  for (const id of [2 ** 31, Number.MAX_SAFE_INTEGER]) {
+    const decoded = decodeClientFrame(JSON.stringify({ type: "ping", id }));
+    assert.deepEqual(decoded.ok ? null : [decoded.code, decoded.id], ["invalid_frame", null]);
+  }
+  const decoded = decodeClientFrame(JSON.stringify({ type: "ping", id: 2 ** 31 - 1, x: 1 }));
+  assert.equal(decoded.ok ? null : decoded.id, 2 ** 31 - 1);
+});
+
 Deno.test("the byte cap counts UTF-8 bytes, not characters", () => {
   const emoji = "😀".repeat(LIMITS.frameBytes / 4); // exactly the cap in bytes, half in code units
   assert.equal(utf8Bytes(emoji), LIMITS.frameBytes);
