@@ -345,7 +345,8 @@ export class Fanout {
       this.#publishFailed = true;
       return;
     }
-    this.#o.bus.publish(envelope).catch((error) => {
+    const pending = this.#o.bus.publish(envelope);
+    pending?.catch((error) => {
       this.#publishFailed = true;
       this.#o.onError("bus publish", error);
     });

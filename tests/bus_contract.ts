@@ -198,7 +198,7 @@ export function busContract(
       await outage.pause();
       await waitFor(() => b.status === "down" && a.status === "down");
       const started = Date.now();
-      await assert.rejects(a.publish({ room: "r", data: "lost" }), BusError);
+      await assert.rejects(async () => await a.publish({ room: "r", data: "lost" }), BusError);
       assert.ok(Date.now() - started < 2500, "publish fails fast, it does not queue");
       // Watched while down: subscribed on reconnect, before "up".
       await b.watch("later");

@@ -4,7 +4,7 @@
  */
 import type { Bus, BusEnvelope, BusHandler, BusStatus } from "./types.ts";
 import { BusError } from "./types.ts";
-import { PUBLISHED, WatchedRooms } from "./watched.ts";
+import { WatchedRooms } from "./watched.ts";
 
 export class BroadcastChannelBus implements Bus {
   readonly #channel: BroadcastChannel;
@@ -21,10 +21,9 @@ export class BroadcastChannelBus implements Bus {
     };
   }
 
-  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> {
+  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> | void {
     if (this.#closed) return Promise.reject(new BusError("the bus is closed"));
     this.#channel.postMessage({ ...envelope, origin: this.instanceId });
-    return PUBLISHED;
   }
 
   subscribe(handler: BusHandler): () => void {

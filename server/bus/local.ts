@@ -1,6 +1,6 @@
 /** In-process Bus: hubs sharing one LocalBroker see each other's broadcasts. */
 import type { Bus, BusEnvelope, BusHandler, BusStatus } from "./types.ts";
-import { PUBLISHED, WatchedRooms } from "./watched.ts";
+import { WatchedRooms } from "./watched.ts";
 
 export class LocalBroker {
   readonly #buses = new Set<LocalBus>();
@@ -27,11 +27,10 @@ class LocalBus implements Bus {
   readonly status: BusStatus = "up";
   constructor(readonly instanceId: string, private readonly broker: LocalBroker) {}
 
-  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> {
+  publish(envelope: Omit<BusEnvelope, "origin">): void {
     // Deliver asynchronously, as every real broker does, so no hub relies on re-entrancy.
     const full: BusEnvelope = { ...envelope, origin: this.instanceId };
     queueMicrotask(() => this.broker.deliver(full));
-    return PUBLISHED;
   }
 
   subscribe(handler: BusHandler): () => void {

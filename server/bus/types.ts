@@ -68,7 +68,11 @@ export class BusError extends Error {
 export interface Bus {
   readonly instanceId: string;
   readonly status: BusStatus;
-  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void>;
+  /**
+   * Resolves once the broker took the envelope, rejects with BusError when it did not; an
+   * in-process bus that takes it at once returns nothing (no promise on the hot path).
+   */
+  publish(envelope: Omit<BusEnvelope, "origin">): Promise<void> | void;
   /** Returns the unsubscribe function. */
   subscribe(handler: BusHandler): () => void;
   /** Start receiving the room's envelopes; resolves once the subscription is live. */

@@ -20,5 +20,3 @@ export class WatchedRooms {
       this.#rooms.has(envelope.room);
   }
 }
-
-export const PUBLISHED: Promise<void> = Promise.resolve();
