@@ -160,7 +160,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   const store = options.store ?? await openStore(data);
   const auth = options.auth ?? {};
   const accounts = new Accounts({
-    records: store.records,
+    store,
     ...(auth.registration ? { registration: auth.registration } : {}),
     ...(auth.passwordCost === undefined ? {} : { passwordCost: auth.passwordCost }),
   });

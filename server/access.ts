@@ -1,10 +1,10 @@
 /**
- * Per-room permission state (roles, invitations, bans, mutes, dm peers) kept in the
- * Store's records, cached per instance. Every change goes through the Hub, which drops
- * the cache here and on every other instance over the Bus.
+ * Per-room permission state (roles, invitations, bans, mutes, dm peers) and the moderation
+ * log, kept in the Store's repositories and cached per instance. Every change goes through
+ * the Hub, which drops the cache here and on every other instance over the Bus.
  */
 import { ProtocolError } from "../protocol/errors.ts";
-import type { Member, ModerationEvent } from "../protocol/messages.ts";
+import type { ModerationEvent } from "../protocol/messages.ts";
 import {
   allowed,
   type Permission,
@@ -13,26 +13,16 @@ import {
   type ServerRole,
   type Standing,
 } from "../protocol/permissions.ts";
+import type { Restriction, RoomAccessState } from "./store/repositories.ts";
 import type { RoomRecord, Store } from "./store/types.ts";
 
-export interface Restriction {
-  /** null: for ever. */
-  until: number | null;
-  by: Member;
-  reason: string;
-  ts: number;
-}
+export type { Restriction };
 
-interface RoomAccess {
+interface RoomAccess extends RoomAccessState {
   /** When it was read: past `ttlMs` it is read again, whatever the Bus said. */
   loadedAt: number;
   /** The room as last read; its `lastSeq` is stale, the rest current (changes invalidate). */
   record: RoomRecord | null;
-  roles: Map<string, RoomRole>;
-  invited: Map<string, { by: string; ts: number }>;
-  bans: Map<string, Restriction>;
-  mutes: Map<string, Restriction>;
-  peers: string[] | null;
 }
 
 const CACHE_ROOMS = 10_000;
@@ -48,7 +38,6 @@ function live(r: Restriction | undefined, now: number): Restriction | undefined 
 
 export class AccessControl {
   readonly #store: Store;
-  readonly #r: Store["records"];
   readonly #now: () => number;
   readonly #cache = new Map<string, Promise<RoomAccess>>();
   /** The same rooms once loaded, so the send path can check without an await. */
@@ -58,7 +47,6 @@ export class AccessControl {
 
   constructor(store: Store, now: () => number, ttlMs: number = ACCESS_TTL_MS) {
     this.#store = store;
-    this.#r = store.records;
     this.#now = now;
     this.#ttlMs = ttlMs;
   }
@@ -109,25 +97,11 @@ export class AccessControl {
 
   async #read(room: string): Promise<RoomAccess> {
     const loadedAt = this.#now();
-    const [record, roles, invited, bans, mutes, peers] = await Promise.all([
+    const [record, state] = await Promise.all([
       this.#store.getRoom(room),
-      this.#r.list<RoomRole>(["role", room]),
-      this.#r.list<{ by: string; ts: number }>(["inv", room]),
-      this.#r.list<Restriction>(["ban", room]),
-      this.#r.list<Restriction>(["mute", room]),
-      this.#r.get<string[]>(["dm", room]),
+      this.#store.access.load(room),
     ]);
-    const byUser = <T>(rows: { key: string[]; value: T }[]) =>
-      new Map(rows.map((row) => [row.key[2]!, row.value]));
-    return {
-      loadedAt,
-      record,
-      roles: byUser(roles),
-      invited: byUser(invited),
-      bans: byUser(bans),
-      mutes: byUser(mutes),
-      peers,
-    };
+    return { ...state, loadedAt, record };
   }
 
   /** Where `userId` stands in `record`; `member` says whether they belong to the room. */
@@ -212,32 +186,31 @@ export class AccessControl {
   // ---- changes (the caller invalidates and tells the other instances) ---------------------
 
   async setRole(room: string, userId: string, role: RoomRole | null): Promise<void> {
-    if (role === null || role === "member") await this.#r.delete(["role", room, userId]);
-    else await this.#r.set(["role", room, userId], role);
+    await this.#store.access.setRole(room, userId, role === "member" ? null : role);
   }
 
   async invite(room: string, userId: string, by: string): Promise<void> {
-    await this.#r.set(["inv", room, userId], { by, ts: this.#now() });
+    await this.#store.access.invite(room, userId, { by, ts: this.#now() });
   }
 
   async uninvite(room: string, userId: string): Promise<void> {
-    await this.#r.delete(["inv", room, userId]);
+    await this.#store.access.uninvite(room, userId);
   }
 
   async restrict(kind: "ban" | "mute", room: string, userId: string, r: Restriction) {
-    await this.#r.set([kind, room, userId], r);
+    await this.#store.access.restrict(kind, room, userId, r);
   }
 
   async lift(kind: "ban" | "mute", room: string, userId: string): Promise<void> {
-    await this.#r.delete([kind, room, userId]);
+    await this.#store.access.lift(kind, room, userId);
   }
 
   async setPeers(room: string, peers: string[]): Promise<void> {
-    await this.#r.set(["dm", room], peers);
+    await this.#store.access.setPeers(room, peers);
   }
 
   async log(event: ModerationEvent): Promise<void> {
-    await this.#r.set(["modlog", event.room, logKey(event)], event);
+    await this.#store.modlog.append(event);
   }
 
   async modlog(
@@ -245,20 +218,16 @@ export class AccessControl {
     before: number | undefined,
     limit: number,
   ): Promise<{ entries: ModerationEvent[]; hasMore: boolean }> {
-    const rows = await this.#r.list<ModerationEvent>(["modlog", room], {
-      reverse: true,
-      limit: limit + 1,
-      ...(before === undefined ? {} : { before: pad(before) }),
+    return await this.#store.modlog.page(room, {
+      limit,
+      ...(before === undefined ? {} : { before }),
     });
-    return { entries: rows.slice(0, limit).map((r) => r.value), hasMore: rows.length > limit };
   }
 
   /** Forget everything about a deleted room. */
   async forget(room: string): Promise<void> {
-    for (const prefix of ["role", "inv", "ban", "mute", "modlog"]) {
-      for (const { key } of await this.#r.list([prefix, room])) await this.#r.delete(key);
-    }
-    await this.#r.delete(["dm", room]);
+    await this.#store.access.forget(room);
+    await this.#store.modlog.forget(room);
     this.invalidate(room);
   }
 }
@@ -271,16 +240,4 @@ export function forbidden(permission: Permission, room?: string, detail?: string
     undefined,
     permission,
   );
-}
-
-function pad(ts: number): string {
-  return String(Math.floor(ts)).padStart(15, "0");
-}
-
-/** Orders entries of one millisecond as this process wrote them (a mute, then a ban). */
-let logWrites = 0;
-
-function logKey(event: ModerationEvent): string {
-  logWrites = (logWrites + 1) % 1e9;
-  return `${pad(event.ts)}-${String(logWrites).padStart(9, "0")}-${event.id}`;
 }

@@ -124,7 +124,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     ...(retention ? { retention } : {}),
     ...(options.recoveryMax === undefined ? {} : { recoveryMax: options.recoveryMax }),
   });
-  const webhooks = new Webhooks({ records: store.records, log: options.log, hub });
+  const webhooks = new Webhooks({ store, log: options.log, hub });
   const stopWebhooks = hub.onCommit((message) => webhooks.onCommit(message));
   const sweepEvery = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
   const sweeper = sweepEvery > 0
@@ -146,7 +146,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     features: extensions.features,
     ...(options.basePath ? { basePath: options.basePath } : {}),
     extensions: [
-      botApi({ hub, accounts, records: store.records, log: options.log, limiter }),
+      botApi({ hub, accounts, store, log: options.log, limiter }),
       webhooks.routes(),
       ...options.extensions ?? [],
     ],

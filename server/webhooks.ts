@@ -6,7 +6,7 @@
  * attempt lands in a short delivery log that admins can read.
  *
  * Each instance delivers what it committed, so every entry is delivered once however many
- * workers there are. Webhooks live in the Store's records, so every instance sees them;
+ * workers there are. Webhooks live in the Store, so every instance sees them;
  * each caches the list for a few seconds.
  */
 import { createHmac, randomBytes } from "node:crypto";
@@ -24,11 +24,12 @@ import {
 import type { RouteExtension } from "./http.ts";
 import type { Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
-import type { RecordStore } from "./store/types.ts";
+import type { Repositories, WebhookRecord } from "./store/repositories.ts";
 import type { z } from "zod";
 
 export interface WebhooksDeps {
-  records: RecordStore;
+  /** Where webhooks and their delivery logs are kept: a Store has it. */
+  store: Pick<Repositories, "webhooks">;
   log: Logger;
   hub: Hub;
   fetch?: typeof fetch;
@@ -47,16 +48,7 @@ export interface WebhooksDeps {
   cacheTtlMs?: number;
 }
 
-/** A webhook as stored. The secret is kept as is: signing needs it. */
-export interface WebhookRecord {
-  id: string;
-  url: string;
-  room?: string;
-  events: WebhookEvent[];
-  secret: string;
-  createdAt: number;
-  createdBy: string;
-}
+export type { WebhookRecord };
 
 export type DeliveryEntry = z.infer<typeof Delivery>;
 
@@ -111,7 +103,7 @@ export function signature(secret: string, timestamp: string, body: string): stri
 }
 
 export class Webhooks {
-  readonly #records: RecordStore;
+  readonly #repo: Repositories["webhooks"];
   readonly #log: Logger;
   readonly #hub: Hub;
   readonly #fetch: typeof fetch;
@@ -131,11 +123,9 @@ export class Webhooks {
   #cache: { at: number; hooks: WebhookRecord[] } | undefined;
   #loading: Promise<WebhookRecord[]> | undefined;
   #closed = false;
-  #logSeq = 0;
-  readonly #instance = randomBytes(3).toString("hex");
 
   constructor(deps: WebhooksDeps) {
-    this.#records = deps.records;
+    this.#repo = deps.store.webhooks;
     this.#log = deps.log;
     this.#hub = deps.hub;
     this.#fetch = deps.fetch ?? fetch;
@@ -235,8 +225,7 @@ export class Webhooks {
     if (this.#cache && this.#now() - this.#cache.at < this.#cacheTtl) return this.#cache.hooks;
     this.#loading ??= (async () => {
       try {
-        const rows = await this.#records.list<WebhookRecord>(["webhook"]);
-        const hooks = rows.map((row) => row.value);
+        const hooks = await this.#repo.list();
         this.#cache = { at: this.#now(), hooks };
         this.#sync(hooks);
         return hooks;
@@ -409,23 +398,13 @@ export class Webhooks {
 
   /** Append to the webhook's delivery log, keeping it to the last `logLimit` entries. */
   async #record(id: string, entry: DeliveryEntry): Promise<void> {
-    const order = `${String(entry.at).padStart(15, "0")}-${
-      String(this.#logSeq++ % 1e6).padStart(6, "0")
-    }-${this.#instance}`;
     try {
-      await this.#records.set(["whlog", id, order], entry, { expireIn: LOG_TTL_MS });
+      await this.#repo.logDelivery(id, entry, { expireIn: LOG_TTL_MS });
       const writes = (this.#logWrites.get(id) ?? 0) + 1;
       this.#logWrites.set(id, writes % TRIM_EVERY);
-      if (writes >= TRIM_EVERY) await this.#trim(id, this.#logLimit);
+      if (writes >= TRIM_EVERY) await this.#repo.trimDeliveries(id, this.#logLimit);
     } catch (error) {
       this.#log.warn("webhook delivery log write failed", { webhook: id, error });
-    }
-  }
-
-  async #trim(id: string, keep: number): Promise<void> {
-    const rows = await this.#records.list(["whlog", id]);
-    for (const row of rows.slice(0, Math.max(0, rows.length - keep))) {
-      await this.#records.delete(row.key);
     }
   }
 
@@ -441,8 +420,8 @@ export class Webhooks {
       const method = request.method;
       if (path === "/api/admin/webhooks") {
         if (method === "GET") {
-          const rows = await this.#records.list<WebhookRecord>(["webhook"]);
-          return json(200, { webhooks: rows.map((row) => this.#shown(row.value)) });
+          const hooks = await this.#repo.list();
+          return json(200, { webhooks: hooks.map((hook) => this.#shown(hook)) });
         }
         if (method === "POST") return await this.#create(request, caller.user.id);
         return apiError(405, "method_not_allowed", "GET or POST.");
@@ -452,25 +431,20 @@ export class Webhooks {
       if (!id || rest.some((part) => part !== undefined)) {
         return apiError(404, "not_found", "No such webhook.");
       }
-      const hook = await this.#records.get<WebhookRecord>(["webhook", id]);
+      const hook = await this.#repo.get(id);
       if (!hook) return apiError(404, "not_found", "No such webhook.");
       if (sub === "deliveries" && method === "GET") {
         const asked = Number(new URL(request.url).searchParams.get("limit") ?? this.#logLimit);
         const limit = Number.isSafeInteger(asked) && asked > 0
           ? Math.min(asked, this.#logLimit)
           : this.#logLimit;
-        const rows = await this.#records.list<DeliveryEntry>(["whlog", id], {
-          reverse: true,
-          limit,
-        });
-        return json(200, { deliveries: rows.map((row) => row.value) });
+        return json(200, { deliveries: await this.#repo.deliveries(id, limit) });
       }
       if (sub !== undefined) return apiError(404, "not_found", "Not found.");
       if (method === "GET") return json(200, this.#shown(hook));
       if (method === "DELETE") {
-        await this.#records.delete(["webhook", id]);
+        await this.#repo.remove(id); // its delivery log too
         this.#forget(id);
-        await this.#trim(id, 0);
         this.#log.info("webhook removed", { webhook: id, by: caller.user.id });
         return noContent();
       }
@@ -494,7 +468,7 @@ export class Webhooks {
       createdAt: this.#now(),
       createdBy: by,
     };
-    await this.#records.set(["webhook", hook.id], hook);
+    await this.#repo.put(hook);
     this.#cache = undefined; // this instance sees it at once; others within the cache TTL
     this.#log.info("webhook added", { webhook: hook.id, url, room: room ?? "*", by });
     return json(201, { ...this.#shown(hook), secret: hook.secret });

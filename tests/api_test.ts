@@ -112,7 +112,7 @@ Deno.test("api: an admin issues scoped keys; only the hash is stored; the scope 
     assert.ok(key.startsWith(`pk_${id}_`));
     assert.deepEqual(user, { id: `bot:${id}`, name: "helper" });
     // The store holds the key's SHA-256 and nothing that reveals the key itself.
-    const stored = JSON.stringify(await server.app.hub.store.records.list(["apikey"]));
+    const stored = JSON.stringify(await server.app.hub.store.apiKeys.list());
     assert.ok(!stored.includes(key.slice(20)), "the secret is not stored");
     assert.ok(stored.includes(createHash("sha256").update(key).digest("hex")));
     const listed = await call(server, "GET", "/api/admin/keys", { cookie: root });

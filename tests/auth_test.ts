@@ -94,8 +94,10 @@ Deno.test("auth: register, log in, and the password rules; the first account is 
     assert.match(stored!.passwordHash!, /^scrypt\$12\$8\$1\$/);
     assert.ok(!JSON.stringify(stored).includes(passwordFor("ada")));
     const token = cookie.split(";")[0]!.split("=")[1]!;
-    const records = await server.app.hub.store.records.list(["sess"]);
-    assert.ok(records.length >= 1 && !JSON.stringify(records).includes(token));
+    const sessions = server.app.hub.store.sessions;
+    const hashes = await sessions.ofUser(stored!.id);
+    const kept = await Promise.all(hashes.map((h) => sessions.get(h)));
+    assert.ok(hashes.length >= 1 && !JSON.stringify([hashes, kept]).includes(token));
 
     const me = await fetch(`${server.url}/api/me`, { headers: { cookie: cookie.split(";")[0]! } });
     assert.equal((await me.json()).user.name, "Ada");
@@ -512,7 +514,7 @@ Deno.test("auth: login throttling is shared by every worker on one store, and su
   const path = `${dir}/parley.kv`;
   const [one, two] = [await KvStore.open(path), await KvStore.open(path)];
   try {
-    const workers = [one, two].map((s) => new Accounts({ records: s.records, passwordCost: 10 }));
+    const workers = [one, two].map((s) => new Accounts({ store: s, passwordCost: 10 }));
     await workers[0]!.register({ username: "ada", password: passwordFor("ada") });
     const codes: string[] = [];
     for (let i = 0; i < 7; i++) {
@@ -528,7 +530,7 @@ Deno.test("auth: login throttling is shared by every worker on one store, and su
     ]);
     await one.close();
     const again = await KvStore.open(path);
-    const restarted = new Accounts({ records: again.records, passwordCost: 10 });
+    const restarted = new Accounts({ store: again, passwordCost: 10 });
     await assert.rejects(restarted.login("ada", passwordFor("ada"), "10.0.0.2"), {
       code: "rate_limited",
     });

@@ -680,34 +680,4 @@ export function storeContract(
       assert.equal(await store.readMarker("gone", bob.id), 0);
     },
   );
-
-  withStore(
-    "records: get, set, create once, take once, list in order and by page",
-    async (store) => {
-      const r = store.records;
-      assert.equal(await r.get(["acct", "x"]), null);
-      await r.set(["acct", "x"], { n: 1 });
-      assert.deepEqual(await r.get(["acct", "x"]), { n: 1 });
-      assert.equal(await r.create(["acct", "x"], { n: 2 }), false);
-      assert.equal(await r.create(["acct", "y"], { n: 3 }), true);
-      const takes = await Promise.all([r.take(["acct", "y"]), r.take(["acct", "y"])]);
-      assert.deepEqual(takes.filter(Boolean), [{ n: 3 }]);
-      for (const k of ["b", "a", "c", "d"]) await r.set(["log", "room1", k], k);
-      await r.set(["log", "room10", "z"], "other room");
-      await r.set(["logx"], "not under the prefix");
-      assert.deepEqual((await r.list(["log", "room1"])).map((e) => e.value), ["a", "b", "c", "d"]);
-      assert.deepEqual(
-        (await r.list(["log", "room1"], { reverse: true, limit: 2 })).map((e) => e.key),
-        [["log", "room1", "d"], ["log", "room1", "c"]],
-      );
-      assert.deepEqual(
-        (await r.list<string>(["log", "room1"], { reverse: true, before: "c" })).map((e) =>
-          e.value
-        ),
-        ["b", "a"],
-      );
-      await r.delete(["log", "room1", "a"]);
-      assert.equal((await r.list(["log", "room1"])).length, 3);
-    },
-  );
 }

@@ -153,38 +153,17 @@ withPostgres("workers starting at once migrate the schema once and share one epo
   const sql = connect(url);
   try {
     const next = [...MIGRATIONS, "CREATE TABLE later (x int); INSERT INTO later VALUES (1);"];
-    assert.deepEqual(await Promise.all([migrate(sql, next), migrate(sql, next)]), [2, 2]);
+    const top = next.length;
+    assert.deepEqual(await Promise.all([migrate(sql, next), migrate(sql, next)]), [top, top]);
     assert.deepEqual([...await sql`SELECT x FROM later`], [{ x: 1 }]);
     const versions = await sql`SELECT version FROM schema_migrations ORDER BY version`;
-    assert.deepEqual(versions.map((r) => r.version), [1, 2]);
-    await assert.rejects(migrate(sql, MIGRATIONS.slice(0, 0)), /schema is version 2/);
+    assert.deepEqual(versions.map((r) => r.version), next.map((_, i) => i + 1));
+    await assert.rejects(
+      migrate(sql, MIGRATIONS.slice(0, 0)),
+      new RegExp(`schema is version ${top}`),
+    );
   } finally {
     await sql.end();
-  }
-});
-
-withPostgres("records: an expired record is absent to readers and may be created anew", async (
-  _server,
-  url,
-) => {
-  const store = await PostgresStore.open(url);
-  try {
-    const r = store.records;
-    await r.set(["s", "a"], 1, { expireIn: 30 });
-    await r.set(["s", "b"], 2);
-    assert.equal(await r.create(["s", "a"], 3), false);
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    assert.equal(await r.get(["s", "a"]), null);
-    assert.deepEqual((await r.list(["s"])).map((e) => e.value), [2]);
-    assert.equal(await r.create(["s", "a"], 4), true);
-    assert.equal(await r.take(["s", "a"]), 4);
-    assert.equal(await r.take(["s", "a"]), null);
-    // Quotes, commas, braces and backslashes are plain characters in a key.
-    const odd = ["o", 'a"b', "c,d", "{e}", "f\\g", "NULL", ""];
-    await r.set(odd, "odd");
-    assert.deepEqual(await r.list(["o"]), [{ key: odd, value: "odd" }]);
-  } finally {
-    await store.close();
   }
 });
 

@@ -97,7 +97,7 @@ async function setup(options: Partial<WebhooksDeps> = {}) {
   const budgets = { messages: { perSecond: 1e6, burst: 1e6 } };
   const hub = new Hub({ store, bus: new LocalBroker().connect(), budgets });
   const webhooks = new Webhooks({
-    records: store.records,
+    store,
     log: createLogger("silent"),
     hub,
     ...options,

@@ -16,7 +16,7 @@ import type { Connection, Hub } from "../hub.ts";
 import type { Logger } from "../log.ts";
 import { MemoryRateLimiter } from "../rate/memory.ts";
 import type { RateLimiter } from "../rate/types.ts";
-import type { RecordStore } from "../store/types.ts";
+import type { ApiKeyRecord, Repositories } from "../store/repositories.ts";
 import {
   type ApiAction,
   apiError,
@@ -35,7 +35,8 @@ import {
 export interface BotApiDeps {
   hub: Hub;
   accounts: Accounts;
-  records: RecordStore;
+  /** Where API keys are kept: a Store has it. */
+  store: Pick<Repositories, "apiKeys">;
   log: Logger;
   /** Requests per key, counted across every instance. */
   rate?: { perSecond: number; burst: number };
@@ -46,16 +47,7 @@ export interface BotApiDeps {
   now?: () => number;
 }
 
-/** An API key as stored: its hash, never the key. */
-interface KeyRecord {
-  id: string;
-  name: string;
-  rooms: string[];
-  actions: ApiAction[];
-  hash: string;
-  createdAt: number;
-  createdBy: string;
-}
+type KeyRecord = ApiKeyRecord;
 
 const DEFAULT_RATE = { perSecond: 10, burst: 30 };
 const DEFAULT_IDLE_MS = 10 * 60 * 1000;
@@ -103,7 +95,7 @@ type Context = Parameters<RouteExtension>[1];
 class BotApi {
   readonly #hub: Hub;
   readonly #accounts: Accounts;
-  readonly #records: RecordStore;
+  readonly #keys: Repositories["apiKeys"];
   readonly #log: Logger;
   readonly #rate: { perSecond: number; burst: number };
   readonly #idleMs: number;
@@ -118,7 +110,7 @@ class BotApi {
   constructor(deps: BotApiDeps) {
     this.#hub = deps.hub;
     this.#accounts = deps.accounts;
-    this.#records = deps.records;
+    this.#keys = deps.store.apiKeys;
     this.#log = deps.log;
     this.#rate = deps.rate ?? DEFAULT_RATE;
     this.#limiter = deps.limiter ?? new MemoryRateLimiter(deps.now);
@@ -151,8 +143,8 @@ class BotApi {
     const method = request.method;
     if (path === "/api/admin/keys") {
       if (method === "GET") {
-        const keys = await this.#records.list<KeyRecord>(["apikey"]);
-        return json(200, { keys: await Promise.all(keys.map((k) => this.#shown(k.value))) });
+        const keys = await this.#keys.list();
+        return json(200, { keys: await Promise.all(keys.map((k) => this.#shown(k))) });
       }
       if (method === "POST") return await this.#issue(request, principal);
       return apiError(405, "method_not_allowed", "GET or POST.");
@@ -160,7 +152,7 @@ class BotApi {
     const id = /^\/api\/admin\/keys\/([0-9a-f]{16})$/.exec(path)?.[1];
     if (!id) return apiError(404, "not_found", "No such key.");
     if (method === "GET") {
-      const record = await this.#records.get<KeyRecord>(["apikey", id]);
+      const record = await this.#keys.get(id);
       return record
         ? json(200, await this.#shown(record))
         : apiError(404, "not_found", "No such key.");
@@ -186,7 +178,7 @@ class BotApi {
     };
     // The bot user exists before the key works, so people can find and invite it at once.
     await this.#accounts.upsertExternal(botUserId(id), record.name, "user");
-    if (!(await this.#records.create(["apikey", id], record))) {
+    if (!(await this.#keys.create(record))) {
       return apiError(500, "internal", "Key id collision; try again.");
     }
     this.#log.info("api key issued", { key: id, name: record.name, by: principal.user.id });
@@ -194,9 +186,8 @@ class BotApi {
   }
 
   async #revoke(id: string, principal: Principal): Promise<Response> {
-    const record = await this.#records.take<KeyRecord>(["apikey", id]);
+    const record = await this.#keys.take(id); // when it was last used goes with it
     if (!record) return apiError(404, "not_found", "No such key.");
-    await this.#records.delete(["apikeyused", id]);
     const userId = botUserId(id);
     // Its connections close on every instance; a disabled bot drops out of member lists.
     this.#hub.closeUser(userId, CLOSE_CODES.sessionRevoked, "API key revoked");
@@ -207,7 +198,7 @@ class BotApi {
 
   async #shown(record: KeyRecord): Promise<Record<string, unknown>> {
     const { hash: _, ...rest } = record;
-    const lastUsedAt = await this.#records.get<number>(["apikeyused", record.id]);
+    const lastUsedAt = await this.#keys.lastUsed(record.id);
     return {
       ...rest,
       user: { id: botUserId(record.id), name: record.name },
@@ -423,7 +414,7 @@ class BotApi {
     const match = bearer ? KEY_PATTERN.exec(bearer) : null;
     if (!bearer || !match) return null;
     // Read on every request, so a revocation holds at once on every instance.
-    const record = await this.#records.get<KeyRecord>(["apikey", match[1]!]);
+    const record = await this.#keys.get(match[1]!);
     if (!record) return null;
     const given = new TextEncoder().encode(hash(bearer));
     const stored = new TextEncoder().encode(record.hash);
@@ -435,8 +426,8 @@ class BotApi {
     const now = this.#now();
     if (now - (this.#lastUsedWritten.get(id) ?? 0) >= LAST_USED_EVERY_MS) {
       this.#lastUsedWritten.set(id, now);
-      // Its own record, so this write can never bring back a key revoked meanwhile.
-      this.#records.set(["apikeyused", id], now, { expireIn: 366 * 24 * 60 * 60 * 1000 })
+      // The repository never brings back a key revoked meanwhile.
+      this.#keys.touch(id, now)
         .catch((error) => this.#log.warn("api key last-used write failed", { key: id, error }));
     }
     if (now - this.#lastSweep < LAST_USED_EVERY_MS) return;

@@ -1,12 +1,18 @@
 /**
- * Accounts, sessions, invitations and WebSocket tickets, kept in the Store's records.
+ * Accounts, sessions, invitations and WebSocket tickets, kept in the Store's repositories.
  * Secrets handed out (session tokens, invite codes, tickets) are 256-bit random values;
  * only their SHA-256 hashes are stored.
  */
 import { createHash, randomBytes } from "node:crypto";
 import type { Member } from "../../protocol/messages.ts";
 import type { ServerRole } from "../../protocol/permissions.ts";
-import type { RecordStore } from "../store/types.ts";
+import type {
+  AccountRecord,
+  InviteRecord,
+  Repositories,
+  SessionRecord,
+  TicketRecord,
+} from "../store/repositories.ts";
 import { LoginLimiter } from "./limiter.ts";
 import {
   burnPasswordCheck,
@@ -20,35 +26,16 @@ import { AuthError, type Principal } from "./types.ts";
 export type Registration = "open" | "invite" | "closed";
 export const REGISTRATION_MODES: readonly Registration[] = ["open", "invite", "closed"];
 
-export interface Account {
-  id: string;
-  username: string;
-  role: ServerRole;
-  source: "local" | "jwt" | "guest" | "app" | "bot";
-  createdAt: number;
-  passwordHash?: string;
-  disabled?: boolean;
-}
+export type Account = AccountRecord;
 
-interface SessionRecord {
-  userId: string;
-  createdAt: number;
-  expiresAt: number;
-}
-
-interface TicketRecord {
-  principal: Principal;
-  expiresAt: number;
-}
-
-interface InviteRecord {
-  by: string;
-  createdAt: number;
-  expiresAt: number;
-}
+/** The repositories accounts live in: a Store has them all. */
+export type AuthStore = Pick<
+  Repositories,
+  "accounts" | "sessions" | "invites" | "tickets" | "loginFailures"
+>;
 
 export interface AccountsOptions {
-  records: RecordStore;
+  store: AuthStore;
   /** log2 of scrypt's N for new hashes. */
   passwordCost?: number;
   registration?: Registration;
@@ -65,7 +52,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const RENEW_EVERY_MS = DAY_MS;
 
 export class Accounts {
-  readonly #r: RecordStore;
+  readonly #store: AuthStore;
   readonly #cost: number;
   readonly #sessionTtl: number;
   readonly #ticketTtl: number;
@@ -75,14 +62,16 @@ export class Accounts {
   readonly registration: Registration;
 
   constructor(options: AccountsOptions) {
-    this.#r = options.records;
+    this.#store = options.store;
     this.#cost = options.passwordCost ?? DEFAULT_PASSWORD_COST;
     this.registration = options.registration ?? "open";
     this.#sessionTtl = options.sessionTtlMs ?? 30 * DAY_MS;
     this.#ticketTtl = options.ticketTtlMs ?? 30_000;
     this.#inviteTtl = options.inviteTtlMs ?? 7 * DAY_MS;
     this.#now = options.now ?? Date.now;
-    this.#limiter = options.limiter ?? new LoginLimiter(this.#r, { now: this.#now });
+    this.#limiter = options.limiter ?? new LoginLimiter(this.#store.loginFailures, {
+      now: this.#now,
+    });
   }
 
   // ---- accounts -------------------------------------------------------------------------
@@ -111,7 +100,7 @@ export class Accounts {
     }
     if (!asAdmin && this.registration === "invite") {
       const code = typeof input.invite === "string" ? input.invite : "";
-      const invite = code ? await this.#r.take<InviteRecord>(["invite", hash(code)]) : null;
+      const invite = code ? await this.#store.invites.take(hash(code)) : null;
       if (!invite || invite.expiresAt < this.#now()) {
         throw new AuthError("invalid_invite", "This server needs a valid invitation code.", 403);
       }
@@ -119,33 +108,30 @@ export class Accounts {
     const account: Account = {
       id: `u_${token(12)}`,
       username,
-      role: "user",
+      role: asAdmin ? "admin" : "user",
       source: "local",
       createdAt: this.#now(),
       passwordHash: await hashPassword(password, this.#cost),
     };
-    if (!(await this.#r.create(["uname", username.toLowerCase()], account.id))) {
+    // The repository makes exactly one registration ever the first admin, however many
+    // register at once; an admin made on the command line counts, so the next stays a user.
+    const registered = await this.#store.accounts.register(account);
+    if (!registered) {
       throw new AuthError("username_taken", `The username "${username}" is taken.`, 409);
     }
-    // Exactly one account wins the first-admin record, however many register at once;
-    // an admin made on the command line takes it too, so the next account stays a user.
-    const first = await this.#r.create(["meta", "first-admin"], account.id);
-    if (asAdmin || first) account.role = "admin";
-    await this.#r.set(["acct", account.id], account);
-    return account;
+    return registered;
   }
 
   async get(id: string): Promise<Account | null> {
-    return await this.#r.get<Account>(["acct", id]);
+    return await this.#store.accounts.get(id);
   }
 
   async byName(username: string): Promise<Account | null> {
-    const id = await this.#r.get<string>(["uname", username.trim().toLowerCase()]);
-    return id ? await this.get(id) : null;
+    return await this.#store.accounts.byName(username.trim());
   }
 
   async list(): Promise<Account[]> {
-    return (await this.#r.list<Account>(["acct"])).map((e) => e.value);
+    return await this.#store.accounts.list();
   }
 
   /** Change an account's role or disabled flag; returns the account as it is now. */
@@ -156,7 +142,7 @@ export class Accounts {
     if (patch.role) next.role = patch.role;
     if (patch.disabled === true) next.disabled = true;
     if (patch.disabled === false) delete next.disabled;
-    await this.#r.set(["acct", id], next);
+    await this.#store.accounts.put(next);
     return next;
   }
 
@@ -171,7 +157,7 @@ export class Accounts {
       source: id.startsWith("app:") ? "app" : id.startsWith("bot:") ? "bot" : "jwt",
       createdAt: this.#now(),
     };
-    await this.#r.set(["acct", id], account);
+    await this.#store.accounts.put(account);
     return account;
   }
 
@@ -184,7 +170,7 @@ export class Accounts {
       source: "guest",
       createdAt: this.#now(),
     };
-    await this.#r.set(["acct", account.id], account);
+    await this.#store.accounts.put(account);
     return { account, token: await this.createSession(account.id) };
   }
 
@@ -216,8 +202,7 @@ export class Accounts {
     const secret = token(32);
     const now = this.#now();
     const record: SessionRecord = { userId, createdAt: now, expiresAt: now + this.#sessionTtl };
-    await this.#r.set(["sess", hash(secret)], record, { expireIn: this.#sessionTtl });
-    await this.#r.set(["usess", userId, hash(secret)], now, { expireIn: this.#sessionTtl });
+    await this.#store.sessions.put(hash(secret), record, { expireIn: this.#sessionTtl });
     return secret;
   }
 
@@ -227,7 +212,7 @@ export class Accounts {
   ): Promise<{ account: Account; session: string; expiresAt: number } | null> {
     if (!secret || secret.length > 128) return null;
     const key = hash(secret);
-    const record = await this.#r.get<SessionRecord>(["sess", key]);
+    const record = await this.#store.sessions.get(key);
     const now = this.#now();
     if (!record || record.expiresAt <= now) return null;
     const account = await this.get(record.userId);
@@ -235,15 +220,16 @@ export class Accounts {
     let expiresAt = record.expiresAt;
     if (expiresAt - now < this.#sessionTtl - RENEW_EVERY_MS) {
       expiresAt = now + this.#sessionTtl;
-      await this.#r.set(["sess", key], { ...record, expiresAt }, { expireIn: this.#sessionTtl });
-      await this.#r.set(["usess", record.userId, key], now, { expireIn: this.#sessionTtl });
+      await this.#store.sessions.put(key, { ...record, expiresAt }, {
+        expireIn: this.#sessionTtl,
+      });
     }
     return { account, session: key, expiresAt };
   }
 
   /** Whether the session with this hash is still live, for an account still enabled. */
   async sessionLive(session: string): Promise<boolean> {
-    const record = await this.#r.get<SessionRecord>(["sess", session]);
+    const record = await this.#store.sessions.get(session);
     if (!record || record.expiresAt <= this.#now()) return false;
     const account = await this.get(record.userId);
     return account !== null && !account.disabled;
@@ -252,20 +238,12 @@ export class Accounts {
   /** Revoke one session by its token; returns its hash, to close its sockets. */
   async revokeSession(secret: string): Promise<string | null> {
     const key = hash(secret);
-    const record = await this.#r.take<SessionRecord>(["sess", key]);
-    if (!record) return null;
-    await this.#r.delete(["usess", record.userId, key]);
-    return key;
+    return (await this.#store.sessions.take(key)) ? key : null;
   }
 
   /** Revoke every session of a user ("log out everywhere"). */
   async revokeAll(userId: string): Promise<number> {
-    const sessions = await this.#r.list(["usess", userId]);
-    for (const { key } of sessions) {
-      await this.#r.delete(["sess", key[2]!]);
-      await this.#r.delete(key);
-    }
-    return sessions.length;
+    return (await this.#store.sessions.revokeUser(userId)).length;
   }
 
   // ---- invitations and tickets ---------------------------------------------------------------
@@ -274,7 +252,7 @@ export class Accounts {
     const code = token(32);
     const expiresAt = this.#now() + this.#inviteTtl;
     const record: InviteRecord = { by, createdAt: this.#now(), expiresAt };
-    await this.#r.set(["invite", hash(code)], record, { expireIn: this.#inviteTtl });
+    await this.#store.invites.put(hash(code), record, { expireIn: this.#inviteTtl });
     return { code, expiresAt };
   }
 
@@ -283,14 +261,14 @@ export class Accounts {
     const ticket = token(32);
     const expiresAt = this.#now() + this.#ticketTtl;
     const record: TicketRecord = { principal, expiresAt };
-    await this.#r.set(["ticket", hash(ticket)], record, { expireIn: this.#ticketTtl });
+    await this.#store.tickets.put(hash(ticket), record, { expireIn: this.#ticketTtl });
     return { ticket, expiresAt };
   }
 
   /** Redeem a ticket: it works once, before it expires. */
   async redeemTicket(ticket: string): Promise<Principal | null> {
     if (!ticket || ticket.length > 128) return null;
-    const record = await this.#r.take<TicketRecord>(["ticket", hash(ticket)]);
+    const record = await this.#store.tickets.take(hash(ticket));
     if (!record || record.expiresAt <= this.#now()) return null;
     const account = await this.get(record.principal.user.id);
     if (!account || account.disabled) return null;

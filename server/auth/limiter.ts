@@ -1,9 +1,9 @@
 /**
  * Login throttling: failures are counted per IP address and per username, and each
  * failure past a free allowance doubles the wait before the next attempt. The counts
- * live in the Store's records, so every worker sharing a store, and a restart, see them.
+ * live in the Store, so every worker sharing a store, and a restart, see them.
  */
-import type { RecordStore } from "../store/types.ts";
+import type { LoginFailureRepository, LoginFailures } from "../store/repositories.ts";
 
 export interface LoginLimiterOptions {
   /** Failures allowed before any delay. */
@@ -15,23 +15,16 @@ export interface LoginLimiterOptions {
   now?: () => number;
 }
 
-interface Failures {
-  count: number;
-  /** No attempt is accepted before this time. */
-  blockedUntil: number;
-  last: number;
-}
-
 export class LoginLimiter {
-  readonly #r: RecordStore;
+  readonly #failures: LoginFailureRepository;
   readonly #free: number;
   readonly #base: number;
   readonly #max: number;
   readonly #forget: number;
   readonly #now: () => number;
 
-  constructor(records: RecordStore, options: LoginLimiterOptions = {}) {
-    this.#r = records;
+  constructor(failures: LoginFailureRepository, options: LoginLimiterOptions = {}) {
+    this.#failures = failures;
     this.#free = options.free ?? 5;
     this.#base = options.baseDelayMs ?? 1000;
     this.#max = options.maxDelayMs ?? 15 * 60 * 1000;
@@ -60,7 +53,7 @@ export class LoginLimiter {
       f.last = now;
       const over = f.count - this.#free;
       if (over > 0) f.blockedUntil = now + Math.min(this.#max, this.#base * 2 ** (over - 1));
-      await this.#r.set(["loginfail", key], f, { expireIn: this.#forget + this.#max });
+      await this.#failures.put(key, f, { expireIn: this.#forget + this.#max });
       wait = Math.max(wait, f.blockedUntil - now);
     }
     return wait;
@@ -68,11 +61,11 @@ export class LoginLimiter {
 
   /** A success clears the username's count; the address keeps its record. */
   async succeed(key: string): Promise<void> {
-    await this.#r.delete(["loginfail", key]);
+    await this.#failures.delete(key);
   }
 
-  async #read(key: string, now: number): Promise<Failures | null> {
-    const f = await this.#r.get<Failures>(["loginfail", key]);
+  async #read(key: string, now: number): Promise<LoginFailures | null> {
+    const f = await this.#failures.get(key);
     return f && (now - f.last < this.#forget || f.blockedUntil > now) ? f : null;
   }
 }

@@ -15,6 +15,9 @@
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
 import { applyRoomPatch, applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
+import { keyedRepositories } from "./keyed.ts";
+import { KvKeyValue } from "./keyed_kv.ts";
+import { busy, untilUnlocked } from "./kv_retry.ts";
 import type {
   AppendResult,
   EntryDraft,
@@ -24,12 +27,11 @@ import type {
   NewRoom,
   PruneResult,
   ReadMarker,
-  RecordKey,
-  RecordStore,
   RoomPatch,
   RoomRecord,
   Store,
 } from "./types.ts";
+import type { Repositories } from "./repositories.ts";
 
 /**
  * Deno KV's own limits are 100 checks, 1000 mutations, 800 KiB of mutations and 80 KiB of
@@ -87,11 +89,29 @@ export class KvStore implements Store {
   /** Each room's seq key as last read or committed here: its value and versionstamp. */
   readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
-  readonly records: RecordStore;
+  readonly accounts: Repositories["accounts"];
+  readonly sessions: Repositories["sessions"];
+  readonly invites: Repositories["invites"];
+  readonly tickets: Repositories["tickets"];
+  readonly loginFailures: Repositories["loginFailures"];
+  readonly access: Repositories["access"];
+  readonly modlog: Repositories["modlog"];
+  readonly webhooks: Repositories["webhooks"];
+  readonly apiKeys: Repositories["apiKeys"];
 
   private constructor(kv: Deno.Kv, readonly epoch: string, options: KvStoreOptions) {
     this.#kv = kv;
-    this.records = new KvRecords(kv);
+    ({
+      accounts: this.accounts,
+      sessions: this.sessions,
+      invites: this.invites,
+      tickets: this.tickets,
+      loginFailures: this.loginFailures,
+      access: this.access,
+      modlog: this.modlog,
+      webhooks: this.webhooks,
+      apiKeys: this.apiKeys,
+    } = keyedRepositories(new KvKeyValue(kv)));
     this.#now = options.now ?? Date.now;
     this.#groupCommit = options.groupCommit ?? true;
   }
@@ -720,64 +740,6 @@ function withDefaults(record: RoomRecord): RoomRecord {
   return { ...record, kind: record.kind ?? "public", title: record.title ?? "" };
 }
 
-/** Records live under ["r", ...key], apart from the store's own keys. */
-class KvRecords implements RecordStore {
-  constructor(readonly kv: Deno.Kv) {}
-
-  async get<T>(key: RecordKey): Promise<T | null> {
-    return (await this.kv.get<T>(["r", ...key])).value;
-  }
-
-  async set(key: RecordKey, value: unknown, options: { expireIn?: number } = {}): Promise<void> {
-    await untilUnlocked(() => this.kv.set(["r", ...key], value, options));
-  }
-
-  async create(
-    key: RecordKey,
-    value: unknown,
-    options: { expireIn?: number } = {},
-  ): Promise<boolean> {
-    const full = ["r", ...key];
-    const result = await untilUnlocked(() =>
-      this.kv.atomic().check({ key: full, versionstamp: null }).set(full, value, options).commit()
-    );
-    return result.ok;
-  }
-
-  async take<T>(key: RecordKey): Promise<T | null> {
-    const full = ["r", ...key];
-    for (;;) {
-      const current = await this.kv.get<T>(full);
-      if (current.versionstamp === null) return null;
-      const result = await untilUnlocked(() =>
-        this.kv.atomic().check(current).delete(full).commit()
-      );
-      if (result.ok) return current.value;
-    }
-  }
-
-  async delete(key: RecordKey): Promise<void> {
-    await untilUnlocked(() => this.kv.delete(["r", ...key]));
-  }
-
-  async list<T>(
-    prefix: RecordKey,
-    options: { limit?: number; reverse?: boolean; before?: string } = {},
-  ): Promise<{ key: string[]; value: T }[]> {
-    const full = ["r", ...prefix];
-    const selector = options.before === undefined
-      ? { prefix: full }
-      : { prefix: full, end: [...full, options.before] };
-    const found: { key: string[]; value: T }[] = [];
-    const iter = this.kv.list<T>(selector, {
-      ...(options.limit === undefined ? {} : { limit: options.limit }),
-      reverse: options.reverse ?? false,
-    });
-    for await (const e of iter) found.push({ key: e.key.slice(1) as string[], value: e.value });
-    return found;
-  }
-}
-
 export interface KvStoreOptions {
   now?: () => number;
   /** False commits one entry per atomic operation; only the benchmark's baseline wants it. */
@@ -873,28 +835,6 @@ function trimWindow(window: NonceWindow): void {
     if (seq > oldest) break;
     window.seqs.delete(key);
   }
-}
-
-/**
- * Another handle on the same file (a sibling worker) may hold SQLite's write lock for a
- * moment; that is a transient "database is locked", not a failure. Retry it, and give
- * `onBusy` back if it persists, so group commits can re-read and try again.
- */
-async function busy<T, F>(fn: () => Promise<T>, onBusy: F, attempts = 5): Promise<T | F> {
-  for (let i = 0;; i++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (!(error instanceof Error) || !/database is locked|busy/i.test(error.message)) throw error;
-      if (i + 1 >= attempts) return onBusy;
-      await new Promise((r) => setTimeout(r, 1 + Math.random() * 5 * (i + 1)));
-    }
-  }
-}
-
-/** Like `busy`, for operations that must go through: retry until the lock clears. */
-function untilUnlocked<T>(fn: () => Promise<T>): Promise<T> {
-  return busy(fn, undefined as never, 1000);
 }
 
 async function ensureEpoch(kv: Deno.Kv): Promise<string> {

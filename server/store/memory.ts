@@ -11,12 +11,13 @@ import type {
   NewRoom,
   PruneResult,
   ReadMarker,
-  RecordKey,
-  RecordStore,
   RoomPatch,
   RoomRecord,
   Store,
 } from "./types.ts";
+import { keyedRepositories } from "./keyed.ts";
+import { MemoryKeyValue } from "./keyed_memory.ts";
+import type { Repositories } from "./repositories.ts";
 
 interface RoomData {
   record: RoomRecord;
@@ -31,7 +32,15 @@ interface RoomData {
 
 export class MemoryStore implements Store {
   readonly epoch: string = crypto.randomUUID();
-  readonly records: RecordStore = new MemoryRecords();
+  readonly accounts: Repositories["accounts"];
+  readonly sessions: Repositories["sessions"];
+  readonly invites: Repositories["invites"];
+  readonly tickets: Repositories["tickets"];
+  readonly loginFailures: Repositories["loginFailures"];
+  readonly access: Repositories["access"];
+  readonly modlog: Repositories["modlog"];
+  readonly webhooks: Repositories["webhooks"];
+  readonly apiKeys: Repositories["apiKeys"];
   readonly #rooms = new Map<string, RoomData>();
   /** Names of rooms whose deletion is still clearing up; not free to create yet. */
   readonly #deleting = new Set<string>();
@@ -40,6 +49,17 @@ export class MemoryStore implements Store {
 
   constructor(options: { now?: () => number } = {}) {
     this.#now = options.now ?? Date.now;
+    ({
+      accounts: this.accounts,
+      sessions: this.sessions,
+      invites: this.invites,
+      tickets: this.tickets,
+      loginFailures: this.loginFailures,
+      access: this.access,
+      modlog: this.modlog,
+      webhooks: this.webhooks,
+      apiKeys: this.apiKeys,
+    } = keyedRepositories(new MemoryKeyValue()));
   }
 
   createRoom(room: NewRoom): Promise<RoomRecord | null> {
@@ -239,80 +259,4 @@ export class MemoryStore implements Store {
   #entry(data: RoomData, seq: number): Message | undefined {
     return seq >= data.firstSeq ? data.entries[seq - data.firstSeq] : undefined;
   }
-}
-
-/**
- * Records in a map; keys compare element by element, as in Deno KV. Expired records
- * vanish when read, and every so often all of them are swept, so a throwaway server
- * under a stream of distinct keys (login throttling) does not grow without bound.
- */
-class MemoryRecords implements RecordStore {
-  readonly #map = new Map<string, { key: string[]; value: unknown; expiresAt: number }>();
-  #writes = 0;
-
-  #live(id: string) {
-    const found = this.#map.get(id);
-    if (found && found.expiresAt <= Date.now()) {
-      this.#map.delete(id);
-      return undefined;
-    }
-    return found;
-  }
-
-  get<T>(key: RecordKey): Promise<T | null> {
-    const found = this.#live(JSON.stringify(key));
-    return Promise.resolve(found ? structuredClone(found.value) as T : null);
-  }
-
-  set(key: RecordKey, value: unknown, options: { expireIn?: number } = {}): Promise<void> {
-    if (++this.#writes % 1000 === 0) {
-      for (const id of [...this.#map.keys()]) this.#live(id);
-    }
-    const expiresAt = options.expireIn === undefined ? Infinity : Date.now() + options.expireIn;
-    this.#map.set(JSON.stringify(key), { key: [...key], value: structuredClone(value), expiresAt });
-    return Promise.resolve();
-  }
-
-  create(key: RecordKey, value: unknown, options?: { expireIn?: number }): Promise<boolean> {
-    if (this.#live(JSON.stringify(key))) return Promise.resolve(false);
-    return this.set(key, value, options).then(() => true);
-  }
-
-  take<T>(key: RecordKey): Promise<T | null> {
-    const id = JSON.stringify(key);
-    const found = this.#live(id);
-    this.#map.delete(id);
-    return Promise.resolve((found?.value ?? null) as T | null);
-  }
-
-  delete(key: RecordKey): Promise<void> {
-    this.#map.delete(JSON.stringify(key));
-    return Promise.resolve();
-  }
-
-  list<T>(
-    prefix: RecordKey,
-    options: { limit?: number; reverse?: boolean; before?: string } = {},
-  ): Promise<{ key: string[]; value: T }[]> {
-    const now = Date.now();
-    const found = [...this.#map.values()]
-      .filter(({ key, expiresAt }) =>
-        expiresAt > now && key.length > prefix.length &&
-        prefix.every((part, i) => key[i] === part) &&
-        (options.before === undefined || key[prefix.length]! < options.before)
-      )
-      .sort((a, b) => compareKeys(a.key, b.key));
-    if (options.reverse) found.reverse();
-    const page = found.slice(0, options.limit ?? found.length);
-    return Promise.resolve(
-      page.map(({ key, value }) => ({ key, value: structuredClone(value) as T })),
-    );
-  }
-}
-
-function compareKeys(a: string[], b: string[]): number {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  }
-  return a.length - b.length;
 }

@@ -9,7 +9,7 @@
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Retention } from "../../protocol/messages.ts";
 import { type BatchStats, commitBatch, type Pending } from "./postgres_batch.ts";
-import { PostgresRecords } from "./postgres_records.ts";
+import { postgresRepositories } from "./postgres_repositories.ts";
 import {
   clean,
   connect,
@@ -29,11 +29,11 @@ import type {
   NewRoom,
   PruneResult,
   ReadMarker,
-  RecordStore,
   RoomPatch,
   RoomRecord,
   Store,
 } from "./types.ts";
+import type { Repositories } from "./repositories.ts";
 
 /** Entries per transaction: beyond this a commit only grows longer, not cheaper per entry. */
 const BATCH_MAX_ENTRIES = 2000;
@@ -60,7 +60,15 @@ interface RoomRow {
 }
 
 export class PostgresStore implements Store {
-  readonly records: RecordStore;
+  readonly accounts: Repositories["accounts"];
+  readonly sessions: Repositories["sessions"];
+  readonly invites: Repositories["invites"];
+  readonly tickets: Repositories["tickets"];
+  readonly loginFailures: Repositories["loginFailures"];
+  readonly access: Repositories["access"];
+  readonly modlog: Repositories["modlog"];
+  readonly webhooks: Repositories["webhooks"];
+  readonly apiKeys: Repositories["apiKeys"];
   readonly stats: BatchStats = { commits: 0, entries: 0, retries: 0 };
   readonly #sql: Sql;
   readonly #now: () => number;
@@ -74,7 +82,17 @@ export class PostgresStore implements Store {
     this.#sql = sql;
     this.#now = options.now ?? Date.now;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    this.records = new PostgresRecords(sql, (fn) => this.#guarded(fn));
+    ({
+      accounts: this.accounts,
+      sessions: this.sessions,
+      invites: this.invites,
+      tickets: this.tickets,
+      loginFailures: this.loginFailures,
+      access: this.access,
+      modlog: this.modlog,
+      webhooks: this.webhooks,
+      apiKeys: this.apiKeys,
+    } = postgresRepositories(sql, (fn) => this.#guarded(fn)));
   }
 
   /** Connect, bring the schema up to date, and read the epoch. */

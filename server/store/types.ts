@@ -1,9 +1,11 @@
 /**
  * The Store: the source of truth for users, rooms, memberships, read markers and each
- * room's stream of entries. It assigns every entry its `seq`.
+ * room's stream of entries. It assigns every entry its `seq`. It also carries the typed
+ * repositories of the auth, access and admin layers (repositories.ts).
  */
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
 import type { RoomKind } from "../../protocol/permissions.ts";
+import type { Repositories } from "./repositories.ts";
 
 export interface RoomRecord {
   name: string;
@@ -75,30 +77,6 @@ export interface ReadMarker {
   seq: number;
 }
 
-/** A record key: a path of strings, compared element by element. */
-export type RecordKey = readonly string[];
-
-/**
- * Small keyed records that the auth and moderation layers keep (accounts, sessions,
- * invitations, roles, bans, the moderation log). Values are JSON and well under 64 KiB.
- * Expiry is the caller's business: values carry their own times and readers check them;
- * `expireIn` only lets an adapter collect the garbage.
- */
-export interface RecordStore {
-  get<T>(key: RecordKey): Promise<T | null>;
-  set(key: RecordKey, value: unknown, options?: { expireIn?: number }): Promise<void>;
-  /** Set only when absent; false when the key exists. */
-  create(key: RecordKey, value: unknown, options?: { expireIn?: number }): Promise<boolean>;
-  /** Read and delete in one step: of two concurrent takers, only one gets the value. */
-  take<T>(key: RecordKey): Promise<T | null>;
-  delete(key: RecordKey): Promise<void>;
-  /** Records under `prefix` in key order (`reverse` for descending); `before` bounds the last element. */
-  list<T>(
-    prefix: RecordKey,
-    options?: { limit?: number; reverse?: boolean; before?: string },
-  ): Promise<{ key: string[]; value: T }[]>;
-}
-
 /** What retention removed. */
 export interface PruneResult {
   removed: number;
@@ -113,10 +91,11 @@ export interface PruneResult {
  *   least while the original is among the room's last 10,000 entries;
  * - an edit or delete is itself an entry, and also rewrites its target in place;
  * - `epoch` changes whenever the stored history is lost or replaced.
+ * Its repositories (accounts, access, webhooks, ...) have their own contract, in
+ * server/store/repositories.ts and tests/repositories_contract.ts.
  */
-export interface Store {
+export interface Store extends Repositories {
   readonly epoch: string;
-  readonly records: RecordStore;
 
   createRoom(room: NewRoom): Promise<RoomRecord | null>;
   getRoom(name: string): Promise<RoomRecord | null>;
