@@ -22,8 +22,8 @@ export function enginesMissing(): string | null {
 export interface RunEngines {
   redisUrl: string;
   storeUrl: string;
-  /** redis-server, the PostgreSQL postmaster and every backend it has now. */
-  pids(): number[];
+  /** redis-server, and the PostgreSQL postmaster with every backend it has now. */
+  pids(): { Redis: number[]; PostgreSQL: number[] };
   stop(): Promise<void>;
 }
 
@@ -52,7 +52,10 @@ export class Engines {
       const run: RunEngines = {
         redisUrl: redis.url,
         storeUrl: db.url,
-        pids: () => [...(redisPid ? [redisPid] : []), ...(postmaster ? tree(postmaster) : [])],
+        pids: () => ({
+          Redis: redisPid ? [redisPid] : [],
+          PostgreSQL: postmaster ? tree(postmaster) : [],
+        }),
         stop: async () => {
           this.#runs.delete(run);
           await redis?.stop().catch(() => {});

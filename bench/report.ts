@@ -313,7 +313,9 @@ export function runsTable(scenarios: Results["scenarios"]): string {
           pct(run.cpu.perServer[1] ?? 0)
         }`;
       }
-      if (run.cpu.engines !== undefined) detail += `; Redis + PostgreSQL ${pct(run.cpu.engines)}`;
+      for (const [name, share] of Object.entries(run.cpu.engineParts ?? {})) {
+        detail += `; ${name} ${pct(share)}`;
+      }
       lines.push(
         `| ${label} | ${(window / 1000).toFixed(1)} s | ${pct(run.cpu.server)} | ${
           threads(run.cpu.serverThreads)

@@ -30,8 +30,8 @@ function where(cpu: Cpu): string {
   const parley = cpu.perServer
     ? `Parley ${pct(cpu.server)} (A ${cpu.perServer.map(pct).join(", B ")})`
     : `Parley ${pct(cpu.server)}`;
-  const engines = cpu.engines === undefined ? "" : `, Redis + PostgreSQL ${pct(cpu.engines)}`;
-  return `${parley}${engines}, generator ${pct(cpu.generator)}`;
+  const engines = Object.entries(cpu.engineParts ?? {}).map(([name, v]) => `, ${name} ${pct(v)}`);
+  return `${parley}${engines.join("")}, generator ${pct(cpu.generator)}`;
 }
 
 /** The server side's share of its core (Parley plus the engines it uses). */
@@ -51,8 +51,13 @@ function limits(id: "f" | "g", s: ScenarioResult, pinned: boolean): string {
   const generatorBound = runs.filter(([, r]) =>
     r.cpu.generator > 0.9 && serverSide(r.cpu) < (pinned ? 0.9 : 1.8)
   ).map(([t]) => t);
+  const others = Math.max(...runs.map(([, r]) => r.cpu.others));
   let verdict: string;
-  if (id === "f") {
+  if (others > 0.3) {
+    verdict = `Other processes used up to ${pct(others)} of a core meanwhile (their own ` +
+      "cores are not reserved): contention from outside the bench limits these figures; " +
+      "rerun on a quiet machine.";
+  } else if (id === "f") {
     verdict = busiest > 0.85
       ? "The server side's core was near full, so latency here includes queueing for it."
       : `The server side's core was at most ${pct(busiest)} busy: these are path lengths, ` +

@@ -28,8 +28,8 @@ export interface Context {
   progress: Progress;
   /** Every server process of the run (default: `pid` alone); CPU is summed over them. */
   pids?: number[];
-  /** Outside engines the servers use (Redis, PostgreSQL), read at the start and end. */
-  enginePids?: () => number[];
+  /** Outside engines the servers use, by name (Redis, PostgreSQL), read at start and end. */
+  enginePids?: () => Record<string, number[]>;
   /** Which server client `index` connects to (default: `endpoint`). */
   endpointOf?: (index: number) => Endpoint;
 }
@@ -46,6 +46,8 @@ export interface Cpu {
   perServer?: number[];
   /** Redis and PostgreSQL, when the servers use them (not counted in `others`). */
   engines?: number;
+  /** The same by engine. */
+  engineParts?: Record<string, number>;
 }
 
 interface RunBase {
@@ -126,14 +128,18 @@ export function meters(ctx: Pick<Context, "pid" | "pids" | "enginePids">): Meter
   const pids = ctx.pids ?? [ctx.pid];
   const servers = pids.map((pid) => cpuMeter(pid));
   const threads = pids.map((pid) => threadMeter(pid));
-  const engines = ctx.enginePids ? processesMeter(ctx.enginePids) : null;
+  const list = ctx.enginePids;
+  const engines = list
+    ? Object.keys(list()).map((name) => [name, processesMeter(() => list()[name] ?? [])] as const)
+    : null;
   const generator = cpuMeter(Deno.pid);
   const busy0 = machineBusyMs() ?? 0;
   const t0 = performance.now();
   return {
     read: () => {
       const s = servers.map((m) => m());
-      const e = engines?.();
+      const parts = engines?.map(([name, meter]) => [name, meter()] as const);
+      const e = parts?.reduce((sum, [, ms]) => sum + ms, 0);
       const g = generator();
       const wallMs = performance.now() - t0;
       const busy = (machineBusyMs() ?? busy0) - busy0;
@@ -151,7 +157,10 @@ export function meters(ctx: Pick<Context, "pid" | "pids" | "enginePids">): Meter
         others: wallMs > 0 ? Math.max(0, (busy - serverMs - (e ?? 0) - g.cpuMs) / wallMs) : 0,
       };
       if (pids.length > 1) cpu.perServer = s.map((x) => x.share);
-      if (e !== undefined) cpu.engines = wallMs > 0 ? e / wallMs : 0;
+      if (e !== undefined && parts && wallMs > 0) {
+        cpu.engines = e / wallMs;
+        cpu.engineParts = Object.fromEntries(parts.map(([name, ms]) => [name, ms / wallMs]));
+      }
       return cpu;
     },
   };

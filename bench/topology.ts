@@ -145,7 +145,9 @@ function cpuLine(cpu: LatencyResult["cpu"]): string {
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const parts = [`Parley CPU ${pct(cpu.server)}`];
   if (cpu.perServer) parts[0] += ` (${cpu.perServer.map(pct).join(" + ")})`;
-  if (cpu.engines !== undefined) parts.push(`Redis + PostgreSQL ${pct(cpu.engines)}`);
+  for (const [name, share] of Object.entries(cpu.engineParts ?? {})) {
+    parts.push(`${name} ${pct(share)}`);
+  }
   parts.push(`generator ${pct(cpu.generator)}`);
   return parts.join(", ");
 }
