@@ -7,7 +7,16 @@ import { connect, migrate, MIGRATIONS } from "../server/store/postgres_schema.ts
 import { storeContract, text } from "./store_contract.ts";
 import { postgresMissing, type PostgresServer, sharedPostgres } from "./support/postgres.ts";
 
-storeContract("memory", (options) => Promise.resolve({ store: new MemoryStore(options) }));
+storeContract(
+  "memory",
+  (options) => Promise.resolve({ store: new MemoryStore(options) }),
+  {
+    lacks: {
+      openShared: "a memory store has no second handle on the same data",
+      reopen: "a memory store keeps nothing to reopen",
+    },
+  },
+);
 
 storeContract("kv", async (options) => {
   const dir = await Deno.makeTempDir({ prefix: "parley-kv-" });
