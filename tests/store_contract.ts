@@ -371,6 +371,33 @@ export function storeContract(
   }, { now: () => clock });
 
   withStore(
+    "retention run by two processes at once removes each entry once",
+    async (store, fixture) => {
+      const other = await fixture.openShared();
+      try {
+        await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
+        for (let i = 1; i <= 300; i++) await store.append(text("r", ada, `m${i}`, `nonce-${i}`));
+        // Every process sweeps on its own timer: they may well run together.
+        const [one, two] = await Promise.all([
+          store.prune("r", { maxCount: 100 }, Date.now()),
+          other.prune("r", { maxCount: 100 }, Date.now()),
+        ]);
+        assert.equal(one.removed + two.removed, 200, "each entry removed once");
+        assert.equal(await store.firstSeq("r"), 201);
+        const kept = await other.history("r", { after: 0, limit: 200 });
+        assert.deepEqual(
+          kept.messages.map((m) => m.seq),
+          Array.from({ length: 100 }, (_, i) => 201 + i),
+        );
+        assert.equal((await other.append(text("r", ada, "next", "nonce-next"))).message.seq, 301);
+      } finally {
+        await other.close();
+      }
+    },
+    { needs: ["openShared"] },
+  );
+
+  withStore(
     "retention cuts inside a burst committed together; pages span what is left",
     async (store) => {
       await store.createRoom({ name: "r", topic: "", createdBy: ada.id });
