@@ -576,6 +576,11 @@ async function drainOutbox(): Promise<void> {
           await sleep((err as RequestError).retryAfterMs ?? 1000);
           continue;
         }
+        // The server's store is briefly away (a database restart): the same nonce again soon.
+        if (code === "unavailable") {
+          await sleep(1000);
+          continue;
+        }
         // Still pending: sent again (same nonce) once the connection is back.
         if (code === "disconnected") break;
         updatePending(item.room, item.nonce, (err as Error).message);
