@@ -125,7 +125,8 @@ function ProfileMenu() {
 
 function statusLabel(status: ConnectionStatus, now: number): string {
   if (status.state === "connected") return "connected";
-  if (status.state === "connecting") return "connecting…";
+  // Lost, and trying to get back: through every failed attempt it says "reconnecting".
+  if (status.state === "connecting") return status.retrying ? "reconnecting…" : "connecting…";
   if (status.retryAt === null) return "offline";
-  return `offline – retrying in ${Math.max(1, Math.ceil((status.retryAt - now) / 1000))}s`;
+  return `reconnecting in ${Math.max(1, Math.ceil((status.retryAt - now) / 1000))}s`;
 }

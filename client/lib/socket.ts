@@ -4,7 +4,7 @@
  */
 import { CLOSE_CODES, type ErrorCode, shouldReconnect } from "../../protocol/errors.ts";
 import { decodeServerData } from "../../protocol/frames.ts";
-import { PROTOCOL_VERSIONS } from "../../protocol/limits.ts";
+import { HEARTBEAT, PROTOCOL_VERSIONS } from "../../protocol/limits.ts";
 import type {
   PushFrame,
   RequestBody,
@@ -14,7 +14,8 @@ import type {
 } from "../../protocol/messages.ts";
 
 export type ConnectionStatus =
-  | { state: "connecting" }
+  /** `retrying` once a connection was lost or an attempt failed: the user sees "reconnecting". */
+  | { state: "connecting"; retrying: boolean }
   | { state: "connected" }
   /** `retryAt` is null when the client will not reconnect on its own. */
   | { state: "offline"; retryAt: number | null; closeCode: number | null };
@@ -47,8 +48,13 @@ export interface SocketOptions {
   requestTimeoutMs?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
-  /** A ping is sent after this much silence; a lost ping drops the connection. */
+  /** A ping is sent after this much silence from the server. */
   heartbeatMs?: number;
+  /**
+   * A ping unanswered this long drops the connection, and so does a connection not open
+   * and greeted this long after it was started: the link is dead, so reconnect.
+   */
+  heartbeatTimeoutMs?: number;
   /** Runs after each accepted `hello`, before queued callers see "connected". */
   onReady?: (hello: ResultOf<"hello">) => void | Promise<void>;
 }
@@ -79,6 +85,9 @@ export class ParleySocket {
   #pending = new Map<number, Pending>();
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeatTimer: ReturnType<typeof setTimeout> | undefined;
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A connection was lost, or an attempt failed, since the last accepted `hello`. */
+  #retrying = false;
   #status: ConnectionStatus = { state: "offline", retryAt: null, closeCode: null };
   #statusListeners = new Set<(status: ConnectionStatus) => void>();
   #pushListeners = new Map<PushType, Set<(frame: PushFrame) => void>>();
@@ -88,7 +97,8 @@ export class ParleySocket {
       requestTimeoutMs: 10_000,
       backoffMinMs: 500,
       backoffMaxMs: 10_000,
-      heartbeatMs: 25_000,
+      heartbeatMs: HEARTBEAT.intervalMs,
+      heartbeatTimeoutMs: HEARTBEAT.timeoutMs,
       ...options,
     };
   }
@@ -115,9 +125,13 @@ export class ParleySocket {
     this.#stopped = false;
     clearTimeout(this.#reconnectTimer);
     if (this.#ws) return;
-    this.#setStatus({ state: "connecting" });
+    this.#setStatus({ state: "connecting", retrying: this.#retrying });
     const ws = new WebSocket(this.#opts.url);
     this.#ws = ws;
+    // A dead network may neither open nor fail a socket for minutes: give up on it sooner.
+    this.#openTimer = setTimeout(() => {
+      if (this.#ws === ws && !this.#ready) this.#drop(ws);
+    }, this.#opts.heartbeatTimeoutMs);
     ws.onopen = () => this.#handshake(ws);
     ws.onmessage = (ev) => {
       if (typeof ev.data === "string") this.#receive(ev.data);
@@ -152,14 +166,19 @@ export class ParleySocket {
     return this.#send(this.#ws, type, body);
   }
 
-  #send<T extends RequestType>(ws: WebSocket, type: T, body: RequestBody<T>): Promise<ResultOf<T>> {
+  #send<T extends RequestType>(
+    ws: WebSocket,
+    type: T,
+    body: RequestBody<T>,
+    timeoutMs = this.#opts.requestTimeoutMs,
+  ): Promise<ResultOf<T>> {
     const id = this.#nextId;
     this.#nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
     return new Promise<ResultOf<T>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
         reject(new RequestError("timeout", "The server did not answer in time."));
-      }, this.#opts.requestTimeoutMs);
+      }, timeoutMs);
       this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       ws.send(JSON.stringify({ ...body, type, id }));
     });
@@ -178,7 +197,9 @@ export class ParleySocket {
     }
     if (this.#ws !== ws) return;
     this.#ready = true;
+    this.#retrying = false;
     this.#attempt = 0;
+    clearTimeout(this.#openTimer);
     this.#armHeartbeat();
     try {
       await this.#opts.onReady?.(hello);
@@ -217,8 +238,8 @@ export class ParleySocket {
     const ws = this.#ws;
     this.#heartbeatTimer = setTimeout(() => {
       if (!ws || this.#ws !== ws) return;
-      this.#send(ws, "ping", {}).catch((err: RequestError) => {
-        // A half-open TCP connection never fires `close`; give up on it ourselves.
+      this.#send(ws, "ping", {}, this.#opts.heartbeatTimeoutMs).catch((err: RequestError) => {
+        // A dead link or a half-open TCP connection never fires `close`; give up on it ourselves.
         if (err.code === "timeout") this.#drop(ws);
       });
     }, this.#opts.heartbeatMs);
@@ -236,6 +257,7 @@ export class ParleySocket {
     this.#ws = null;
     this.#ready = false;
     clearTimeout(this.#heartbeatTimer);
+    clearTimeout(this.#openTimer);
     for (const pending of this.#pending.values()) {
       clearTimeout(pending.timer);
       pending.reject(new RequestError("disconnected", "The connection was lost."));
@@ -243,9 +265,11 @@ export class ParleySocket {
     this.#pending.clear();
     if (this.#stopped || !shouldReconnect(code)) {
       this.#stopped = true;
+      this.#retrying = false;
       this.#setStatus({ state: "offline", retryAt: null, closeCode: code });
       return;
     }
+    this.#retrying = true;
     const delay = backoffDelay(this.#attempt++, this.#opts.backoffMinMs, this.#opts.backoffMaxMs);
     this.#reconnectTimer = setTimeout(() => this.connect(), delay);
     this.#setStatus({ state: "offline", retryAt: Date.now() + delay, closeCode: code });

@@ -110,3 +110,43 @@ Deno.test("backoffDelay doubles from the minimum up to the maximum, jittered by 
     ok(delay >= base * 0.5 && delay <= base * 1.5, `attempt ${attempt}: ${delay}`);
   }
 });
+
+Deno.test("ParleySocket drops a link whose ping goes unanswered, and says it is reconnecting", async () => {
+  let answering = true;
+  const fake = fakeServer((frame, ws) => {
+    if (!answering) return; // A dead link: nothing comes back, and nothing closes.
+    ws.send(
+      JSON.stringify({
+        type: "reply",
+        id: frame.id,
+        ok: frame.type === "hello" ? HELLO_OK : { ts: 1 },
+      }),
+    );
+  });
+  const seen: ConnectionStatus[] = [];
+  const socket = new ParleySocket({
+    url: fake.url,
+    heartbeatMs: 50,
+    heartbeatTimeoutMs: 100,
+    backoffMinMs: 10,
+    backoffMaxMs: 20,
+  });
+  socket.onStatus((s) => seen.push(s));
+  socket.connect();
+  await waitFor(socket, "connected");
+  await new Promise((r) => setTimeout(r, 200)); // Pings answered: still the first connection.
+  strictEqual(seen.filter((s) => s.state === "connected").length, 1);
+  answering = false;
+  const started = Date.now();
+  await waitFor(socket, "offline");
+  ok(Date.now() - started <= 50 + 100 + 100, `dropped after ${Date.now() - started} ms`);
+  ok(socket.status.state === "offline" && socket.status.retryAt !== null);
+  // The retry is a reconnect, and it hangs too: given up on, and tried again.
+  await waitFor(socket, "connecting");
+  deepStrictEqual(socket.status, { state: "connecting", retrying: true });
+  await waitFor(socket, "offline");
+  answering = true;
+  await waitFor(socket, "connected");
+  socket.close();
+  await fake.server.shutdown();
+});

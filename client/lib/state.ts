@@ -91,7 +91,7 @@ export const notices = signal<{ id: number; text: string }[]>([]);
 export const settingsOpen = signal(false);
 /** Someone whose name was clicked: the card offering to message them. */
 export const userCard = signal<Member | null>(null);
-export const connection = signal<ConnectionStatus>({ state: "connecting" });
+export const connection = signal<ConnectionStatus>({ state: "connecting", retrying: false });
 /** Null until the first `room.list`; islands fall back to the server-rendered list. */
 export const rooms = signal<RoomInfo[] | null>(null);
 export const currentRoom = signal<string | null>(null);
