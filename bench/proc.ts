@@ -87,6 +87,21 @@ export function machineBusyMs(): number | null {
   }
 }
 
+/** Busy CPU time of each core in ms (cpu0, cpu1, ...), from /proc/stat; [] if unreadable. */
+export function coreBusyMs(): number[] {
+  try {
+    return Deno.readTextFileSync("/proc/stat").split("\n")
+      .filter((line) => /^cpu\d+ /.test(line))
+      .map((line) => {
+        const t = line.trim().split(/\s+/).slice(1).map(Number);
+        const total = t.slice(0, 8).reduce((a, b) => a + b, 0);
+        return ((total - t[3]! - t[4]!) * 1000) / CLK_TCK;
+      });
+  } catch {
+    return [];
+  }
+}
+
 /** Polls VmRSS every `everyMs` and keeps the highest value seen. */
 export function rssPeakSampler(pid: number, everyMs = 50): { stop(): number } {
   let peak = statusBytes(pid, "VmRSS") ?? 0;

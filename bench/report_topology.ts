@@ -37,43 +37,51 @@ function where(cpu: Cpu): string {
 /** The server side's share of its core (Parley plus the engines it uses). */
 const serverSide = (cpu: Cpu) => cpu.server + (cpu.engines ?? 0);
 
+/** What bounded one run, from where its CPU went. */
+function bound(id: "f" | "g", r: Run, pinned: boolean): string {
+  const c = r.cpu;
+  const side = serverSide(c);
+  const core0 = pinned ? c.cores?.[0] : undefined;
+  if (c.generator > 0.9 && (core0 ?? side) < 0.9) {
+    return "the generator was the bottleneck (a floor)";
+  }
+  if (core0 === undefined) return `the server side used ${pct(side)} of a core (not pinned)`;
+  if (core0 >= 0.9) {
+    return side >= 0.8 * core0
+      ? `core 0 was full, ${pct(side)} of it the server side`
+      : `core 0 was full, but only ${pct(side)} of it the server side: outside load took ${
+        pct(Math.max(0, core0 - side))
+      }`;
+  }
+  return id === "g"
+    ? `core 0 was only ${pct(core0)} busy: the loop waited on round trips, not on CPU`
+    : `core 0 was ${pct(core0)} busy`;
+}
+
 function limits(id: "f" | "g", s: ScenarioResult, pinned: boolean): string {
   const runs = (["pg2", "pg1", "kv1"] as Topology[])
     .map((t) => [t, s.topologies?.[t]] as const)
     .filter((x): x is [Topology, Run] => x[1] !== undefined && x[1].kind !== "error");
   if (runs.length === 0) return "no run finished";
   const core = pinned
-    ? "core 0 holds the server side (every Parley process, and redis-server and PostgreSQL " +
-      "when used), the generator has core 1"
-    : "not pinned: servers, engines and generator share both cores";
-  const per = runs.map(([t, r]) => `${t}: ${where(r.cpu)}`).join("; ");
-  const busiest = Math.max(...runs.map(([, r]) => serverSide(r.cpu)));
-  const generatorBound = runs.filter(([, r]) =>
-    r.cpu.generator > 0.9 && serverSide(r.cpu) < (pinned ? 0.9 : 1.8)
-  ).map(([t]) => t);
+    ? "Core 0 holds the server side (every Parley process, and redis-server and PostgreSQL " +
+      "when used); the generator has core 1"
+    : "Not pinned: servers, engines and generator share both cores";
+  const per = runs.map(([t, r]) => `${t}: ${where(r.cpu)}; ${bound(id, r, pinned)}`);
   const others = Math.max(...runs.map(([, r]) => r.cpu.others));
-  let verdict: string;
-  if (others > 0.3) {
-    verdict = `Other processes used up to ${pct(others)} of a core meanwhile (their own ` +
-      "cores are not reserved): contention from outside the bench limits these figures; " +
-      "rerun on a quiet machine.";
-  } else if (id === "f") {
-    verdict = busiest > 0.85
-      ? "The server side's core was near full, so latency here includes queueing for it."
-      : `The server side's core was at most ${pct(busiest)} busy: these are path lengths, ` +
-        "not queueing (pg2 adds A's publish to Redis and B's intake to pg1's PostgreSQL " +
-        "commit; kv1 commits to KV in-process).";
-  } else {
-    verdict = generatorBound.length
-      ? `The generator was the bottleneck in ${generatorBound.join(", ")}: a floor.`
-      : pinned
-      ? "The one core of the server side limits all three: both Parley processes of pg2 " +
-        "share it with Redis and PostgreSQL, so pg2 ÷ kv1 is the CPU cost of the split, " +
-        "not its scaling (that needs a core or a machine per process)."
-      : "Two cores shared by everything: pg2 ÷ kv1 mixes the split's cost with its use of " +
-        "the second core.";
-  }
-  return `${core}. ${per}. ${verdict}`;
+  const outside = others > 0.3
+    ? ` Other processes used up to ${pct(others)} of a core meanwhile: rerun on a quiet ` +
+      "machine before quoting these."
+    : "";
+  const tail = id === "f"
+    ? "pg2's path adds A's publish to Redis and B's intake to pg1's PostgreSQL commit; kv1 " +
+      "commits to KV in-process."
+    : pinned
+    ? "pg2 gets no more CPU than kv1, so pg2 ÷ kv1 is the split's cost, not its scaling (that " +
+      "needs a core or machine per process); CPU per message compares costs where outside " +
+      "load distorts rates."
+    : "pg2 ÷ kv1 mixes the split's cost with its use of the second core.";
+  return `${core}. ${per.join(". ")}. ${tail}${outside}`;
 }
 
 export function buildTopologyRows(
@@ -102,12 +110,24 @@ export function buildTopologyRows(
     add("f", "p50 latency, sender → receiver", "ms", lat((r) => r.p50Ms));
     add("f", "p99 latency, sender → receiver", "ms", lat((r) => r.p99Ms));
     add("f", "max latency", "ms", lat((r) => r.maxMs));
+    add(
+      "f",
+      "server-side CPU per message",
+      "µs",
+      (r) => r.kind === "latency" && r.sendRate > 0 ? serverSide(r.cpu) * 1e6 / r.sendRate : NaN,
+    );
   }
   if (scenarios.g?.topologies) {
     const tp = (f: (r: Extract<Run, { kind: "throughput" }>) => number) => (r: Run) =>
       r.kind === "throughput" && !r.stalled ? f(r) : NaN;
     add("g", "deliveries/s", "/s", tp((r) => r.deliveriesPerSecond));
     add("g", "messages committed/s (acked)", "msg/s", tp((r) => r.ackedPerSecond));
+    add(
+      "g",
+      "server-side CPU per message",
+      "µs",
+      tp((r) => r.ackedPerSecond > 0 ? serverSide(r.cpu) * 1e6 / r.ackedPerSecond : NaN),
+    );
   }
   return rows;
 }
@@ -122,7 +142,9 @@ export function topologySection(results: Results): string[] {
     `pg2: ${TOPOLOGY_LABELS.pg2} (in f, senders on A and receivers on B; in g, alternate`,
     `clients on A and B). pg1: ${TOPOLOGY_LABELS.pg1}. kv1: ${TOPOLOGY_LABELS.kv1} (the`,
     "default). Same clients, rooms and load in all three. Ratios are pg2 ÷ the other: above 1 is",
-    "slower for latency, below 1 is fewer for throughput.",
+    "slower for latency and costlier for CPU, below 1 is fewer for throughput. Server-side CPU per",
+    "message is Parley's (both processes) plus Redis's and PostgreSQL's, over the messages sent (f)",
+    "or committed (g): it holds up better than the rates when something else loads the machine.",
     "",
     "| Scenario | Figure | Unit | pg2 | pg1 | kv1 | pg2 ÷ pg1 | pg2 ÷ kv1 |",
     "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",

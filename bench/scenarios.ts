@@ -5,6 +5,7 @@
  */
 import { BenchClient, type Endpoint, pool, signIn, Tally } from "./client.ts";
 import {
+  coreBusyMs,
   cpuMeter,
   cpuMs,
   machineBusyMs,
@@ -48,6 +49,8 @@ export interface Cpu {
   engines?: number;
   /** The same by engine. */
   engineParts?: Record<string, number>;
+  /** How busy each core was (anything on it), as a share of that core. */
+  cores?: number[];
 }
 
 interface RunBase {
@@ -134,9 +137,11 @@ export function meters(ctx: Pick<Context, "pid" | "pids" | "enginePids">): Meter
     : null;
   const generator = cpuMeter(Deno.pid);
   const busy0 = machineBusyMs() ?? 0;
+  const cores0 = coreBusyMs();
   const t0 = performance.now();
   return {
     read: () => {
+      const cores = coreBusyMs();
       const s = servers.map((m) => m());
       const parts = engines?.map(([name, meter]) => [name, meter()] as const);
       const e = parts?.reduce((sum, [, ms]) => sum + ms, 0);
@@ -157,6 +162,9 @@ export function meters(ctx: Pick<Context, "pid" | "pids" | "enginePids">): Meter
         others: wallMs > 0 ? Math.max(0, (busy - serverMs - (e ?? 0) - g.cpuMs) / wallMs) : 0,
       };
       if (pids.length > 1) cpu.perServer = s.map((x) => x.share);
+      if (wallMs > 0 && cores.length > 0 && cores.length === cores0.length) {
+        cpu.cores = cores.map((ms, i) => (ms - cores0[i]!) / wallMs);
+      }
       if (e !== undefined && parts && wallMs > 0) {
         cpu.engines = e / wallMs;
         cpu.engineParts = Object.fromEntries(parts.map(([name, ms]) => [name, ms / wallMs]));
