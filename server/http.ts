@@ -237,7 +237,12 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     const principal = await auth.fromRequest(request);
     const modes = { registration: accounts.registration, guests: auth.guests };
     if (!principal) {
-      return json(401, { error: { code: "unauthorized", message: "Not signed in." }, ...modes });
+      // A rejected token is a failure; a visitor without a session is simply signed out,
+      // which the page asks on every load (a 401 there would log as an error in browsers).
+      if (request.headers.has("authorization")) {
+        return json(401, { error: { code: "unauthorized", message: "Not signed in." }, ...modes });
+      }
+      return json(200, { user: null, ...modes });
     }
     const body = { user: principal.user, role: principal.role, via: principal.via, ...modes };
     // The session renews on the server as it is used; renew the cookie's lifetime with it.

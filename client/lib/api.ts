@@ -34,7 +34,10 @@ export class ApiError extends Error {
   }
 }
 
-/** Who the cookie signs in, and how the server lets people in; 401 is an answer here. */
+/**
+ * Who the cookie signs in, and how the server lets people in. Signed out, the server
+ * answers `{user: null}`; a 401 (a rejected token) means signed out as well.
+ */
 export async function fetchMe(): Promise<Me> {
   const { status, body } = await send("GET", "/api/me");
   const access: ServerAccess = {
@@ -43,7 +46,9 @@ export async function fetchMe(): Promise<Me> {
       : "open",
     guests: body.guests === true,
   };
-  if (status === 401) return { signedIn: false, ...access };
+  if (status === 401 || (status === 200 && body.user === null)) {
+    return { signedIn: false, ...access };
+  }
   if (status !== 200 || !body.user || !body.role) throw apiError(status, body);
   return { signedIn: true, user: body.user, role: body.role, ...access };
 }
@@ -84,7 +89,7 @@ interface Json {
   error?: { code?: unknown; message?: unknown; retryAfterMs?: unknown };
   registration?: unknown;
   guests?: unknown;
-  user?: Member;
+  user?: Member | null;
   role?: ServerRole;
 }
 
