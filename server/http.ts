@@ -10,7 +10,6 @@ import type { Branding, PageProps } from "../protocol/page.ts";
 import type { Asset, ClientAssets } from "./assets.ts";
 import { CLOSE_CODES, ProtocolError } from "../protocol/errors.ts";
 import { HEARTBEAT } from "../protocol/limits.ts";
-import { SERVER_ROLES, type ServerRole } from "../protocol/permissions.ts";
 import { type Account, memberOf } from "./auth/accounts.ts";
 import {
   type Authenticator,
@@ -25,6 +24,18 @@ import { type HookRunner, hookUser } from "./extensions.ts";
 import type { Logger } from "./log.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import { WebSocketConnection } from "./ws_connection.ts";
+import { isJsonMediaType, readBody, unsupportedMediaType } from "./body.ts";
+import { json } from "./reply.ts";
+import {
+  EmptyBody,
+  LoginBody,
+  LogoutBody,
+  RegisterBody,
+  RoomPatch,
+  UserPatch,
+} from "./api/account_schemas.ts";
+
+export { json };
 
 /** Renders the HTML document; the composition root passes the client's renderer in. */
 export type PageRenderer = (props: PageProps) => string;
@@ -85,7 +96,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cross-origin-opener-policy": "same-origin",
   "permissions-policy": "camera=(), microphone=(), geolocation=()",
 };
-const MAX_API_BODY_BYTES = 4096;
 /** Colours only: a hex value, a name, or an rgb()/hsl() of plain numbers. */
 const CSS_COLOR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|(rgb|hsl)a?\([0-9.,%\s]+\))$/;
 
@@ -175,39 +185,40 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
 
   /** POST /api/register {username, password, invite?}: a new account, signed in. */
   async function register(request: Request): Promise<Response> {
-    const body = await readJson(request) as Record<string, unknown> | null;
-    const account = await accounts.register({
-      username: body?.username,
-      password: body?.password,
-      invite: body?.invite,
-    });
+    const body = await readBody(request, RegisterBody);
+    if (!body.ok) return body.response;
+    const account = await accounts.register(body.value);
     log.info("account registered", { user: account.id, role: account.role });
     return signedIn(request, account, await accounts.createSession(account.id), 201);
   }
 
   /** POST /api/login {username, password}: a browser session in an HttpOnly cookie. */
   async function login(request: Request, ip: string): Promise<Response> {
-    const body = await readJson(request) as Record<string, unknown> | null;
-    const account = await accounts.login(body?.username, body?.password, ip);
+    // A body that is no request is answered 400 here, and never counts as a guess.
+    const body = await readBody(request, LoginBody);
+    if (!body.ok) return body.response;
+    const account = await accounts.login(body.value.username, body.value.password, ip);
     return signedIn(request, account, await accounts.createSession(account.id));
   }
 
   /** POST /api/token {username, password}: a session token for bots and native clients. */
   async function issueToken(request: Request, ip: string): Promise<Response> {
-    const body = await readJson(request) as Record<string, unknown> | null;
-    const account = await accounts.login(body?.username, body?.password, ip);
+    const body = await readBody(request, LoginBody);
+    if (!body.ok) return body.response;
+    const account = await accounts.login(body.value.username, body.value.password, ip);
     const token = await accounts.createSession(account.id);
     return json(200, { token, user: memberOf(account), role: account.role });
   }
 
   /** POST /api/logout [{everywhere: true}]: revoke this session, or all of them. */
   async function logout(request: Request): Promise<Response> {
-    const body = await readJson(request) as Record<string, unknown> | null;
+    const body = await readBody(request, LogoutBody, { optional: true });
+    if (!body.ok) return body.response;
     const principal = await auth.fromRequest(request);
     const clear = { "set-cookie": sessionCookie("", isSecure(request)) };
     if (!principal) return new Response(null, { status: 204, headers: clear });
     const userId = principal.user.id;
-    if (body?.everywhere === true) {
+    if (body.value.everywhere === true) {
       await accounts.revokeAll(userId);
       hub.closeUser(userId, CLOSE_CODES.sessionRevoked, "signed out everywhere");
     } else {
@@ -219,6 +230,8 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   }
 
   async function guest(request: Request): Promise<Response> {
+    const body = await readBody(request, EmptyBody, { optional: true });
+    if (!body.ok) return body.response;
     if (!auth.guests) {
       return json(403, {
         error: { code: "guests_disabled", message: "This server does not admit guests." },
@@ -229,7 +242,9 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   }
 
   /** POST /api/ticket: a single-use, short-lived ticket to open one WebSocket (?ticket=). */
-  async function ticket(principal: Principal): Promise<Response> {
+  async function ticket(request: Request, principal: Principal): Promise<Response> {
+    const body = await readBody(request, EmptyBody, { optional: true });
+    if (!body.ok) return body.response;
     return json(200, await accounts.issueTicket(principal));
   }
 
@@ -267,19 +282,19 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       return json(200, { rooms: await hub.allRooms() });
     }
     if (path === "/api/admin/invites" && method === "POST") {
+      const body = await readBody(request, EmptyBody, { optional: true });
+      if (!body.ok) return body.response;
       return json(201, await accounts.createInvite(principal.user.id));
     }
     const user = /^\/api\/admin\/users\/([^/]+)$/.exec(path)?.[1];
     if (user && method === "PATCH") {
-      const body = await readJson(request) as Record<string, unknown> | null;
-      const role = body?.role;
-      if (role !== undefined && !SERVER_ROLES.includes(role as ServerRole)) {
-        return json(400, { error: { code: "invalid_role", message: "admin, user or guest." } });
-      }
+      const body = await readBody(request, UserPatch);
+      if (!body.ok) return body.response;
+      const { role, disabled } = body.value;
       const id = decodeURIComponent(user);
       const account = await accounts.update(id, {
-        ...(role === undefined ? {} : { role: role as ServerRole }),
-        ...(typeof body?.disabled === "boolean" ? { disabled: body.disabled } : {}),
+        ...(role === undefined ? {} : { role }),
+        ...(disabled === undefined ? {} : { disabled }),
       });
       if (account.disabled) {
         await accounts.revokeAll(id);
@@ -293,12 +308,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     }
     const room = /^\/api\/admin\/rooms\/([^/]+)$/.exec(path)?.[1];
     if (room && method === "PATCH") {
-      const body = await readJson(request) as Record<string, unknown> | null;
-      if (typeof body?.disabled !== "boolean") {
-        return json(400, { error: { code: "invalid_request", message: "Send {disabled}." } });
-      }
+      const body = await readBody(request, RoomPatch);
+      if (!body.ok) return body.response;
       return json(200, {
-        room: await hub.setRoomDisabled(decodeURIComponent(room), body.disabled),
+        room: await hub.setRoomDisabled(decodeURIComponent(room), body.value.disabled),
       });
     }
     return json(404, { error: { code: "not_found", message: "Not found." } });
@@ -391,6 +404,11 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     }
     // Everything else changes state: a browser on another site may not ask for it.
     if (method !== "GET" && method !== "HEAD" && !originAllowed(request)) return foreignOrigin();
+    // The API speaks JSON only; a form (which any site can post) is refused before routing.
+    const type = request.headers.get("content-type");
+    if (method !== "GET" && method !== "HEAD" && type !== null && !isJsonMediaType(type)) {
+      return unsupportedMediaType();
+    }
     for (const extension of options.extensions ?? []) {
       const answer = await extension(request, {
         path,
@@ -410,7 +428,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     if (!principal) {
       return json(401, { error: { code: "unauthorized", message: "Not signed in." } });
     }
-    if (path === "/api/ticket" && method === "POST") return await ticket(principal);
+    if (path === "/api/ticket" && method === "POST") return await ticket(request, principal);
     if (path.startsWith("/api/admin/")) return await admin(request, path, principal);
     return json(404, { error: { code: "not_found", message: "Not found." } });
   }
@@ -500,29 +518,6 @@ function serveAsset(request: Request, asset: Asset): Response {
     return new Response(null, { status: 304, headers });
   }
   return new Response(request.method === "HEAD" ? null : asset.body.slice(), { headers });
-}
-
-export function json(
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { "content-type": "application/json", "cache-control": "no-store", ...headers },
-  });
-}
-
-async function readJson(request: Request): Promise<unknown> {
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > MAX_API_BODY_BYTES) return null;
-  const text = await request.text();
-  if (text.length > MAX_API_BODY_BYTES) return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
 }
 
 function isSecure(request: Request): boolean {

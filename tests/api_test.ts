@@ -104,7 +104,7 @@ Deno.test("api: an admin issues scoped keys; only the hash is stored; the scope 
         body: { ...spec, actions: ["fly"] },
       }),
       400,
-      "invalid_request",
+      "bad_request",
     );
 
     const { id, key, user } = await issueKey(server, root, spec);
@@ -186,7 +186,7 @@ Deno.test("api: an admin issues scoped keys; only the hash is stored; the scope 
     refused(
       await call(server, "POST", "/api/v1/rooms/general/messages", { key, body: { text: " " } }),
       400,
-      "invalid_request",
+      "bad_request",
     );
 
     // No key, a session instead of a key, a wrong secret: all unauthorized.

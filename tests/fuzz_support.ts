@@ -67,7 +67,11 @@ export async function check<Ts>(
     ms: Math.round(performance.now() - started),
     interrupted: details.interrupted,
   };
-  if (details.failed) throw new Error(`${name}:\n${fc.defaultReportMessage(details)}`);
+  if (details.failed) {
+    throw new Error(`${name}:\n${fc.defaultReportMessage(details)}`, {
+      cause: details.errorInstance,
+    });
+  }
   reports.push(report);
   if (DEEP || RUNS !== undefined) {
     console.log(

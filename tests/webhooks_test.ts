@@ -111,7 +111,9 @@ async function setup(options: Partial<WebhooksDeps> = {}) {
   const admin = async (method: string, path: string, body?: unknown) => {
     const request = new Request(`http://parley.test${path}`, {
       method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
     });
     const response = await routes(request, {
       path,

@@ -4,11 +4,23 @@
  * at `GET /api/openapi.json`). Message, room and member shapes come from the protocol's
  * own schemas, so the API and the WebSocket protocol cannot drift apart.
  */
-import { json } from "../http.ts";
+import { json } from "../reply.ts";
 import { z } from "zod";
 import { LIMITS } from "../../protocol/limits.ts";
 import { Member, Message, RoomInfo, RoomMember, RoomName } from "../../protocol/schema.ts";
 import type { ProtocolError } from "../../protocol/errors.ts";
+import {
+  EmptyBody,
+  Invite,
+  IssuedToken,
+  LoginBody,
+  LogoutBody,
+  RegisterBody,
+  RoomPatch,
+  SignedIn,
+  Ticket,
+  UserPatch,
+} from "./account_schemas.ts";
 
 // ---- vocabulary -------------------------------------------------------------------------------
 
@@ -32,7 +44,10 @@ const Minutes = z.int().min(1).max(60 * 24 * 366);
 
 export const ApiError = z.strictObject({
   error: z.strictObject({
-    code: z.string().describe("e.g. unauthorized, forbidden, room_not_found, invalid_request"),
+    code: z.string().describe(
+      "e.g. bad_request, unsupported_media_type, too_large, unauthorized, forbidden, " +
+        "origin_required, room_not_found, rate_limited",
+    ),
     message: z.string(),
     permission: z.string().optional().describe(
       "With forbidden: what is missing; `key:<action>` or `key:room` when the API key's " +
@@ -200,43 +215,7 @@ export function protocolFailure(error: ProtocolError): Response {
   });
 }
 
-/** Largest request body the API reads: a full-length message in UTF-8 with room to spare. */
-export const MAX_BODY_BYTES = 32 * 1024;
-
-/**
- * Read and validate a JSON body: the value, or a 400/413 answer saying what is wrong.
- */
-export async function readBody<T extends z.ZodType>(
-  request: Request,
-  schema: T,
-): Promise<{ ok: true; value: z.infer<T> } | { ok: false; response: Response }> {
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > MAX_BODY_BYTES) {
-    await request.body?.cancel();
-    return { ok: false, response: apiError(413, "too_large", "The body is too large.") };
-  }
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.length > MAX_BODY_BYTES) {
-    return { ok: false, response: apiError(413, "too_large", "The body is too large.") };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return { ok: false, response: apiError(400, "bad_json", "The body is not valid JSON.") };
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) =>
-      issue.path.length ? `${issue.path.join(".")}: ${issue.message}` : issue.message
-    );
-    return {
-      ok: false,
-      response: apiError(400, "invalid_request", problems.join("; ")),
-    };
-  }
-  return { ok: true, value: parsed.data };
-}
+export { MAX_BODY_BYTES, readBody } from "../body.ts";
 
 // ---- the document -----------------------------------------------------------------------------
 
@@ -260,6 +239,16 @@ const COMPONENTS: Record<string, z.ZodType> = {
   WebhookCreated,
   Delivery,
   WebhookPayload,
+  RegisterBody,
+  LoginBody,
+  LogoutBody,
+  EmptyBody,
+  UserPatch,
+  RoomPatch,
+  SignedIn,
+  IssuedToken,
+  Ticket,
+  Invite,
 };
 
 type Json = Record<string, unknown>;
@@ -268,6 +257,8 @@ const body = (name: string): Json => ({
   required: true,
   content: { "application/json": { schema: ref(name) } },
 });
+/** A body that may be left out (it stands for `{}` then). */
+const optionalBody = (name: string): Json => ({ ...body(name), required: false });
 const answer = (description: string, schema?: Json): Json =>
   schema ? { description, content: { "application/json": { schema } } } : { description };
 const errors = (...statuses: number[]): Json =>
@@ -286,6 +277,7 @@ const KEY_ID = pathParam("id", "The key's id");
 const HOOK_ID = pathParam("id", "The webhook's id");
 const BOT = [{ apiKey: [] }];
 const ADMIN = [{ session: [] }, { sessionToken: [] }];
+const SIGNED_IN = ADMIN;
 
 function op(
   summary: string,
@@ -294,7 +286,11 @@ function op(
   responses: Json,
   codes: number[],
 ): Json {
-  return { summary, security, ...extra, responses: { ...responses, ...errors(...codes) } };
+  // Whatever takes a body can be sent a malformed, non-JSON or oversized one.
+  const all = extra.requestBody
+    ? [...new Set([400, 413, 415, ...codes])].sort((a, b) => a - b)
+    : codes;
+  return { summary, security, ...extra, responses: { ...responses, ...errors(...all) } };
 }
 
 function paths(): Json {
@@ -308,6 +304,7 @@ function paths(): Json {
         responses: { "200": answer("The OpenAPI document", { type: "object" }) },
       },
     },
+    ...accountPaths(),
     "/api/admin/keys": {
       get: op("List API keys (never their secrets).", ADMIN, {}, {
         "200": answer("The keys", {
@@ -549,13 +546,108 @@ function paths(): Json {
 }
 
 const ERROR_TEXT: Record<number, string> = {
-  400: "The request is malformed (invalid_request, bad_json)",
+  400: "bad_request: the body is not valid JSON or does not match the schema (it never " +
+    "counts as a login attempt); invalid_request: a query parameter is out of range",
   401: "No valid credential: a missing, unknown or revoked key, or no session",
-  403: "The key's scope (permission key:<action> or key:room) or the room's rules refuse it",
+  403: "The key's scope (permission key:<action> or key:room) or the room's rules refuse " +
+    "it; or forbidden (a foreign Origin) or origin_required (a session cookie without " +
+    "Origin or Sec-Fetch-Site: same-origin)",
   404: "No such room, user, message, key or webhook",
-  409: "A room by that name exists, or the bot is not in the room",
+  409: "A room or user by that name exists, or the bot is not in the room",
+  413: "too_large: the body is over 32 KiB; answered before it is read",
+  415: "unsupported_media_type: the body is not sent as Content-Type: application/json",
   429: "Rate limited: see Retry-After and retryAfterMs",
 };
+
+/** Accounts, sessions and server administration: what the web client and admins use. */
+function accountPaths(): Json {
+  const signedIn = (status: string) => ({ [status]: answer("Signed in", ref("SignedIn")) });
+  return {
+    "/api/register": {
+      post: op(
+        "Create an account (the first on a fresh server is its admin) and sign in.",
+        [],
+        { requestBody: body("RegisterBody") },
+        signedIn("201"),
+        [400, 403, 409],
+      ),
+    },
+    "/api/login": {
+      post: op(
+        "Sign in with a password; failures are throttled per address and per username.",
+        [],
+        { requestBody: body("LoginBody") },
+        signedIn("200"),
+        [400, 401, 403, 429],
+      ),
+    },
+    "/api/token": {
+      post: op(
+        "A session token for bots and native clients, in exchange for a password.",
+        [],
+        { requestBody: body("LoginBody") },
+        { "200": answer("The token", ref("IssuedToken")) },
+        [400, 401, 403, 429],
+      ),
+    },
+    "/api/logout": {
+      post: op(
+        "End this session, or every session of the user; their sockets close with 4004.",
+        SIGNED_IN,
+        { requestBody: optionalBody("LogoutBody") },
+        { "204": answer("Signed out; the cookie is cleared") },
+        [],
+      ),
+    },
+    "/api/guest": {
+      post: op(
+        "Continue as a guest (when the server admits guests).",
+        [],
+        { requestBody: optionalBody("EmptyBody") },
+        signedIn("201"),
+        [403],
+      ),
+    },
+    "/api/ticket": {
+      post: op(
+        "A single-use, short-lived ticket to open one WebSocket from another origin.",
+        SIGNED_IN,
+        { requestBody: optionalBody("EmptyBody") },
+        { "200": answer("The ticket", ref("Ticket")) },
+        [401],
+      ),
+    },
+    "/api/admin/invites": {
+      post: op(
+        "An invitation code, for registration by invitation.",
+        ADMIN,
+        { requestBody: optionalBody("EmptyBody") },
+        { "201": answer("The code", ref("Invite")) },
+        [401, 403],
+      ),
+    },
+    "/api/admin/users/{id}": {
+      parameters: [pathParam("id", "The user's id")],
+      patch: op("Change a user's server role, or disable them.", ADMIN, {
+        requestBody: body("UserPatch"),
+      }, {
+        "200": answer("The user", { type: "object", properties: { user: { type: "object" } } }),
+      }, [401, 403, 404]),
+    },
+    "/api/admin/rooms/{room}": {
+      parameters: [ROOM],
+      patch: op("Disable a room, or enable it again.", ADMIN, {
+        requestBody: body("RoomPatch"),
+      }, {
+        "200": answer("The room", {
+          type: "object",
+          properties: { room: ref("RoomInfo") },
+          required: ["room"],
+        }),
+      }, [401, 403, 404]),
+    },
+  };
+}
 
 /** The API as OpenAPI 3.1; its schemas are JSON Schema 2020-12, straight from zod. */
 export function openApiDocument(): Json {
