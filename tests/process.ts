@@ -1,5 +1,7 @@
 /** Run Parley as a real child process and find the port it chose. */
 export interface ServerProcess {
+  /** The child's process id, e.g. to sample its memory from /proc. */
+  pid: number;
   url: string;
   wsUrl: string;
   port: number;
@@ -53,6 +55,7 @@ export async function spawnServer(
     }
   })();
   return {
+    pid: child.pid,
     port,
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
