@@ -124,7 +124,10 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
   if (!(crossRate > 0 && crossRate <= 1000)) {
     fail("--cross-rate must be 0-1000 messages per second");
   }
-  const out = smoke ? Deno.makeTempDirSync({ prefix: "parley-bench-smoke-" }) : null;
+  // A smoke run writes into a temp dir, unless told where (the smoke test says where).
+  const out = smoke && !(values.json && values.markdown)
+    ? Deno.makeTempDirSync({ prefix: "parley-bench-smoke-" })
+    : null;
   return {
     scenarios: ALL.filter((s) => scenarios.includes(s)),
     targets: TARGETS.filter((t) => targets.includes(t)),
