@@ -34,6 +34,8 @@ interface MessageItemProps {
   onCancelEdit?: () => void;
   /** Present when the user may delete; rejects with the reason it was refused. */
   onDelete?: () => Promise<void>;
+  /** Present while a delete waits out its undo time: keep the message after all. */
+  onUndoDelete?: () => void;
   /** Present when the author's name opens their card (e.g. to message them). */
   onAuthor?: () => void;
 }
@@ -55,9 +57,11 @@ export function MessageItem(props: MessageItemProps) {
     pending && "pending",
     error && "failed",
     props.editing && "editing",
+    props.onUndoDelete && "deleting",
   ].filter(Boolean).join(" ");
   const remove = props.onDelete;
-  const actions = !deleted && !pending && !props.editing && (props.onEdit || remove);
+  const undo = props.onUndoDelete;
+  const actions = !deleted && !pending && !props.editing && (props.onEdit || remove || undo);
   return (
     <li class={cls} data-testid={pending ? "pending" : "message"} data-seq={seq}>
       <Avatar user={author} />
@@ -88,7 +92,13 @@ export function MessageItem(props: MessageItemProps) {
               (edited)
             </span>
           )}
-          {actions && (
+          {undo && !deleted && <span class="message-state">deleting…</span>}
+          {actions && undo && (
+            <span class="message-actions">
+              <UndoButton onUndo={undo} />
+            </span>
+          )}
+          {actions && !undo && (
             <span class="message-actions">
               {props.onEdit && (
                 <button
@@ -154,6 +164,25 @@ export function MessageItem(props: MessageItemProps) {
         {props.seenBy && <div class="receipts" data-testid="receipts">{props.seenBy}</div>}
       </div>
     </li>
+  );
+}
+
+/** "Undo", in place of the Delete that was pressed; it takes the focus Delete had. */
+function UndoButton({ onUndo }: { onUndo: () => void }) {
+  const button = useRef<HTMLButtonElement>(null);
+  useLayoutEffect(() => {
+    if (document.activeElement === document.body) button.current?.focus();
+  }, []);
+  return (
+    <button
+      ref={button}
+      type="button"
+      class="link-button"
+      data-testid="message-undo-delete"
+      onClick={onUndo}
+    >
+      Undo
+    </button>
   );
 }
 

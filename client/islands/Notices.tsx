@@ -8,6 +8,16 @@ export function Notices() {
       {list.map((n) => (
         <div key={n.id} class="notice" data-testid="notice" role="status">
           <span>{n.text}</span>
+          {n.action && (
+            <button
+              type="button"
+              class="link-button notice-action"
+              data-testid="notice-action"
+              onClick={n.action.run}
+            >
+              {n.action.label}
+            </button>
+          )}
           <button
             type="button"
             class="link-button"

@@ -9,17 +9,20 @@ import {
   editMessage,
   loadEarlier,
   retryMessage,
+  undoDelete,
 } from "../lib/app.ts";
 import { moderationText } from "../lib/moderation.ts";
 import {
   atBottom,
   connection,
   currentRoom,
+  deleting,
   dismissNote,
   editing,
   features,
   identity,
   type LocalNote,
+  messageKey,
   roomInfo,
   roomView,
   standingOf,
@@ -56,6 +59,7 @@ export function Timeline() {
   const mayDeleteOwn = can("delete.own", standing);
   const mayDeleteAny = can("delete.any", standing);
   const notes = view?.notes.value ?? [];
+  const deletes = deleting.value;
   /** Moderation seen live and command feedback, by time; each goes before the first later message. */
   const lines: SystemItem[] = [
     ...(view?.events.value ?? []).map((event) => ({ ts: event.ts, event })),
@@ -176,6 +180,7 @@ export function Timeline() {
                     canEdit={mine && mayEdit}
                     canDelete={mine ? mayDeleteOwn || mayDeleteAny : mayDeleteAny}
                     editing={m.seq === edited}
+                    deleting={deletes.has(messageKey(room, m.seq))}
                     seenBy={seenBy?.get(m.seq)}
                     openCard={!mine && namesOpenCards}
                   />
@@ -246,6 +251,8 @@ interface RowProps {
   canEdit: boolean;
   canDelete: boolean;
   editing: boolean;
+  /** Deleted, but the user may still undo it: nothing was sent yet. */
+  deleting: boolean;
   seenBy: string | undefined;
   /** The author's name opens their card (to message them). */
   openCard: boolean;
@@ -257,7 +264,8 @@ class MessageRow extends Component<RowProps> {
     const prev = this.props;
     return prev.message !== next.message || prev.room !== next.room || prev.mine !== next.mine ||
       prev.canEdit !== next.canEdit || prev.canDelete !== next.canDelete ||
-      prev.editing !== next.editing || prev.seenBy !== next.seenBy ||
+      prev.editing !== next.editing || prev.deleting !== next.deleting ||
+      prev.seenBy !== next.seenBy ||
       prev.openCard !== next.openCard;
   }
 
@@ -283,6 +291,7 @@ class MessageRow extends Component<RowProps> {
           : undefined}
         onCancelEdit={stopEditing}
         onDelete={canDelete ? () => deleteMessage(room, m.seq) : undefined}
+        onUndoDelete={this.props.deleting ? () => undoDelete(room, m.seq) : undefined}
         onAuthor={openCard ? () => userCard.value = m.author : undefined}
       />
     );

@@ -38,12 +38,14 @@ import {
   commands,
   connection,
   currentRoom,
+  dismissNotice,
   editing,
   features,
   gate,
   gateMessage,
   identity,
   markDisconnected,
+  messageKey,
   notify,
   pageVisible,
   panel,
@@ -55,6 +57,7 @@ import {
   roomView,
   serverAccess,
   serverRole,
+  setDeleting,
   settingsOpen,
   setTyping,
   updatePending,
@@ -209,6 +212,7 @@ function showGate(message: string | null): void {
   openedRooms.clear();
   // Messages still queued were written by the user who left; never send them as the next.
   outbox.length = 0;
+  for (const undo of [...waitingDeletes.values()]) undo();
   sync = new RoomSync(request);
   resetState();
   batch(() => {
@@ -476,9 +480,45 @@ export function editMessage(room: string, seq: number, text: string): Promise<vo
   return sync.edit(room, seq, text);
 }
 
-/** Delete a message (ours, or any as a moderator); rejects with the server's reason. */
+/** How long a delete waits, with an Undo, before it is sent. */
+const UNDO_DELETE_MS = 5000;
+/** Deletes waiting out their undo time, by `messageKey`: each one's undo. */
+const waitingDeletes = new Map<string, () => void>();
+
+/**
+ * Delete a message (ours, or any as a moderator) once the user has had a few seconds to
+ * undo it: nothing is sent before. Resolves when it is deleted or undone; rejects with
+ * the server's reason.
+ */
 export function deleteMessage(room: string, seq: number): Promise<void> {
-  return sync.delete(room, seq);
+  const key = messageKey(room, seq);
+  if (waitingDeletes.has(key)) return Promise.resolve();
+  setDeleting(room, seq, true);
+  return new Promise((resolve, reject) => {
+    let notice = 0;
+    const done = () => {
+      clearTimeout(timer);
+      waitingDeletes.delete(key);
+      dismissNotice(notice);
+    };
+    const undo = () => {
+      done();
+      setDeleting(room, seq, false);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      done();
+      // Marked until the server answers, so the text does not come back in between.
+      sync.delete(room, seq).then(resolve, reject).finally(() => setDeleting(room, seq, false));
+    }, UNDO_DELETE_MS);
+    waitingDeletes.set(key, undo);
+    notice = notify("Message deleted.", UNDO_DELETE_MS, { label: "Undo", run: undo });
+  });
+}
+
+/** Keep a message whose delete is still waiting: nothing was sent. */
+export function undoDelete(room: string, seq: number): void {
+  waitingDeletes.get(messageKey(room, seq))?.();
 }
 
 /** Edit our newest message in `room` (ArrowUp in an empty composer); false if there is none. */

@@ -85,8 +85,20 @@ export const serverAccess = signal<ServerAccess | null>(null);
 export const gate = signal<"checking" | "open" | "closed">("checking");
 /** Why the sign-in page is showing, e.g. "You were signed out". */
 export const gateMessage = signal<string | null>(null);
+/** A notice's one action, e.g. "Undo". */
+export interface NoticeAction {
+  label: string;
+  run: () => void;
+}
+export interface Notice {
+  id: number;
+  text: string;
+  action?: NoticeAction;
+}
 /** Short-lived notices ("You were kicked from #x"), oldest first. */
-export const notices = signal<{ id: number; text: string }[]>([]);
+export const notices = signal<Notice[]>([]);
+/** Messages deleted but not yet sent, while an Undo is offered; keys from `messageKey`. */
+export const deleting = signal<ReadonlySet<string>>(new Set());
 /** The current room's settings panel is open. */
 export const settingsOpen = signal(false);
 /** Someone whose name was clicked: the card offering to message them. */
@@ -215,10 +227,26 @@ export function addModeration(event: ModerationEvent): void {
 let noticeId = 0;
 
 /** Show `text` for a while; the Notices island lets the user dismiss it sooner. */
-export function notify(text: string, ms = 8000): void {
+export function notify(text: string, ms = 8000, action?: NoticeAction): number {
   const id = ++noticeId;
-  notices.value = [...notices.value, { id, text }];
+  notices.value = [...notices.value, action ? { id, text, action } : { id, text }];
   setTimeout(() => dismissNotice(id), ms);
+  return id;
+}
+
+/** The key of a message of a room, as `deleting` holds it. */
+export function messageKey(room: string, seq: number): string {
+  return `${room}#${seq}`;
+}
+
+/** Mark a message as deleted-but-undoable, or not any more. */
+export function setDeleting(room: string, seq: number, on: boolean): void {
+  const key = messageKey(room, seq);
+  if (deleting.value.has(key) === on) return;
+  const next = new Set(deleting.value);
+  if (on) next.add(key);
+  else next.delete(key);
+  deleting.value = next;
 }
 
 export function dismissNotice(id: number): void {
@@ -251,6 +279,7 @@ export function resetState(): void {
     currentRoom.value = null;
     panel.value = null;
     editing.value = null;
+    deleting.value = new Set();
     settingsOpen.value = false;
     userCard.value = null;
     commands.value = [];
