@@ -90,8 +90,8 @@ const checkRaw = (raw: string) => holds(raw, decode(raw));
 
 Deno.test("fuzz codec: arbitrary text never throws and always answers", async () => {
   await check("codec/arbitrary text", fc.property(jsonishText, checkRaw), {
-    quick: 300,
-    deep: 50_000,
+    quick: 200,
+    deep: 10_000,
   });
 });
 
@@ -105,8 +105,8 @@ Deno.test("fuzz codec: arbitrary JSON values and frame-like objects", async () =
 
 Deno.test("fuzz codec: mutations of valid frames", async () => {
   await check("codec/mutations", fc.property(mutatedFrame, checkRaw), {
-    quick: 400,
-    deep: 100_000,
+    quick: 300,
+    deep: 50_000,
   });
 });
 
@@ -150,7 +150,7 @@ Deno.test("fuzz codec: the hand check of send agrees with the schema", async () 
       if (decoded.ok && schema.success) assert.deepEqual(decoded.frame, schema.data);
       holds(raw, decoded);
     }),
-    { quick: 400, deep: 100_000 },
+    { quick: 300, deep: 50_000 },
   );
 });
 

@@ -279,7 +279,7 @@ Deno.test("fuzz rest: malformed login bodies never count as failed logins", asyn
           assert.equal(right.status, 200, `the right password: ${await right.text()}`);
         },
       ),
-      { quick: 3, deep: 200 },
+      { quick: 3, deep: 150 },
     );
   });
 });
@@ -335,7 +335,7 @@ Deno.test("fuzz rest: account and bot routes answer any body without a 500", asy
         },
       ),
       // Register runs scrypt for each valid body: kept to a few in the quick pass.
-      { quick: 40, deep: 3_000 },
+      { quick: 40, deep: 10_000 },
     );
   });
 });
@@ -366,7 +366,7 @@ Deno.test("fuzz rest: valid registrations are accepted and can sign in", async (
         const login = await call(server, "POST", "/api/login", body, json);
         assert.equal(login.status, 200, await login.text());
       }),
-      { quick: 3, deep: 200 },
+      { quick: 3, deep: 150 },
     );
   });
 });

@@ -586,7 +586,7 @@ Deno.test("fuzz session: one frame at a time, every reply as the model says", as
   await check(
     "session/model",
     fc.asyncProperty(script(40), runModel),
-    { quick: 20, deep: 5_000 },
+    { quick: 25, deep: 4_000 },
   );
 });
 
@@ -697,6 +697,6 @@ Deno.test("fuzz session: bursts of frames without waiting, under any interleavin
   ).map(([opening, rest]) => opening ? [OPENING, ...rest] : rest);
   await check("session/pipelined", fc.asyncProperty(bursts, runPipelined), {
     quick: 30,
-    deep: 4_000,
+    deep: 2_000,
   });
 });

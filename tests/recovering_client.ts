@@ -36,6 +36,11 @@ export class RecoveringClient {
     return new RecoveringClient(server, await signIn(server, name), rooms);
   }
 
+  /** Who this client is signed in as. */
+  get user(): { id: string; name: string } {
+    return this.identity.user;
+  }
+
   get connected(): boolean {
     return this.#client?.socket.readyState === WebSocket.OPEN;
   }
