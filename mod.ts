@@ -116,6 +116,12 @@ export interface ChatServerOptions {
   /** Origins besides the server's own that may open WebSockets; "*" allows any. */
   allowedOrigins?: string[];
   /**
+   * The URLs browsers reach the server at, e.g. ["https://chat.example.com"]: requests for
+   * other host names are refused (421, against DNS rebinding), and these origins may open
+   * sockets and change state. Addresses (localhost, IP literals) are always answered.
+   */
+  publicUrls?: string[];
+  /**
    * Behind a reverse proxy: take each client's address from the X-Forwarded-For the proxy
    * appends (its last hop), so login throttling is per client, not per proxy.
    */
@@ -190,6 +196,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     frames: options.frames ?? [],
     commands: options.commands ?? [],
     allowedOrigins: options.allowedOrigins ?? [],
+    publicUrls: options.publicUrls ?? [],
     trustProxy: options.trustProxy ?? false,
     ...(limits.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: limits.maxBufferedBytes }),
     ...(limits.retention ? { retention: limits.retention } : {}),

@@ -52,6 +52,7 @@ export async function compose(
     },
     branding: { title: config.title },
     allowedOrigins: config.allowedOrigins,
+    publicUrls: config.publicUrls,
     trustProxy: config.trustProxy,
   });
 }
@@ -114,6 +115,12 @@ export async function main(args: string[]): Promise<number> {
   }
   if (config.createAdmin !== null) return await createAdmin(config, config.createAdmin);
   const log = createLogger(config.logLevel);
+  if (config.publicUrls.length === 0 && ["0.0.0.0", "::", "[::]"].includes(config.hostname)) {
+    log.warn(
+      "listening on every interface without --public-url: only requests made to localhost or " +
+        "an IP address are answered (421 for host names); name yours with --public-url",
+    );
+  }
   let app: ChatServer;
   try {
     app = await compose(config, log);

@@ -71,6 +71,8 @@ export interface AppOptions {
   /** Take the client's address from X-Forwarded-For (behind a reverse proxy). */
   trustProxy?: boolean;
   allowedOrigins?: string[];
+  /** The server's public URLs: other host names are refused (421); addresses always served. */
+  publicUrls?: string[];
   maxBufferedBytes?: number;
   session?: Omit<SessionOptions, "log">;
   /** Server-wide retention for rooms without their own. */
@@ -153,6 +155,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     hooks: extensions.hooks,
     trustProxy: options.trustProxy ?? false,
     allowedOrigins: options.allowedOrigins ?? [],
+    publicUrls: options.publicUrls ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     flushes: new FlushScheduler(),
     log: options.log,

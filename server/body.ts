@@ -49,7 +49,10 @@ export async function readBody<T extends z.ZodType>(
 ): Promise<Decoded<z.infer<T>>> {
   const declared = request.headers.get("content-length");
   if (optional && (request.body === null || declared === "0")) return validate(schema, {});
-  if (!isJsonMediaType(request.headers.get("content-type"))) {
+  const type = request.headers.get("content-type");
+  const typed = isJsonMediaType(type);
+  // Without a Content-Length, an optional body may still turn out empty: look first.
+  if (!typed && !(optional && type === null)) {
     discard(request);
     return { ok: false, response: unsupportedMediaType() };
   }
@@ -64,6 +67,7 @@ export async function readBody<T extends z.ZodType>(
       ? validate(schema, {})
       : { ok: false, response: badRequest("The body is empty; send a JSON object.") };
   }
+  if (!typed) return { ok: false, response: unsupportedMediaType() };
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));

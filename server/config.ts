@@ -6,6 +6,7 @@ import type { JwtOptions } from "./auth/jwt.ts";
 import { DEFAULT_PASSWORD_COST, MIN_PASSWORD_COST } from "./auth/passwords.ts";
 import type { LogLevel } from "./log.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
+import { isAddress, originOf } from "./origins.ts";
 
 /** Where history, accounts and permissions live. */
 export type StoreSpec =
@@ -27,6 +28,11 @@ export interface Config {
   presenceTtlMs: number;
   /** Origins allowed to open WebSockets besides the server's own; "*" allows any. */
   allowedOrigins: string[];
+  /**
+   * The origins browsers reach this server at: other host names are refused (421).
+   * Addresses (localhost, IP literals) are always answered; empty names none else.
+   */
+  publicUrls: string[];
   title: string;
   maxBufferedBytes: number;
   logLevel: LogLevel;
@@ -106,6 +112,15 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: "",
     multiple: true,
     help: "Extra origin allowed to open WebSockets (repeat, or comma-separate in env)",
+  },
+  "public-url": {
+    type: "string",
+    env: "PARLEY_PUBLIC_URL",
+    default: "",
+    multiple: true,
+    help: "URL browsers use to reach Parley, e.g. https://chat.example.com (repeat, or " +
+      "comma-separate in env); other host names get 421. Default: --hostname when it is a " +
+      "name; addresses (localhost, IPs) are always answered",
   },
   title: {
     type: "string",
@@ -275,6 +290,12 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     ? given.map(String)
     : pick("allowed-origin").split(",");
   const allowedOrigins = origins.map((o) => o.trim()).filter(Boolean).map(normalizeOrigin);
+  const publicUrls = publicOrigins(
+    values["public-url"],
+    pick("public-url"),
+    pick("hostname"),
+    port,
+  );
   const registration = pick("registration");
   if (!(REGISTRATION_MODES as readonly string[]).includes(registration)) {
     throw new ConfigError(`--registration must be open, invite or closed, not "${registration}".`);
@@ -313,6 +334,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       bus: busSpec(pick("bus")),
       presenceTtlMs: integer("--presence-ttl", pick("presence-ttl"), 1, 3600) * 1000,
       allowedOrigins,
+      publicUrls,
       title: pick("title").slice(0, 60),
       maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),
       logLevel: logLevel as LogLevel,
@@ -401,6 +423,36 @@ function positive(flag: string, text: string): number {
     throw new ConfigError(`${flag} must be a number of days above 0, not "${text}".`);
   }
   return n;
+}
+
+/**
+ * `--public-url`s (or PARLEY_PUBLIC_URL) as origins. Without any, a host name given to
+ * `--hostname` is the public one; addresses need none (they are always answered).
+ */
+function publicOrigins(
+  given: string | boolean | (string | boolean)[] | undefined,
+  fromEnv: string,
+  hostname: string,
+  port: number,
+): string[] {
+  const texts = Array.isArray(given) && given.length ? given.map(String) : fromEnv.split(",");
+  const origins = texts.map((t) => t.trim()).filter(Boolean).map((text) => {
+    try {
+      return originOf(text);
+    } catch {
+      throw new ConfigError(
+        `--public-url "${text}" is not an http(s) URL like https://chat.example.com.`,
+      );
+    }
+  });
+  if (origins.length) return [...new Set(origins)];
+  const name = hostname.toLowerCase();
+  if (port === 0 || name.includes(":") || name === "0.0.0.0" || isAddress(name)) return [];
+  try {
+    return [originOf(`http://${name}:${port}`)];
+  } catch {
+    return [];
+  }
 }
 
 function normalizeOrigin(origin: string): string {

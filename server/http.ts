@@ -26,6 +26,7 @@ import { Session, type SessionOptions } from "./session.ts";
 import { WebSocketConnection } from "./ws_connection.ts";
 import { isJsonMediaType, readBody, unsupportedMediaType } from "./body.ts";
 import { json } from "./reply.ts";
+import { OriginPolicy, type OriginVerdict } from "./origins.ts";
 import {
   EmptyBody,
   LoginBody,
@@ -67,6 +68,11 @@ export interface HttpOptions {
    */
   trustProxy?: boolean;
   allowedOrigins: string[];
+  /**
+   * The server's public URLs: requests for other host names are refused (421), and their
+   * origins may call in. Addresses (localhost, IP literals) are always answered.
+   */
+  publicUrls?: string[];
   maxBufferedBytes: number;
   /** Flushes every socket's queued frames at the end of a task; one per server. */
   flushes?: FlushScheduler;
@@ -96,6 +102,8 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cross-origin-opener-policy": "same-origin",
   "permissions-policy": "camera=(), microphone=(), geolocation=()",
 };
+/** Answered whatever the Host: probes and scrapers use names of their own. */
+const HOST_FREE_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
 /** Colours only: a hex value, a name, or an rgb()/hsl() of plain numbers. */
 const CSS_COLOR = /^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20}|(rgb|hsl)a?\([0-9.,%\s]+\))$/;
 
@@ -111,29 +119,50 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     [assets.css.path, assets.css],
   ]);
   let protocolJson: string | undefined;
+  const origins = new OriginPolicy({
+    publicUrls: options.publicUrls ?? [],
+    allowedOrigins: options.allowedOrigins,
+    trustProxy: options.trustProxy ?? false,
+  });
+  const misdirectedHosts = new Set<string>();
 
-  function originAllowed(request: Request): boolean {
-    const origin = request.headers.get("origin");
-    // Non-browser clients send no Origin; cross-site hijacking needs a browser, which always does.
-    if (origin === null) return true;
-    if (options.allowedOrigins.includes("*") || options.allowedOrigins.includes(origin)) {
-      return true;
+  /**
+   * Origin, for a request that changes state or opens a socket. Non-browser clients send
+   * none, and need none; but when the session cookie is what signs the request in, it
+   * came from a browser, which says where from.
+   */
+  function originVerdict(request: Request, { ticket = false } = {}): OriginVerdict {
+    const cookie = readCookie(request.headers.get("cookie"), SESSION_COOKIE) !== undefined &&
+      bearerToken(request) === undefined &&
+      !(ticket && new URL(request.url).searchParams.has("ticket"));
+    return origins.check(request, cookie);
+  }
+
+  function misdirected(request: Request): Response {
+    const host = origins.host(request) ?? "(malformed)";
+    if (misdirectedHosts.size < 100 && !misdirectedHosts.has(host)) {
+      misdirectedHosts.add(host);
+      log.warn("request for a host this server does not answer for: 421 (see --public-url)", {
+        host,
+      });
     }
-    try {
-      // Compare hosts, not schemes: behind a TLS proxy the request URL says http.
-      return new URL(origin).host === (request.headers.get("host") ?? new URL(request.url).host);
-    } catch {
-      return false;
-    }
+    return json(421, {
+      error: {
+        code: "misdirected_request",
+        message: "This server does not answer for that host; its --public-url names the ones " +
+          "it does.",
+      },
+    });
   }
 
   async function upgrade(request: Request): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: { code: "upgrade_required", message: "Use a WebSocket." } });
     }
-    if (!originAllowed(request)) {
-      log.warn("upgrade refused: foreign origin", { origin: request.headers.get("origin") });
-      return foreignOrigin();
+    const verdict = originVerdict(request, { ticket: true });
+    if (verdict !== "ok") {
+      log.warn("upgrade refused: origin", { origin: request.headers.get("origin"), verdict });
+      return originRefused(verdict);
     }
     const principal = await auth.fromRequest(request, { ticket: true });
     if (!principal) {
@@ -372,6 +401,9 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       return json(404, { error: { code: "not_found", message: "Not found." } });
     }
     const path = url.pathname.slice(base.length) || "/";
+    // A browser fooled by DNS rebinding asks for a name of the attacker's; probes and
+    // scrapers use names of their own, and health and metrics reveal nothing.
+    if (!HOST_FREE_PATHS.has(path) && !origins.hostAllowed(request)) return misdirected(request);
     if (path === "/ws") return await upgrade(request);
     if (method === "GET" || method === "HEAD") {
       if (path === "/") return await page();
@@ -403,7 +435,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       return json(404, { error: { code: "not_found", message: "Not found." } });
     }
     // Everything else changes state: a browser on another site may not ask for it.
-    if (method !== "GET" && method !== "HEAD" && !originAllowed(request)) return foreignOrigin();
+    if (method !== "GET" && method !== "HEAD") {
+      const verdict = originVerdict(request);
+      if (verdict !== "ok") return originRefused(verdict);
+    }
     // The API speaks JSON only; a form (which any site can post) is refused before routing.
     const type = request.headers.get("content-type");
     if (method !== "GET" && method !== "HEAD" && type !== null && !isJsonMediaType(type)) {
@@ -504,8 +539,14 @@ function bearerOrCookie(request: Request): string | undefined {
   return bearerToken(request) ?? readCookie(request.headers.get("cookie"), SESSION_COOKIE);
 }
 
-function foreignOrigin(): Response {
-  return json(403, { error: { code: "forbidden", message: "Origin not allowed." } });
+function originRefused(verdict: Exclude<OriginVerdict, "ok">): Response {
+  return json(403, {
+    error: verdict === "foreign" ? { code: "forbidden", message: "Origin not allowed." } : {
+      code: "origin_required",
+      message: "A request signed in by the session cookie must carry Origin (browsers " +
+        "send it); other clients use a bearer token.",
+    },
+  });
 }
 
 function serveAsset(request: Request, asset: Asset): Response {

@@ -170,10 +170,16 @@ Deno.test("auth: logging out closes that session's socket with a no-reconnect co
     assert.match(out.headers.get("set-cookie")!, /parley_session=; .*Max-Age=0/);
     assert.equal((await a.closed).code, CLOSE_CODES.sessionRevoked);
     assert.equal(b.socket.readyState, WebSocket.OPEN, "the other session is untouched");
-    assert.equal(await upgradeStatus(server.wsUrl, { cookie: phone.cookie }), 401);
+    assert.equal(
+      await upgradeStatus(server.wsUrl, { cookie: phone.cookie, origin: server.url }),
+      401,
+    );
     await post(server, "/api/logout", { everywhere: true }, { cookie: laptop.cookie });
     assert.equal((await b.closed).code, CLOSE_CODES.sessionRevoked);
-    assert.equal(await upgradeStatus(server.wsUrl, { cookie: laptop.cookie }), 401);
+    assert.equal(
+      await upgradeStatus(server.wsUrl, { cookie: laptop.cookie, origin: server.url }),
+      401,
+    );
   } finally {
     await server.close();
   }

@@ -23,6 +23,7 @@ export const TEST_CONFIG: Config = {
   bus: { kind: "local" },
   presenceTtlMs: 30_000,
   allowedOrigins: [],
+  publicUrls: [],
   title: "Parley",
   maxBufferedBytes: 1024 * 1024,
   logLevel: "silent",

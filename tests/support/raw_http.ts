@@ -39,21 +39,26 @@ export async function rawRequest(
   let text = "";
   let statusAt = -1;
   const timeoutMs = options.timeoutMs ?? 10_000;
+  let received = new Uint8Array(0);
   const reading = (async () => {
     const buffer = new Uint8Array(64 * 1024);
-    const decoder = new TextDecoder();
     for (;;) {
       const n = await conn.read(buffer).catch(() => null);
       if (n === null) {
         closed = true;
         return;
       }
-      text += decoder.decode(buffer.subarray(0, n), { stream: true });
+      const grown = new Uint8Array(received.length + n);
+      grown.set(received);
+      grown.set(buffer.subarray(0, n), received.length);
+      received = grown;
+      text = new TextDecoder().decode(received);
       if (statusAt < 0 && text.includes("\r\n")) statusAt = performance.now() - started;
-      const end = text.indexOf("\r\n\r\n");
+      const end = indexOfBlankLine(received);
       if (end < 0) continue;
-      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
-      if (text.length >= end + 4 + length) {
+      const head = new TextDecoder().decode(received.subarray(0, end));
+      const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+      if (received.length >= end + 4 + length) {
         answered = true;
         // A closing server says so right after its answer; look a moment for that.
         const more = await Promise.race([
@@ -117,6 +122,15 @@ export function chunk(bytes: Uint8Array): Uint8Array {
   out.set(bytes, size.length);
   out.set(encoder.encode("\r\n"), size.length + bytes.length);
   return out;
+}
+
+function indexOfBlankLine(bytes: Uint8Array): number {
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      return i;
+    }
+  }
+  return -1;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
