@@ -215,7 +215,11 @@ interface ReadRoom {
   last_seq: number;
 }
 
-/** The batch's rooms, edit targets and resent originals, read in one statement (one snapshot). */
+/**
+ * The batch's rooms, edit targets and resent originals, read in one statement (one
+ * snapshot). Each lookup is a LATERAL probe of an index: a plain join against
+ * jsonb_to_recordset (guessed at 100 rows) let the planner scan the whole entries table.
+ */
 async function readFor(
   sql: Sql,
   batch: Pending[],
@@ -233,16 +237,29 @@ async function readFor(
       coalesce((SELECT json_agg(json_build_object(
           'name', name, 'version', version, 'last_seq', last_seq))
         FROM rooms WHERE name = ANY(${rooms}::text[]) AND deleting_until IS NULL), '[]') AS rooms,
-      coalesce((SELECT json_agg(e) FROM entries e
-        JOIN jsonb_to_recordset(${JSON.stringify(targets)}::text::jsonb) AS w(room text, seq int8)
-          ON e.room = w.room AND e.seq = w.seq), '[]') AS targets,
-      coalesce((SELECT json_agg(e) FROM entries e
-        JOIN jsonb_to_recordset(${JSON.stringify(sends)}::text::jsonb)
+      coalesce((SELECT json_agg(e)
+        FROM jsonb_to_recordset(${JSON.stringify(targets)}::text::jsonb) AS w(room text, seq int8)
+        CROSS JOIN LATERAL (SELECT * FROM entries e
+          WHERE e.room = w.room AND e.seq = w.seq LIMIT 1) e), '[]') AS targets,
+      coalesce((SELECT json_agg(e)
+        FROM jsonb_to_recordset(${JSON.stringify(sends)}::text::jsonb)
           AS w(room text, author_id text, nonce text)
-          ON e.room = w.room AND e.author_id = w.author_id AND e.nonce = w.nonce), '[]')
-        AS originals`;
+        CROSS JOIN LATERAL (SELECT * FROM entries e
+          WHERE e.room = w.room AND e.author_id = w.author_id AND e.nonce = w.nonce
+          LIMIT 1) e), '[]') AS originals`;
   return row!;
 }
+
+/**
+ * Edits and deletes rewrite their targets; left out of a batch with none, so a batch of
+ * sends never plans a join against the whole entries table.
+ */
+const REWRITE = `,
+     rewritten AS (
+       UPDATE entries e SET text = x.text, edited_at = x.edited_at, deleted = x.deleted
+       FROM jsonb_to_recordset($3::text::jsonb) AS x(${ENTRY_RECORD})
+       WHERE e.room = x.room AND e.seq = x.seq AND x.room IN (SELECT name FROM bumped)
+     )`;
 
 /**
  * The write, one statement: lock the rooms in name order (so two processes never
@@ -277,14 +294,13 @@ async function write(
          deleted
        FROM jsonb_to_recordset($2::text::jsonb) AS x(${ENTRY_RECORD})
        WHERE x.room IN (SELECT name FROM bumped)
-     ),
-     rewritten AS (
-       UPDATE entries e SET text = x.text, edited_at = x.edited_at, deleted = x.deleted
-       FROM jsonb_to_recordset($3::text::jsonb) AS x(${ENTRY_RECORD})
-       WHERE e.room = x.room AND e.seq = x.seq AND x.room IN (SELECT name FROM bumped)
-     )
+     )${updates.length === 0 ? "" : REWRITE}
      SELECT name FROM bumped`,
-    [JSON.stringify(grown), JSON.stringify(inserts), JSON.stringify(updates)],
+    [
+      JSON.stringify(grown),
+      JSON.stringify(inserts),
+      ...(updates.length === 0 ? [] : [JSON.stringify(updates)]),
+    ],
   );
   return new Set(rows.map((r) => r.name));
 }
