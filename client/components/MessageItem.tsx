@@ -253,7 +253,7 @@ function EditBox({ text, onSave, onCancel, onError }: EditBoxProps) {
 export function SystemLine({ text, ts }: { text: string; ts: number }) {
   const date = new Date(ts);
   return (
-    <li class="system-line" data-testid="system-line" role="note">
+    <li class="system-line" data-testid="system-line">
       <span>{text}</span>
       <time dateTime={date.toISOString()} title={fullFormat.format(date)}>
         {timeFormat.format(date)}
@@ -265,7 +265,7 @@ export function SystemLine({ text, ts }: { text: string; ts: number }) {
 /** "Today", "Yesterday" or a date, for separators between days in the timeline. */
 export function DayDivider({ ts }: { ts: number }) {
   return (
-    <li class="day-divider" role="separator">
+    <li class="day-divider">
       <span>{dayLabel(ts)}</span>
     </li>
   );

@@ -131,7 +131,8 @@ function SettingsPanel({ info }: { info: RoomInfo }) {
       aria-labelledby="settings-title"
       data-testid="settings-panel"
     >
-      <header class="settings-head">
+      {/* Not a <header>: outside <main> that would be a second banner landmark. */}
+      <div class="settings-head">
         <div>
           <h2 id="settings-title">{roomLabel(info, me)}</h2>
           <p class="muted">
@@ -149,7 +150,7 @@ function SettingsPanel({ info }: { info: RoomInfo }) {
         >
           ×
         </button>
-      </header>
+      </div>
       {error && <p class="form-error" role="alert" data-testid="settings-error">{error}</p>}
 
       {can("room.update", standing) && <DetailsForm info={info} busy={busy} act={act} />}

@@ -218,8 +218,8 @@ type SystemItem = { ts: number; event: ModerationEvent } | { ts: number; note: L
 /** What a slash command answered (/help, "Kicked bob."): only this user sees it. */
 function CommandNote({ room, note }: { room: string; note: LocalNote }) {
   return (
-    <li class="command-note" data-testid="command-feedback" role="note">
-      <span class="command-note-text">
+    <li class="command-note" data-testid="command-feedback">
+      <span class="command-note-text" role="note">
         <span class="command-note-label">Only you can see this</span>
         {note.text}
       </span>
@@ -238,8 +238,8 @@ function CommandNote({ room, note }: { room: string; note: LocalNote }) {
 
 function RecoveryGap() {
   return (
-    <li class="recovery-gap" data-testid="recovery-gap" role="note">
-      <span>Some messages were skipped while you were away — showing the latest</span>
+    <li class="recovery-gap" data-testid="recovery-gap">
+      <span role="note">Some messages were skipped while you were away — showing the latest</span>
     </li>
   );
 }
