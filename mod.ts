@@ -100,6 +100,8 @@ export interface ChatServerOptions {
     retention?: { maxAgeDays?: number; maxCount?: number };
     /** Longest a hook may run before the request fails with `internal`. */
     hookTimeoutMs?: number;
+    /** Longest `close()` waits for the requests in flight to be answered; 10 s by default. */
+    drainTimeoutMs?: number;
   };
   /** Switch features off; all are on by default. */
   features?: Partial<Omit<Features, "guests">>;
@@ -136,7 +138,10 @@ export interface ChatServer {
   hub: Hub;
   store: Store;
   accounts: Accounts;
-  /** Close every socket (they are told to reconnect), commit what is queued, release the store. */
+  /**
+   * Stop reading, answer every request already read (within `limits.drainTimeoutMs`), then
+   * close every socket (they are told to reconnect) and release the store. Idempotent.
+   */
   close(code?: number, reason?: string): Promise<void>;
 }
 
@@ -193,6 +198,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     ...(options.basePath ? { basePath: options.basePath } : {}),
     hooks: options.hooks === undefined ? [] : [options.hooks].flat(),
     ...(limits.hookTimeoutMs === undefined ? {} : { hookTimeoutMs: limits.hookTimeoutMs }),
+    ...(limits.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: limits.drainTimeoutMs }),
     frames: options.frames ?? [],
     commands: options.commands ?? [],
     allowedOrigins: options.allowedOrigins ?? [],

@@ -49,6 +49,7 @@ export async function compose(
       maxBufferedBytes: config.maxBufferedBytes,
       recoveryMax: config.recoveryMax,
       retention: config.retention,
+      drainTimeoutMs: config.drainTimeoutMs,
     },
     branding: { title: config.title },
     allowedOrigins: config.allowedOrigins,
@@ -137,14 +138,24 @@ export async function main(args: string[]): Promise<number> {
       log.info(`Parley listening on http://${host}:${port}/`, { data: config.data });
     },
   }, app.fetch);
-  const stop = async () => {
-    log.info("shutting down");
-    await app.close(CLOSE_CODES.serviceRestart, "server restarting");
-    await server.shutdown();
+  // A second signal (SIGTERM twice, or SIGINT after it) joins the shutdown under way.
+  let stopping: Promise<void> | undefined;
+  let failed = false;
+  const stop = () => {
+    stopping ??= (async () => {
+      log.info("shutting down");
+      try {
+        await app.close(CLOSE_CODES.serviceRestart, "server restarting");
+      } catch (error) {
+        failed = true;
+        log.error("shutdown failed", { error });
+      }
+      await server.shutdown();
+    })();
   };
   for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
   await server.finished;
-  return 0;
+  return failed ? 1 : 0;
 }
 
 /** `deno serve` marks this module main too; it must not start a second listener then. */
@@ -192,13 +203,15 @@ let served: Promise<ChatServer> | undefined;
 async function serveFromEnvironment(): Promise<ChatServer> {
   const parsed = parseConfig([], (name) => Deno.env.get(name));
   if (parsed.help) throw new Error("unreachable: no arguments were given");
-  const app = await compose(parsed.config, undefined, { workers: true });
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(
-      signal,
-      () => void app.close(CLOSE_CODES.serviceRestart, "server restarting"),
-    );
-  }
+  const log = createLogger(parsed.config.logLevel);
+  const app = await compose(parsed.config, log, { workers: true });
+  // Deno's own handler closes this worker's sockets with 1001 at the same signal (see the
+  // README's Shutdown); app.close is idempotent, so SIGINT after SIGTERM does no harm.
+  const stop = () => {
+    app.close(CLOSE_CODES.serviceRestart, "server restarting")
+      .catch((error) => log.error("shutdown failed", { error }));
+  };
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, stop);
   return app;
 }
 

@@ -1,5 +1,6 @@
 /** Wires the hub, session and HTTP layers from dependencies chosen by the composition root. */
 import type { Bus } from "./bus/types.ts";
+import { Drain } from "./drain.ts";
 import { ExpiryWatch } from "./expiry_watch.ts";
 import { FlushScheduler } from "./flush_scheduler.ts";
 import { MemoryPresenceRegistry } from "./presence/memory.ts";
@@ -80,17 +81,24 @@ export interface AppOptions {
   recoveryMax?: number;
   /** How often retention runs; 0 disables the timer (tests call hub.sweep()). */
   sweepIntervalMs?: number;
+  /** Longest `close` waits for the requests in flight to be answered (10 s). */
+  drainTimeoutMs?: number;
 }
 
 export interface App {
   handler: Handler;
   hub: Hub;
   accounts: Accounts;
-  /** Close every socket with `code`, commit what is queued, then release the store and bus. */
+  /**
+   * Stop reading frames, answer every request already read (committing what they send)
+   * and write the answers out, then close every socket with `code` and release the store
+   * and bus. Calling it again returns the same promise.
+   */
   close(code?: number, reason?: string): Promise<void>;
 }
 
 const CLOSE_GRACE_MS = 2000;
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 const DEFAULT_SWEEP_MS = 10 * 60 * 1000;
 
 /** Rooms a fresh server starts with, so the first visitor has somewhere to talk. */
@@ -134,6 +142,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       hub.sweep().catch((error) => options.log.error("retention sweep failed", { error }));
     }, sweepEvery)
     : undefined;
+  const drain = new Drain();
   const http = createHttpHandler({
     hub,
     auth: new Authenticator(
@@ -159,26 +168,34 @@ export async function createApp(options: AppOptions): Promise<App> {
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
     flushes: new FlushScheduler(),
     log: options.log,
-    session: { ...options.session, extensions, expiry: new ExpiryWatch() },
+    session: { ...options.session, extensions, expiry: new ExpiryWatch(), drain },
   });
+  let closing: Promise<void> | undefined;
+  async function shutDown(code: number, reason: string): Promise<void> {
+    clearInterval(sweeper);
+    // Stop reading; what was read is answered (committed first) and written out.
+    const drained = await drain.run(options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    if (drained.timedOut) options.log.warn("drain timed out", { ...drained });
+    else options.log.info("drained", { ...drained });
+    hub.close(code, reason);
+    // Deliveries still queued are dropped: webhooks are at-most-once across a restart.
+    stopWebhooks();
+    await webhooks.close();
+    // Let the close frames reach the clients before the listener goes away.
+    await http.closeAll(code, reason, CLOSE_GRACE_MS);
+    // The store commits what is queued first; those commits still broadcast on the bus.
+    await store.close();
+    await hub.settled();
+    await presence.close();
+    await limiter.close();
+    await bus.close();
+  }
   return {
     handler: http.handler,
     hub,
     accounts,
-    async close(code = CLOSE_CODES.serviceRestart, reason = "server restarting") {
-      clearInterval(sweeper);
-      // Deliveries still queued are dropped: webhooks are at-most-once across a restart.
-      stopWebhooks();
-      await webhooks.close();
-      hub.close(code, reason);
-      // Let the close frames reach the clients before the listener goes away.
-      await http.closeAll(code, reason, CLOSE_GRACE_MS);
-      // The store commits what is queued first; those commits still broadcast on the bus.
-      await store.close();
-      await hub.settled();
-      await presence.close();
-      await limiter.close();
-      await bus.close();
+    close(code = CLOSE_CODES.serviceRestart, reason = "server restarting") {
+      return closing ??= shutDown(code, reason);
     },
   };
 }

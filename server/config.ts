@@ -56,6 +56,8 @@ export interface Config {
   trustProxy: boolean;
   /** `--create-admin NAME`: create (or promote) this admin account, then exit. */
   createAdmin: string | null;
+  /** How long shutdown waits for the requests in flight to be answered. */
+  drainTimeoutMs: number;
 }
 
 /** The data directory value that keeps everything in memory. */
@@ -247,6 +249,12 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: "",
     help: "Create this admin account (password from PARLEY_ADMIN_PASSWORD or stdin), then exit",
   },
+  "drain-timeout": {
+    type: "string",
+    env: "PARLEY_DRAIN_TIMEOUT",
+    default: "10",
+    help: "Seconds shutdown waits for requests in flight to be answered before closing sockets",
+  },
   "log-level": {
     type: "string",
     env: "PARLEY_LOG_LEVEL",
@@ -365,6 +373,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       passwordCost: integer("--password-cost", pick("password-cost"), MIN_PASSWORD_COST, 20),
       trustProxy: flag("trust-proxy", "PARLEY_TRUST_PROXY"),
       createAdmin: optional("create-admin") ?? null,
+      drainTimeoutMs: Math.round(seconds("--drain-timeout", pick("drain-timeout"), 0, 3600) * 1000),
     },
   };
 }
@@ -405,6 +414,16 @@ function integer(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, not "${text}".`);
+  }
+  return n;
+}
+
+function seconds(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new ConfigError(
+      `${flag} must be a number of seconds from ${min} to ${max}, not "${text}".`,
+    );
   }
   return n;
 }

@@ -25,6 +25,8 @@ export interface Connection {
   /** Queue one serialized frame; the adapter may coalesce several into one WebSocket message. */
   send(data: string): void;
   close(code: number, reason: string): void;
+  /** Settles once every frame queued has been written to the network (or the peer left). */
+  flushed?(): Promise<void>;
 }
 
 interface LocalRoom {

@@ -159,6 +159,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: { code: "upgrade_required", message: "Use a WebSocket." } });
     }
+    if (options.session?.drain?.started) {
+      const error = { code: "unavailable", message: "The server is restarting; reconnect." };
+      return json(503, { error }, { "retry-after": "1" });
+    }
     const verdict = originVerdict(request, { ticket: true });
     if (verdict !== "ok") {
       log.warn("upgrade refused: origin", { origin: request.headers.get("origin"), verdict });

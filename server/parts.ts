@@ -93,10 +93,8 @@ export async function openStore(spec: StoreSpec, lock = false): Promise<Store> {
   const store = await KvStore.open(join(spec.dir, "parley.kv"));
   if (!release) return store;
   const close = store.close.bind(store);
-  store.close = async () => {
-    await close();
-    release();
-  };
+  let closing: Promise<void> | undefined;
+  store.close = () => closing ??= close().then(release);
   return store;
 }
 

@@ -14,6 +14,7 @@ import type { Principal } from "./auth/types.ts";
 import type { Logger } from "./log.ts";
 import { TokenBucket } from "./rate/token_bucket.ts";
 import { ExpiryWatch } from "./expiry_watch.ts";
+import type { Drain, Drainable } from "./drain.ts";
 
 export interface SessionOptions {
   /** The application's custom frames, commands and switches; none when absent. */
@@ -27,13 +28,15 @@ export interface SessionOptions {
   rates?: { frames: { perSecond: number; burst: number } };
   /** Watches credentials that expire; one per server. */
   expiry?: ExpiryWatch;
+  /** Stops every session reading at shutdown, so it answers what it took; one per server. */
+  drain?: Drain;
   now?: () => number;
   log: Logger;
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
 
-export class Session {
+export class Session implements Drainable {
   readonly #conn: Connection;
   readonly #hub: Hub;
   readonly #log: Logger;
@@ -46,6 +49,13 @@ export class Session {
   readonly #invalidAt: number[] = [];
   #version = 0;
   #closed = false;
+  /** Shutdown began: frames are no longer read. */
+  #draining = false;
+  #inFlight = 0;
+  /** What `drain()` returns: settles once the last request in flight is answered. */
+  #allAnswered: Promise<void> | undefined;
+  #resolveAnswered: (() => void) | undefined;
+  readonly #drain: Drain | undefined;
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #refresh: SessionOptions["refresh"];
   readonly #extensions: Extensions | undefined;
@@ -62,10 +72,12 @@ export class Session {
     this.#extensions = options.extensions;
     this.#frames = new TokenBucket(rates.frames.perSecond, rates.frames.burst, this.#now);
     this.#expiry = options.expiry ?? new ExpiryWatch(this.#now);
+    this.#drain = options.drain;
     this.#helloTimer = setTimeout(() => {
       this.#close(CLOSE_CODES.helloTimeout, "no hello");
     }, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
     this.#armExpiry();
+    this.#drain?.add(this);
   }
 
   /** A credential that expires (a JWT) closes the socket then, unless refreshed in time. */
@@ -87,7 +99,9 @@ export class Session {
 
   /** Handle one inbound WebSocket message. */
   receive(data: unknown): void {
-    if (this.#closed) return;
+    // Once shutdown began, a frame is not processed and gets no reply: the client sends
+    // it again after reconnecting (see Drain).
+    if (this.#closed || this.#draining) return;
     if (typeof data !== "string") {
       this.#invalid(null, "invalid_frame", "Binary frames are not supported; send JSON text.");
       return;
@@ -113,10 +127,39 @@ export class Session {
       : decoded.frame.type === "send"
       ? this.#send(decoded.frame)
       : this.#dispatch(decoded.frame);
+    this.#inFlight++;
     handled.then(
-      (result) => result === REPLIED || this.#reply(frame.id, result),
-      (error: unknown) => this.#fail(frame, error),
+      (result) => {
+        if (result !== REPLIED) this.#reply(frame.id, result);
+        this.#answered();
+      },
+      (error: unknown) => {
+        this.#fail(frame, error);
+        this.#answered();
+      },
     );
+  }
+
+  /** Requests taken and not yet answered. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Shutdown: read no more frames; settles once every request taken has its reply queued. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    clearTimeout(this.#helloTimer);
+    if (this.#inFlight === 0) return Promise.resolve();
+    return this.#allAnswered ??= new Promise((resolve) => (this.#resolveAnswered = resolve));
+  }
+
+  /** Settles once every reply and push queued for this socket has been written to it. */
+  flushed(): Promise<void> {
+    return this.#conn.flushed?.() ?? Promise.resolve();
+  }
+
+  #answered(): void {
+    if (--this.#inFlight === 0) this.#resolveAnswered?.();
   }
 
   /** An application frame: its schema passed; its handler answers. */
@@ -156,6 +199,7 @@ export class Session {
     this.#closed = true;
     clearTimeout(this.#helloTimer);
     this.#expiry.delete(this);
+    this.#drain?.delete(this);
     this.#hub.disconnect(this.#conn);
   }
 

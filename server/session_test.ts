@@ -5,6 +5,7 @@ import type { ServerFrame } from "../protocol/messages.ts";
 import { FakeConnection, tick } from "../tests/fakes.ts";
 import { LocalBroker } from "./bus/local.ts";
 import { Hub, type HubOptions } from "./hub.ts";
+import { Drain } from "./drain.ts";
 import { createLogger } from "./log.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import { MemoryStore } from "./store/memory.ts";
@@ -117,4 +118,32 @@ Deno.test("session: a binary frame is an invalid frame", async () => {
   session.receive(new Uint8Array([1, 2, 3]).buffer);
   assert.equal(conn.pushes("error")[0]?.error.code, "invalid_frame");
   session.closed();
+});
+
+Deno.test("session: a drain answers every request taken, and reads nothing after it began", async () => {
+  const drain = new Drain();
+  const { session, replies, send } = await setup({ drain });
+  await send({ type: "hello", id: 1, v: [1] });
+  await send({ type: "room.join", id: 2, room: "general" });
+  const frame = (id: number) =>
+    JSON.stringify({ type: "send", id, room: "general", text: "hi", nonce: `nonce-000${id}` });
+  session.receive(frame(3));
+  assert.equal(session.inFlight, 1);
+  const drained = drain.run(1000);
+  session.receive(frame(4));
+  const report = await drained;
+  assert.deepEqual({ ...report, ms: 0 }, { answered: 1, unanswered: 0, ms: 0, timedOut: false });
+  await tick();
+  assert.deepEqual(replies().map((r) => [r.id, "ok" in r]), [[1, true], [2, true], [3, true]]);
+  session.closed();
+});
+
+Deno.test("session: a drain stops at its deadline, counting what is still unanswered", async () => {
+  const drain = new Drain();
+  const never = new Promise<void>(() => {});
+  drain.add({ inFlight: 2, drain: () => never, flushed: () => Promise.resolve() });
+  const report = await drain.run(30);
+  assert.equal(report.timedOut, true);
+  assert.equal(report.unanswered, 2);
+  assert.ok(drain.started);
 });

@@ -21,6 +21,8 @@ const RECHECK_MS = 25;
 /** The longest coalesced frame, in UTF-16 code units; a longer burst is split. */
 const MAX_FRAME_CHARS = 64 * 1024;
 const MAX_STALL_MS = 30_000;
+/** How often `flushed()` looks whether the socket has written everything. */
+const FLUSHED_POLL_MS = 2;
 
 export class WebSocketConnection implements Connection {
   readonly id: string = crypto.randomUUID();
@@ -74,6 +76,22 @@ export class WebSocketConnection implements Connection {
       }
     }
     this.#release();
+  }
+
+  /**
+   * Settles once everything queued here has been written out, the socket went away, or
+   * the peer stalled (it must recover from history anyway, as `close` says). Shutdown
+   * waits for this before it closes: the last replies are then written before the close
+   * frame is even queued, whatever order Deno's writes would take.
+   */
+  async flushed(): Promise<void> {
+    this.flush();
+    while (
+      !this.#released && !this.#stalledSince && this.socket.readyState === WebSocket.OPEN &&
+      (this.#queue.length > 0 || this.socket.bufferedAmount > 0)
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, FLUSHED_POLL_MS));
+    }
   }
 
   /** Send what is queued as one frame, unless the socket is still over its limit. */

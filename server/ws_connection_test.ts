@@ -113,3 +113,16 @@ Deno.test("ws connection: a send that throws releases the connection instead of 
   conn.close(CLOSE_CODES.slowConsumer, "x");
   assert.equal(released, 1, "released once");
 });
+
+Deno.test("ws connection: flushed() settles once the socket has written what was queued", async () => {
+  const socket = new FakeSocket();
+  const conn = new WebSocketConnection(socket as unknown as WebSocket, principal);
+  conn.send(frame(0));
+  let settled = false;
+  const flushed = conn.flushed().then(() => (settled = true));
+  assert.equal(socket.messages.length, 1, "what was queued is handed to the socket at once");
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(settled, false, "not while the socket still buffers it");
+  socket.bufferedAmount = 0;
+  await flushed;
+});

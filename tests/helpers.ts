@@ -39,6 +39,7 @@ export const TEST_CONFIG: Config = {
   passwordCost: 12,
   trustProxy: false,
   createAdmin: null,
+  drainTimeoutMs: 10_000,
 };
 
 /** The admin account every test server starts with, as `--create-admin` would make it. */

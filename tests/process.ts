@@ -9,6 +9,8 @@ export interface ServerProcess {
   log(): string;
   /** Send a signal and wait for the exit code. */
   stop(signal?: Deno.Signal): Promise<number>;
+  /** Send a signal without waiting; false when the process is gone. */
+  signal(signal: Deno.Signal): boolean;
 }
 
 export async function spawnServer(
@@ -60,6 +62,14 @@ export async function spawnServer(
     url: `http://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     log: () => text,
+    signal(signal: Deno.Signal) {
+      try {
+        child.kill(signal);
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {
         child.kill(signal);

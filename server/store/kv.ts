@@ -86,6 +86,7 @@ export class KvStore implements Store {
   readonly #queue = new Map<string, Pending[]>();
   readonly #nonceWindows = new Map<string, NonceWindow>();
   #flushing: Promise<void> | null = null;
+  #closing: Promise<void> | undefined;
   /** Each room's seq key as last read or committed here: its value and versionstamp. */
   readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
@@ -718,10 +719,12 @@ export class KvStore implements Store {
     }
   }
 
-  /** Commit what is queued, then close the database. */
-  async close(): Promise<void> {
-    while (this.#flushing) await this.#flushing;
-    this.#kv.close();
+  /** Commit what is queued, then close the database. A second call joins the first. */
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      while (this.#flushing) await this.#flushing;
+      this.#kv.close();
+    })();
   }
 
   /** getMany without its 10-key limit: the chunks are read concurrently. */
