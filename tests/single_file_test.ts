@@ -1,8 +1,10 @@
 /** The single-file build: dist/parley.js runs from an empty directory, client assets inlined. */
 import assert from "node:assert/strict";
-import { build, COMPILE_PERMISSIONS } from "../scripts/build.ts";
+import { build, COMPILE_PERMISSIONS, denortFailure } from "../scripts/build.ts";
 import { TestClient } from "./helpers.ts";
 import { runDeno, spawnServer } from "./process.ts";
+
+const BUILD = new URL("../scripts/build.ts", import.meta.url).pathname;
 
 Deno.test("single file: dist/parley.js serves the page and chats from an empty directory", async () => {
   const bundle = await build();
@@ -31,6 +33,44 @@ Deno.test("single file: dist/parley.js serves the page and chats from an empty d
     assert.equal(await server.stop(), 0);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("single file: deno task compile without its runtime says so in one line, no stack", async () => {
+  // DENORT_BIN naming a file that is not there: no network involved.
+  const missing = "/nonexistent/denort";
+  const { code, stderr } = await runDeno(["run", "-A", BUILD, "--compile"], {
+    env: { DENORT_BIN: missing },
+  });
+  assert.notEqual(code, 0);
+  const lines = stderr.trim().split("\n");
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0]!, /^error: .*DENORT_BIN/);
+  assert.ok(lines[0]!.includes(missing), lines[0]);
+});
+
+Deno.test("single file: a runtime that cannot be downloaded is reported in one line", () => {
+  // What deno compile printed on this machine, whose network cannot reach dl.deno.land.
+  const stderr = [
+    "error: Writing deno compile executable to temporary file 'dist/parley.tmp-86be52a8126a262a'",
+    "",
+    "Caused by:",
+    "    0: Setting up base binary.",
+    "    1: error sending request for url (https://dl.deno.land/release/v2.9.6/denort-x.zip): " +
+    "client error (Connect): dns error: failed to lookup address information",
+    "    2: client error (Connect)",
+    "    3: dns error",
+    "    4: failed to lookup address information: Name or service not known",
+    "",
+    "Stack backtrace:",
+    "   0: <unknown>",
+  ].join("\n");
+  assert.equal(
+    denortFailure(stderr),
+    "deno compile could not download its runtime (failed to lookup address information: " +
+      "Name or service not known); set DENORT_BIN to a local denort, unzipped from " +
+      "https://dl.deno.land/release/v2.9.6/denort-x.zip.",
+  );
+  assert.equal(denortFailure("error: Module not found"), null);
 });
 
 const denort = Deno.env.get("DENORT_BIN");
