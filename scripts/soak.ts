@@ -9,11 +9,12 @@
  *   deno task soak --minutes 3     # shorter
  *   deno task soak --smoke         # ~20 s, what `deno task test` runs (tests/soak_smoke_test.ts)
  *
- * Flags: --clients N, --seed N, --growth-mib N (the RSS bound), --json FILE.
+ * Flags: --clients N, --seed N, --growth-mib N (the RSS bound), --restarts N (2; fewer when
+ * the run is short, so each server life lasts at least 90 s), --json FILE.
  * Everything listens on 127.0.0.1; every loop is bounded in count and in time.
  */
 import type { Message } from "../protocol/messages.ts";
-import { signIn, TestClient } from "../tests/helpers.ts";
+import { RequestFailed, signIn, TestClient } from "../tests/helpers.ts";
 import { type ServerProcess, spawnServer } from "../tests/process.ts";
 import { RecoveringClient } from "../tests/recovering_client.ts";
 
@@ -140,9 +141,12 @@ export function judge(
   signal: Life["signal"],
   options: Pick<SoakOptions, "growthMiB" | "growthShare">,
 ): Life {
-  // Warm-up: the first third of the life, at least 5 s and at most 60 s.
-  const warm = Math.min(60, Math.max(5, Math.floor(samples.length / 3)));
-  const steady = samples.length > warm + 2 ? samples.slice(warm) : samples;
+  // Warm-up: a third of the life, 45 to 90 s (under steady load RSS climbs for about 40 s,
+  // then levels off). A life too short for that (the smoke's) is judged on its last two thirds.
+  const warm = Math.min(90, Math.max(45, Math.floor(samples.length / 3)));
+  const steady = samples.length >= warm + 10
+    ? samples.slice(warm)
+    : samples.slice(Math.floor(samples.length / 3));
   const window = Math.max(1, Math.min(10, Math.floor(steady.length / 3)));
   const startMiB = median(steady.slice(0, window));
   const endMiB = median(steady.slice(-window));
@@ -311,16 +315,28 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const pending = clients.reduce((n, c) => n + c.outbox.size, 0);
     if (pending > 0) failures.push(`${pending} messages never acknowledged`);
 
-    // History: read every room whole, as a fresh reader.
+    // History: read every room whole, as a fresh reader, at the pace the frame limit allows.
     const reader = await TestClient.connect(server, "soak-reader");
+    const page = async (room: string, after: number) => {
+      for (let attempt = 0;; attempt++) {
+        try {
+          return await reader.request("history", { room, after, limit: 100 });
+        } catch (error) {
+          if (!(error instanceof RequestFailed && error.code === "rate_limited") || attempt > 50) {
+            throw error;
+          }
+          await sleep(200);
+        }
+      }
+    };
     const stored: Record<string, number> = {};
     const byNonce = new Map<string, { room: string; seq: number }>();
     for (const room of ROOMS) {
       await reader.request("room.join", { room, limit: 0 });
       const entries: Message[] = [];
-      for (let page = 0; page < 100_000; page++) {
+      for (let pages = 0; pages < 100_000; pages++) {
         const after = entries.at(-1)?.seq ?? 0;
-        const got = await reader.request("history", { room, after, limit: 100 });
+        const got = await page(room, after);
         entries.push(...got.messages);
         if (!got.hasMore || got.messages.length === 0) break;
       }
@@ -430,6 +446,13 @@ function parseArgs(args: string[]): { options: SoakOptions; json?: string } {
     else if (arg === "--restarts") options.restarts = Math.round(value());
     else if (arg === "--json") json = args[++i];
     else throw new Error(`unknown flag ${arg}`);
+  }
+  // Each server life lasts at least 90 s, so that there is a steady state after warm-up.
+  if (!args.includes("--smoke")) {
+    options.restarts = Math.max(
+      0,
+      Math.min(options.restarts, Math.floor(options.seconds / 90) - 1),
+    );
   }
   return { options, ...(json ? { json } : {}) };
 }
