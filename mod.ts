@@ -32,7 +32,7 @@ import type { Hub } from "./server/hub.ts";
 import { createLogger, type Logger, type LogLevel } from "./server/log.ts";
 import type { Store } from "./server/store/types.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
-import { RATES } from "./protocol/limits.ts";
+import { CONNECTIONS, RATES } from "./protocol/limits.ts";
 
 export { defineCommand, defineFrame } from "./server/extensions.ts";
 export type {
@@ -95,6 +95,12 @@ export interface ChatServerOptions {
     roomRate?: { perSecond: number; burst: number };
     /** Bytes a slow client may have pending before it is dropped. */
     maxBufferedBytes?: number;
+    /** Open WebSockets per client address on this process (256); 0 lifts the cap. */
+    socketsPerIp?: number;
+    /** Open WebSockets per user on this process (32); 0 lifts the cap. */
+    socketsPerUser?: number;
+    /** WebSocket upgrades per client address, across the cluster (10/s, burst 50). */
+    upgradeRate?: { perSecond: number; burst: number };
     /** Most entries replayed to a reconnecting client. */
     recoveryMax?: number;
     retention?: { maxAgeDays?: number; maxCount?: number };
@@ -205,6 +211,11 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     publicUrls: options.publicUrls ?? [],
     trustProxy: options.trustProxy ?? false,
     ...(limits.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: limits.maxBufferedBytes }),
+    connections: {
+      socketsPerIp: limits.socketsPerIp ?? CONNECTIONS.socketsPerIp,
+      socketsPerUser: limits.socketsPerUser ?? CONNECTIONS.socketsPerUser,
+      upgrades: limits.upgradeRate ?? CONNECTIONS.upgrades,
+    },
     ...(limits.retention ? { retention: limits.retention } : {}),
     ...(limits.recoveryMax === undefined ? {} : { recoveryMax: limits.recoveryMax }),
     session: { rates: { frames: limits.frameRate ?? RATES.frames } },

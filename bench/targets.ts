@@ -66,6 +66,13 @@ export function parleyArgs(dataDir: string, jwtSecret: string): string[] {
     "1000000",
     "--room-burst",
     "1000000",
+    // Thousands of sockets from one address (the load generator's) on purpose.
+    "--max-sockets-per-ip",
+    "0",
+    "--max-sockets-per-user",
+    "0",
+    "--upgrade-rate",
+    "0",
     "--log-level",
     "warn",
   ];

@@ -44,6 +44,17 @@ export const RATES = {
   roomCreates: { perSecond: 0.2, burst: 5 },
 } as const;
 
+/**
+ * Who may open another WebSocket: open sockets per client address and per user (counted
+ * by each server process), and upgrade attempts per address (a token bucket in the
+ * RateLimiter, so cluster-wide with Redis). 0 lifts a cap. Server-side only.
+ */
+export const CONNECTIONS = {
+  socketsPerIp: 256,
+  socketsPerUser: 32,
+  upgrades: { perSecond: 10, burst: 50 },
+} as const;
+
 /** UTF-8 byte length of a string, without allocating. */
 export function utf8Bytes(s: string): number {
   let bytes = 0;

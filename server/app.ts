@@ -33,6 +33,7 @@ import {
   type SlashCommand,
 } from "./extensions.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
+import type { AdmissionLimits } from "./ws_admission.ts";
 
 export interface AppOptions {
   store: Store;
@@ -75,6 +76,8 @@ export interface AppOptions {
   /** The server's public URLs: other host names are refused (421); addresses always served. */
   publicUrls?: string[];
   maxBufferedBytes?: number;
+  /** Open sockets per address and per user, and upgrades per address; CONNECTIONS if absent. */
+  connections?: AdmissionLimits;
   session?: Omit<SessionOptions, "log">;
   /** Server-wide retention for rooms without their own. */
   retention?: Retention;
@@ -166,6 +169,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     allowedOrigins: options.allowedOrigins ?? [],
     publicUrls: options.publicUrls ?? [],
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
+    ...(options.connections ? { connections: options.connections } : {}),
+    limiter,
     flushes: new FlushScheduler(),
     log: options.log,
     session: { ...options.session, extensions, expiry: new ExpiryWatch(), drain },

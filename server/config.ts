@@ -1,6 +1,6 @@
 /** Command-line flags and PARLEY_* environment variables -> typed configuration. */
 import { parseArgs } from "node:util";
-import { RATES } from "../protocol/limits.ts";
+import { CONNECTIONS, RATES } from "../protocol/limits.ts";
 import { type Registration, REGISTRATION_MODES } from "./auth/accounts.ts";
 import type { JwtOptions } from "./auth/jwt.ts";
 import { DEFAULT_PASSWORD_COST, MIN_PASSWORD_COST } from "./auth/passwords.ts";
@@ -34,6 +34,12 @@ export interface Config {
    */
   publicUrls: string[];
   title: string;
+  /** Open WebSockets per client address on this process; 0: no cap. */
+  socketsPerIp: number;
+  /** Open WebSockets per user on this process; 0: no cap. */
+  socketsPerUser: number;
+  /** WebSocket upgrades per client address per second (perSecond 0: no limit), and the burst. */
+  upgradeRate: { perSecond: number; burst: number };
   maxBufferedBytes: number;
   logLevel: LogLevel;
   /** Server-wide retention for rooms without their own; empty keeps everything. */
@@ -129,6 +135,30 @@ export const FLAGS: Record<string, FlagSpec> = {
     env: "PARLEY_TITLE",
     default: "Parley",
     help: "Name shown in the web client",
+  },
+  "max-sockets-per-ip": {
+    type: "string",
+    env: "PARLEY_MAX_SOCKETS_PER_IP",
+    default: String(CONNECTIONS.socketsPerIp),
+    help: "Open WebSockets one client address may hold on this process (0: no cap)",
+  },
+  "max-sockets-per-user": {
+    type: "string",
+    env: "PARLEY_MAX_SOCKETS_PER_USER",
+    default: String(CONNECTIONS.socketsPerUser),
+    help: "Open WebSockets one user may hold on this process (0: no cap)",
+  },
+  "upgrade-rate": {
+    type: "string",
+    env: "PARLEY_UPGRADE_RATE",
+    default: String(CONNECTIONS.upgrades.perSecond),
+    help: "WebSocket upgrades per second per client address, across the cluster (0: no limit)",
+  },
+  "upgrade-burst": {
+    type: "string",
+    env: "PARLEY_UPGRADE_BURST",
+    default: String(CONNECTIONS.upgrades.burst),
+    help: "WebSocket upgrades a client address may make at once before the rate applies",
   },
   "max-buffered": {
     type: "string",
@@ -344,6 +374,12 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       allowedOrigins,
       publicUrls,
       title: pick("title").slice(0, 60),
+      socketsPerIp: integer("--max-sockets-per-ip", pick("max-sockets-per-ip"), 0, 1_000_000),
+      socketsPerUser: integer("--max-sockets-per-user", pick("max-sockets-per-user"), 0, 1_000_000),
+      upgradeRate: {
+        perSecond: rateOrZero("--upgrade-rate", pick("upgrade-rate")),
+        burst: integer("--upgrade-burst", pick("upgrade-burst"), 1, 1_000_000),
+      },
       maxBufferedBytes: integer("--max-buffered", pick("max-buffered"), 16 * 1024, 2 ** 31),
       logLevel: logLevel as LogLevel,
       retention: {
@@ -426,6 +462,10 @@ function seconds(flag: string, text: string, min: number, max: number): number {
     );
   }
   return n;
+}
+
+function rateOrZero(flag: string, text: string): number {
+  return Number(text) === 0 && text.trim() !== "" ? 0 : positiveRate(flag, text);
 }
 
 function positiveRate(flag: string, text: string): number {

@@ -27,6 +27,10 @@ import { WebSocketConnection } from "./ws_connection.ts";
 import { isJsonMediaType, readBody, unsupportedMediaType } from "./body.ts";
 import { json } from "./reply.ts";
 import { OriginPolicy, type OriginVerdict } from "./origins.ts";
+import type { RateLimiter } from "./rate/types.ts";
+import { MemoryRateLimiter } from "./rate/memory.ts";
+import { type AdmissionLimits, type Lease, SocketAdmission } from "./ws_admission.ts";
+import { CONNECTIONS } from "../protocol/limits.ts";
 import {
   EmptyBody,
   LoginBody,
@@ -74,6 +78,10 @@ export interface HttpOptions {
    */
   publicUrls?: string[];
   maxBufferedBytes: number;
+  /** Open sockets per address and per user, and upgrades per address (CONNECTIONS). */
+  connections?: AdmissionLimits;
+  /** Where upgrade attempts are counted (the cluster's, with Redis); this process's if absent. */
+  limiter?: RateLimiter;
   /** Flushes every socket's queued frames at the end of a task; one per server. */
   flushes?: FlushScheduler;
   log: Logger;
@@ -125,6 +133,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     trustProxy: options.trustProxy ?? false,
   });
   const misdirectedHosts = new Set<string>();
+  const admission = new SocketAdmission(
+    options.connections ?? CONNECTIONS,
+    options.limiter ?? new MemoryRateLimiter(),
+  );
 
   /**
    * Origin, for a request that changes state or opens a socket. Non-browser clients send
@@ -155,7 +167,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     });
   }
 
-  async function upgrade(request: Request): Promise<Response> {
+  async function upgrade(request: Request, ip: string): Promise<Response> {
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return json(426, { error: { code: "upgrade_required", message: "Use a WebSocket." } });
     }
@@ -165,14 +177,43 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     }
     const verdict = originVerdict(request, { ticket: true });
     if (verdict !== "ok") {
+      admission.refuse("origin");
       log.warn("upgrade refused: origin", { origin: request.headers.get("origin"), verdict });
       return originRefused(verdict);
     }
+    // Every attempt spends from the address's budget, failed ones too (ticket guesses).
+    const wait = await admission.attempt(ip);
+    if (wait > 0) {
+      return json(429, {
+        error: {
+          code: "rate_limited",
+          message: "Too many connection attempts from this address; retry later.",
+          retryAfterMs: wait,
+        },
+      }, { "retry-after": String(Math.max(1, Math.ceil(wait / 1000))) });
+    }
+    const lease = admission.admit(ip);
+    if (!lease) return tooManyConnections("This address has too many sockets open.");
+    let response: Response | undefined;
+    try {
+      response = await openSocket(request, lease);
+      return response;
+    } finally {
+      if (response?.status !== 101) lease.release();
+    }
+  }
+
+  /** Past the address's limits: the credentials, the user's cap, the hooks, then the socket. */
+  async function openSocket(request: Request, lease: Lease): Promise<Response> {
     const principal = await auth.fromRequest(request, { ticket: true });
     if (!principal) {
+      admission.refuse("unauthorized");
       return json(401, {
         error: { code: "unauthorized", message: "Sign in, or bring a valid token or ticket." },
       });
+    }
+    if (!lease.forUser(principal.user.id)) {
+      return tooManyConnections("You have too many sockets open; close some.");
     }
     if (options.hooks && !options.hooks.empty) {
       try {
@@ -202,11 +243,13 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     socket.onmessage = (event) => session.receive(event.data);
     sockets.add(socket);
     socket.onclose = () => {
+      lease.release();
       session.closed();
       sockets.delete(socket);
       if (sockets.size === 0) drained?.();
     };
     socket.onerror = () => {}; // onclose follows and cleans up
+    admission.opened();
     return response;
   }
 
@@ -377,6 +420,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   function metrics(): Response {
     const s = hub.stats();
     const lines = [
+      ...admission.metrics(),
       "# TYPE parley_connections gauge",
       `parley_connections ${s.connections}`,
       "# TYPE parley_active_rooms gauge",
@@ -408,7 +452,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
     // A browser fooled by DNS rebinding asks for a name of the attacker's; probes and
     // scrapers use names of their own, and health and metrics reveal nothing.
     if (!HOST_FREE_PATHS.has(path) && !origins.hostAllowed(request)) return misdirected(request);
-    if (path === "/ws") return await upgrade(request);
+    if (path === "/ws") return await upgrade(request, ip);
     if (method === "GET" || method === "HEAD") {
       if (path === "/") return await page();
       const asset = assetsByPath.get(path);
@@ -541,6 +585,11 @@ function authFailure(error: AuthError): Response {
 /** The session token this request carries, as a bearer token or in the cookie. */
 function bearerOrCookie(request: Request): string | undefined {
   return bearerToken(request) ?? readCookie(request.headers.get("cookie"), SESSION_COOKIE);
+}
+
+/** 429: a cap on open sockets (the client retries with backoff, as after any failed open). */
+function tooManyConnections(message: string): Response {
+  return json(429, { error: { code: "too_many_connections", message } }, { "retry-after": "5" });
 }
 
 function originRefused(verdict: Exclude<OriginVerdict, "ok">): Response {

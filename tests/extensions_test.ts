@@ -134,7 +134,8 @@ Deno.test("hooks: onConnect refuses or adds fields; beforeJoin refuses; onPresen
   });
   try {
     const mallory = await signIn(served, "mallory");
-    assert.equal(await upgradeStatus(served.wsUrl, { cookie: mallory.cookie }), 403);
+    const origin = new URL(served.url).origin;
+    assert.equal(await upgradeStatus(served.wsUrl, { cookie: mallory.cookie, origin }), 403);
     const ada = await TestClient.connect(served, "ada");
     const bob = await TestClient.connect(served, "bob");
     await ada.request("room.create", { room: "red-only" });
@@ -375,7 +376,7 @@ Deno.test("hooks: every hook × allow, rewrite, refuse, throw and time out", asy
       });
       try {
         const { cookie } = await signIn(served, "ada");
-        const status = await upgradeStatus(served.wsUrl, { cookie });
+        const status = await upgradeStatus(served.wsUrl, { cookie, origin: served.url });
         const expected = { allow: 101, rewrite: 101, refuse: 403, throw: 500, timeout: 500 };
         assert.equal(status, expected[behaviour]);
       } finally {

@@ -25,6 +25,10 @@ export const TEST_CONFIG: Config = {
   allowedOrigins: [],
   publicUrls: [],
   title: "Parley",
+  // The command line's defaults: tests that need more sockets say so.
+  socketsPerIp: 256,
+  socketsPerUser: 32,
+  upgradeRate: { perSecond: 10, burst: 50 },
   maxBufferedBytes: 1024 * 1024,
   logLevel: "silent",
   retention: {},

@@ -30,6 +30,8 @@ Deno.test(`recovery soak: ${TARGET_DROPS} random drops, one timeline (seed ${SEE
   const server = await startServer({
     data: dir,
     messageRate: { perSecond: 10_000, burst: 10_000 },
+    // 300 reconnects from one address within seconds, on purpose.
+    upgradeRate: { perSecond: 0, burst: 1 },
   });
   const rooms = ["general", "soak"];
   await server.app.hub.store.createRoom({ name: "soak", topic: "", createdBy: "test" });

@@ -137,3 +137,19 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
+
+/** A WebSocket upgrade with exactly these headers besides the handshake's own (Host too). */
+export async function rawUpgrade(
+  port: number,
+  headers: Record<string, string>,
+  path = "/ws",
+): Promise<RawAnswer> {
+  return await rawRequest(port, [
+    `GET ${path} HTTP/1.1`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ], { timeoutMs: 5_000 });
+}
