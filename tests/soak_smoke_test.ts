@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { runSoak, SMOKE, summary } from "../scripts/soak.ts";
 
-Deno.test("soak --smoke: mixed traffic, drops, kicks and a restart lose nothing", async () => {
+Deno.test("soak --smoke: mixed traffic, drops, kicks and two restarts lose nothing", async () => {
   const result = await runSoak(SMOKE);
   console.log(summary(result));
   assert.deepEqual(result.failures, []);
