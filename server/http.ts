@@ -151,7 +151,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
   }
 
   function misdirected(request: Request): Response {
-    const host = origins.host(request) ?? "(malformed)";
+    const host = (origins.host(request) ?? "(malformed)").slice(0, 100);
     if (misdirectedHosts.size < 100 && !misdirectedHosts.has(host)) {
       misdirectedHosts.add(host);
       log.warn("request for a host this server does not answer for: 421 (see --public-url)", {
