@@ -15,7 +15,7 @@ import type {
   RoomInfo,
 } from "../protocol/messages.ts";
 import type { RoomRole } from "../protocol/permissions.ts";
-import { AccessControl } from "./access.ts";
+import { ACCESS_TTL_MS, AccessControl } from "./access.ts";
 import type { Principal } from "./auth/types.ts";
 import type { Bus, BusStatus } from "./bus/types.ts";
 import { ModerationCommands } from "./commands/moderation.ts";
@@ -45,7 +45,10 @@ export interface HubOptions {
   stillValid?: (principal: Principal) => Promise<boolean>;
   /** How long a seq gap may wait for the Bus before the Store fills it. */
   gapWaitMs?: number;
-  /** How long cached permissions live (the bound on a lost Bus message). */
+  /**
+   * How long cached permissions live: the bound on a lost Bus message. 2 s over a bus that
+   * can lose one (Redis); no expiry over an in-process bus, where every change arrives.
+   */
   accessTtlMs?: number;
   /** How often an instance repeats its latest control number, so a lost one is noticed. */
   controlTickMs?: number;
@@ -93,7 +96,8 @@ export class Hub {
     const onError = options.onError ?? (() => {});
     const hooks = options.hooks?.empty ? undefined : options.hooks;
     this.store = options.store;
-    this.access = new AccessControl(this.store, now, options.accessTtlMs);
+    const accessTtl = options.accessTtlMs ?? (options.bus.lossy ? ACCESS_TTL_MS : Infinity);
+    this.access = new AccessControl(this.store, now, accessTtl);
     this.#fanout = new Fanout({
       store: this.store,
       bus: options.bus,

@@ -37,6 +37,8 @@ class FaultyBus implements Bus {
   get status() {
     return this.inner.status;
   }
+  /** It drops envelopes on purpose. */
+  readonly lossy = true;
   release(): void {
     for (const envelope of this.held.splice(0)) {
       for (const handler of this.#handlers) handler(envelope);

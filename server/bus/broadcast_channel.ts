@@ -11,6 +11,7 @@ export class BroadcastChannelBus implements Bus {
   readonly #handlers = new Set<BusHandler>();
   readonly #watched = new WatchedRooms();
   readonly status: BusStatus = "up";
+  readonly lossy = false;
   #closed = false;
 
   constructor(readonly instanceId: string = crypto.randomUUID(), channelName = "parley") {

@@ -25,6 +25,7 @@ class LocalBus implements Bus {
   readonly #handlers = new Set<BusHandler>();
   readonly #watched = new WatchedRooms();
   readonly status: BusStatus = "up";
+  readonly lossy = false;
   constructor(readonly instanceId: string, private readonly broker: LocalBroker) {}
 
   publish(envelope: Omit<BusEnvelope, "origin">): void {

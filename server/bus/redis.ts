@@ -34,6 +34,7 @@ export interface RedisBusOptions {
 const HEALTH_CHECK_MS = 1000;
 
 export class RedisBus implements Bus {
+  readonly lossy = true;
   readonly instanceId: string;
   readonly #prefix: string;
   readonly #all: string;

@@ -69,6 +69,11 @@ export interface Bus {
   readonly instanceId: string;
   readonly status: BusStatus;
   /**
+   * Whether envelopes can be lost between instances that stay up (a broker link that drops).
+   * In-process buses cannot lose one; over such a bus, caches need no expiry.
+   */
+  readonly lossy: boolean;
+  /**
    * Resolves once the broker took the envelope, rejects with BusError when it did not; an
    * in-process bus that takes it at once returns nothing (no promise on the hot path).
    */
