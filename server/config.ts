@@ -112,7 +112,7 @@ export const FLAGS: Record<string, FlagSpec> = {
     type: "string",
     env: "PARLEY_PRESENCE_TTL",
     default: "30",
-    help: "Seconds until the users of a process that died unannounced drop out of presence",
+    help: "With --bus redis: seconds until the users of a dead process drop out of presence",
   },
   "allowed-origin": {
     type: "string",

@@ -70,7 +70,8 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
     return {
       store,
       bus,
-      presence: new MemoryPresenceRegistry(spec.presenceTtlMs).connect(instanceId),
+      // In one process presence dies with the process: nothing to expire or refresh.
+      presence: new MemoryPresenceRegistry().connect(instanceId),
       limiter: new MemoryRateLimiter(),
     };
   } catch (error) {

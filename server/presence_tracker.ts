@@ -108,6 +108,7 @@ export class PresenceTracker {
 
   /** Refresh this instance's entries well within their TTL, and announce expired users. */
   #keepAlive(): void {
+    if (!Number.isFinite(this.#presence.ttlMs)) return; // entries that cannot expire
     this.#refreshTimer ??= setInterval(() => {
       this.#presence.refresh(this.#options.rooms()).then((expired) => {
         for (const { room, user } of expired) this.#changed(room, user, false);

@@ -2,7 +2,12 @@
 import type { Member } from "../../protocol/messages.ts";
 import type { Expired, Presence } from "./types.ts";
 
-export const PRESENCE_TTL_MS = 30_000;
+/**
+ * Entries in one process die with it, so by default they never expire and nothing needs
+ * refreshing: no timer wakes an idle server (which kept V8 from returning memory). Tests
+ * that simulate a dead instance sharing a registry give a TTL.
+ */
+export const PRESENCE_TTL_MS = Infinity;
 
 /** One user in one room: "instance\nconn" -> expiry time. */
 interface UserEntries {
