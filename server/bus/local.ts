@@ -1,6 +1,6 @@
 /** In-process Bus: hubs sharing one LocalBroker see each other's broadcasts. */
-import type { Bus, BusEnvelope, BusHandler, BusStatus } from "./types.ts";
-import { WatchedRooms } from "./watched.ts";
+import type { Bus, BusEnvelope } from "./types.ts";
+import { InProcessBus } from "./in_process.ts";
 
 export class LocalBroker {
   readonly #buses = new Set<LocalBus>();
@@ -13,7 +13,7 @@ export class LocalBroker {
   }
 
   deliver(envelope: BusEnvelope): void {
-    for (const bus of this.#buses) bus.receive(envelope);
+    for (const bus of this.#buses) bus.take(envelope);
   }
 
   detach(bus: LocalBus): void {
@@ -21,12 +21,10 @@ export class LocalBroker {
   }
 }
 
-class LocalBus implements Bus {
-  readonly #handlers = new Set<BusHandler>();
-  readonly #watched = new WatchedRooms();
-  readonly status: BusStatus = "up";
-  readonly lossy = false;
-  constructor(readonly instanceId: string, private readonly broker: LocalBroker) {}
+class LocalBus extends InProcessBus {
+  constructor(instanceId: string, private readonly broker: LocalBroker) {
+    super(instanceId);
+  }
 
   publish(envelope: Omit<BusEnvelope, "origin">): void {
     // Deliver asynchronously, as every real broker does, so no hub relies on re-entrancy.
@@ -34,31 +32,12 @@ class LocalBus implements Bus {
     queueMicrotask(() => this.broker.deliver(full));
   }
 
-  subscribe(handler: BusHandler): () => void {
-    this.#handlers.add(handler);
-    return () => this.#handlers.delete(handler);
+  take(envelope: BusEnvelope): void {
+    this.receive(envelope);
   }
 
-  watch(room: string): Promise<void> {
-    return this.#watched.add(room);
-  }
-
-  unwatch(room: string): Promise<void> {
-    return this.#watched.delete(room);
-  }
-
-  onStatus(): () => void {
-    return () => {};
-  }
-
-  receive(envelope: BusEnvelope): void {
-    if (!this.#watched.wants(envelope)) return;
-    for (const handler of this.#handlers) handler(envelope);
-  }
-
-  close(): Promise<void> {
-    this.#handlers.clear();
+  override close(): Promise<void> {
     this.broker.detach(this);
-    return Promise.resolve();
+    return super.close();
   }
 }
