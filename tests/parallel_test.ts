@@ -42,13 +42,15 @@ Deno.test("parallel: two workers of deno serve share one gapless timeline", asyn
       assert.ok(i < 300, "deno serve did not come up");
       await new Promise((r) => setTimeout(r, 100));
     }
-    // The kernel spreads connections over the workers; open until both hold some.
+    // The kernel spreads connections over the workers; open until both hold some. The second
+    // worker may start listening a moment after the first answers, so wait a little each time.
     const byInstance = new Map<string, TestClient[]>();
     for (
       let i = 0;
-      i < 40 && (byInstance.size < 2 || [...byInstance.values()].some((l) => l.length < 2));
+      i < 60 && (byInstance.size < 2 || [...byInstance.values()].some((l) => l.length < 2));
       i++
     ) {
+      if (i >= 4) await new Promise((r) => setTimeout(r, 100));
       const id = await signIn(server, `User${i}`);
       const client = await TestClient.open(server, id, { hello: false });
       clients.push(client);

@@ -203,11 +203,13 @@ Deno.test("shutdown: under deno serve --parallel, sockets close with a documente
       assert.ok(i < 300, "deno serve did not come up");
       await new Promise((r) => setTimeout(r, 100));
     }
-    // The kernel spreads connections over the workers; open until both hold one.
+    // The kernel spreads connections over the workers; open until both hold one. The second
+    // worker may start listening a moment after the first answers, so wait a little each time.
     const clients: TestClient[] = [];
     const identities = [];
     const instances = new Set<string>();
-    for (let i = 0; i < 20 && (instances.size < 2 || clients.length < 4); i++) {
+    for (let i = 0; i < 60 && (instances.size < 2 || clients.length < 4); i++) {
+      if (i >= 4) await new Promise((r) => setTimeout(r, 100));
       const identity = await signIn(server, `User${i}`);
       const client = await TestClient.open(server, identity, { hello: false });
       instances.add((await client.request("hello", { v: [1] })).instance);
