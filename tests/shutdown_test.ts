@@ -221,7 +221,12 @@ Deno.test("shutdown: under deno serve --parallel, sockets close with a documente
     const senders = clients.map((c, i) => keepSending(c, i, 8, () => 0));
     await eventually(() =>
       senders.every((s) => s.sent.filter((e) => e.outcome === "ok").length > 20)
-    );
+    ).catch((error) => {
+      const outcomes = senders.map((s) => s.sent.map((e) => e.outcome).filter((o) => o !== "ok"));
+      child.kill("SIGKILL");
+      const log = (await output)[1]!.slice(-4000);
+      throw new Error(`${error.message}: ${JSON.stringify(outcomes)}\n${log}`);
+    });
     child.kill("SIGTERM");
     const closes = await Promise.all(clients.map((c) => c.closed));
     const sent = (await Promise.all(senders.map((s) => s.done))).flat();

@@ -727,13 +727,18 @@ export class KvStore implements Store {
     })();
   }
 
-  /** getMany without its 10-key limit: the chunks are read concurrently. */
+  /**
+   * getMany without its 10-key limit: the chunks are read concurrently. A sibling worker
+   * opening or checkpointing the file can make a read report "database is locked" too.
+   */
   async #getMany<T>(keys: Deno.KvKey[]): Promise<Deno.KvEntryMaybe<T>[]> {
     const chunks: Deno.KvKey[][] = [];
     for (let i = 0; i < keys.length; i += GET_MANY_MAX) {
       chunks.push(keys.slice(i, i + GET_MANY_MAX));
     }
-    const results = await Promise.all(chunks.map((chunk) => this.#kv.getMany<T[]>(chunk)));
+    const results = await Promise.all(
+      chunks.map((chunk) => untilUnlocked(() => this.#kv.getMany<T[]>(chunk))),
+    );
     return results.flat();
   }
 }
