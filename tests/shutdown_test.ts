@@ -221,7 +221,7 @@ Deno.test("shutdown: under deno serve --parallel, sockets close with a documente
     const senders = clients.map((c, i) => keepSending(c, i, 8, () => 0));
     await eventually(() =>
       senders.every((s) => s.sent.filter((e) => e.outcome === "ok").length > 20)
-    ).catch((error) => {
+    ).catch(async (error) => {
       const outcomes = senders.map((s) => s.sent.map((e) => e.outcome).filter((o) => o !== "ok"));
       child.kill("SIGKILL");
       const log = (await output)[1]!.slice(-4000);
