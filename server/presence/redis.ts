@@ -24,7 +24,6 @@ import {
   LuaScript,
   type Redis,
 } from "../redis/client.ts";
-import { PRESENCE_TTL_MS } from "./memory.ts";
 import type { Expired, Presence } from "./types.ts";
 
 const NOW = `local t = redis.call('TIME')
@@ -155,6 +154,9 @@ return 0`);
 /** Rooms per COUNTS call: many calls go out pipelined on one connection. */
 const COUNTS_CHUNK = 500;
 
+/** A dead process's entries go after this unless refreshed (in-process ones never expire). */
+export const REDIS_PRESENCE_TTL_MS = 30_000;
+
 export interface RedisPresenceOptions {
   prefix?: string;
   instanceId?: string;
@@ -189,7 +191,7 @@ export class RedisPresence implements Presence {
     private readonly owned = false,
   ) {
     this.instanceId = options.instanceId ?? crypto.randomUUID();
-    this.ttlMs = options.ttlMs ?? PRESENCE_TTL_MS;
+    this.ttlMs = options.ttlMs ?? REDIS_PRESENCE_TTL_MS;
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#instanceKey = `${this.#prefix}:pi:${this.instanceId}`;
   }
