@@ -22,6 +22,9 @@ export const ERROR_CODES = {
   user_not_found: "No such user.",
   refused: "The server's policy refused this.",
   unknown_command: "No such command; try /help.",
+  too_many_reactions: "This message has as many reactions as it may hold.",
+  file_not_found: "No such file, or it is not yours to attach here.",
+  file_too_large: "The file is larger than this server accepts.",
   internal: "The server failed to handle the request.",
   unavailable: "A service the server depends on is down; retry shortly.",
 } as const;

@@ -18,6 +18,16 @@ export const LIMITS = {
   nonceChars: 64,
   historyPageMax: 100,
   historyPageDefault: 50,
+  /** Distinct emoji on one message, and users per emoji. */
+  reactionsPerMessage: 20,
+  reactorsPerEmoji: 100,
+  /** How much of the original a reply quotes. */
+  replyExcerptChars: 200,
+  /** Names one message may mention (more are not highlighted or counted). */
+  mentionsPerMessage: 20,
+  fileNameChars: 200,
+  searchChars: 200,
+  searchPageMax: 50,
   /** Most entries replayed to a reconnecting client before it is told to reload instead. */
   recoveryMax: 1000,
   roomsPerConnection: 50,

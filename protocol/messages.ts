@@ -13,6 +13,9 @@ export type Receipt = z.infer<typeof S.Receipt>;
 export type RoomMember = z.infer<typeof S.RoomMember>;
 export type Ban = z.infer<typeof S.Ban>;
 export type ModerationEvent = z.infer<typeof S.ModerationEvent>;
+export type Reaction = z.infer<typeof S.Reaction>;
+export type ReplyRef = z.infer<typeof S.ReplyRef>;
+export type FileRef = z.infer<typeof S.FileRef>;
 
 /** Every frame a client may send; each carries an `id` and gets exactly one reply. */
 export type ClientFrame = z.infer<typeof S.ClientFrame>;

@@ -32,24 +32,61 @@ const UserRef = z.string().min(1).max(128).describe("A user's id");
 const Reason = z.string().max(LIMITS.reasonChars);
 const Title = z.string().max(LIMITS.displayNameChars);
 
+/** One emoji (with its modifiers and joiners), as a reaction carries it. */
+export const EMOJI_PATTERN =
+  /^(?=.*[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3])[\p{Extended_Pictographic}\p{Emoji_Component}\p{Emoji_Modifier}\u200d\ufe0f\u20e3]{1,32}$/u;
+export const Emoji = z.string().max(32).regex(EMOJI_PATTERN).describe("One Unicode emoji");
+
+export const Reaction = z.strictObject({
+  emoji: Emoji,
+  users: z.array(Member).describe("Who reacted with it, oldest first"),
+});
+
+export const ReplyRef = z.strictObject({
+  seq: Seq,
+  author: Member,
+  text: z.string().max(LIMITS.replyExcerptChars).describe(
+    "The start of the original's text when the reply was sent",
+  ),
+}).describe("The message a reply answers, as it was quoted");
+
+export const FileRef = z.strictObject({
+  id: z.string().max(64),
+  name: z.string().max(LIMITS.fileNameChars),
+  type: z.string().max(128).describe("Media type, sniffed by the server from the content"),
+  size: z.int().min(0).describe("Bytes"),
+  width: z.int().min(1).optional().describe("Images: pixels"),
+  height: z.int().min(1).optional().describe("Images: pixels"),
+}).describe("An uploaded file; its bytes are at GET /files/{id}/{name}");
+
 /**
  * One entry of a room's stream. Every entry takes the next `seq`, so a client that
- * replays from its last seq misses nothing: new messages (`text`), and edits and
- * deletions of earlier ones, which name their `target`. Entries read back from
- * history show a text message as it is now: edited text, or a tombstone.
+ * replays from its last seq misses nothing: new messages (`text`), and edits, deletions
+ * and reactions to earlier ones, which name their `target`. Entries read back from
+ * history show a text message as it is now: edited text, reactions, or a tombstone.
  */
 export const Message = z.strictObject({
   id: z.string(),
   room: RoomName,
   seq: Seq,
-  kind: z.enum(["text", "edit", "delete"]),
-  author: Member.describe("Who wrote it; for edit and delete, who acted"),
-  text: z.string().describe("Message text; the new text of an edit; empty when deleted"),
+  kind: z.enum(["text", "edit", "delete", "react"]),
+  author: Member.describe("Who wrote it; for edit, delete and react, who acted"),
+  text: z.string().describe(
+    "Message text (Markdown); the new text of an edit; empty when deleted and for react",
+  ),
   ts: z.number().describe("Commit time, ms since the Unix epoch"),
   nonce: z.string().optional().describe("The sender's nonce, so its own client can match it"),
-  target: Seq.optional().describe("For edit and delete: the seq of the text message"),
+  target: Seq.optional().describe("For edit, delete and react: the seq of the text message"),
   editedAt: z.number().optional().describe("For text: when it was last edited"),
   deleted: z.literal(true).optional().describe("For text: a tombstone"),
+  emoji: Emoji.optional().describe("For react: the emoji added or removed"),
+  remove: z.literal(true).optional().describe("For react: the reaction was taken back"),
+  reactions: z.array(Reaction).optional().describe("For text: its reactions now"),
+  replyTo: ReplyRef.optional().describe("For text: the message it replies to"),
+  mentions: z.array(z.string()).optional().describe(
+    'For text: lower-case names it mentions; "room" for @room, from a moderator',
+  ),
+  file: FileRef.optional().describe("For text: an attached file"),
 });
 
 export const Retention = z.strictObject({
@@ -77,6 +114,10 @@ export const RoomInfo = z.strictObject({
   mutedUntil: z.number().optional().describe("Caller only: muted until this time"),
   peers: z.array(Member).optional().describe("For dm: the two users"),
   disabled: z.literal(true).optional().describe("An admin disabled the room"),
+  members: z.int().min(0).optional().describe("How many members it has (room.directory)"),
+  mentions: z.int().min(0).optional().describe(
+    "Caller only: unread messages that mention the caller or @room (capped at 100)",
+  ),
 });
 
 export const RoomMember = z.strictObject({
@@ -166,10 +207,45 @@ export const SendRequest = z.strictObject({
   type: z.literal("send"),
   id: RequestId,
   room: RoomName,
-  text: Text,
+  text: Text.optional().describe("Markdown; may be absent only with `file`"),
   nonce: z.string().min(NONCE_MIN_CHARS).max(LIMITS.nonceChars).describe(
     "Idempotency key for resends",
   ),
+  replyTo: Seq.optional().describe("Reply to this message of the room"),
+  file: z.string().min(1).max(64).optional().describe(
+    "Attach a file uploaded to this room by the sender (POST /api/rooms/{room}/files)",
+  ),
+});
+export const ReactRequest = z.strictObject({
+  type: z.literal("react"),
+  id: RequestId,
+  room: RoomName,
+  seq: Seq.describe("The text message reacted to"),
+  emoji: Emoji,
+  remove: z.boolean().optional().describe("Take your reaction back"),
+});
+export const SearchRequest = z.strictObject({
+  type: z.literal("search"),
+  id: RequestId,
+  text: z.string().max(LIMITS.searchChars).optional().describe(
+    "Words that must all occur (whole words, any case)",
+  ),
+  room: RoomName.optional().describe("Only this room; absent: every room you are a member of"),
+  author: UserRef.optional().describe("Only messages by this user id"),
+  from: z.number().optional().describe("Only messages at or after this time (ms)"),
+  to: z.number().optional().describe("Only messages before this time (ms)"),
+  replyTo: Seq.optional().describe("With `room`: only replies to this message (a thread)"),
+  cursor: z.string().max(200).optional().describe("`next` from the previous page"),
+  limit: z.int().min(1).max(LIMITS.searchPageMax).optional(),
+});
+export const RoomDirectoryRequest = z.strictObject({
+  type: z.literal("room.directory"),
+  id: RequestId,
+  query: z.string().max(LIMITS.displayNameChars).optional().describe(
+    "Part of a name, title or topic",
+  ),
+  cursor: z.string().max(200).optional().describe("`next` from the previous page"),
+  limit: z.int().min(1).max(LIMITS.historyPageMax).optional(),
 });
 export const HistoryRequest = z.strictObject({
   type: z.literal("history"),
@@ -294,6 +370,9 @@ export const ClientFrame = z.discriminatedUnion("type", [
   RoomJoinRequest,
   RoomLeaveRequest,
   SendRequest,
+  ReactRequest,
+  SearchRequest,
+  RoomDirectoryRequest,
   HistoryRequest,
   EditRequest,
   DeleteRequest,
@@ -347,6 +426,15 @@ export const Results = {
   }),
   "room.leave": z.strictObject({}),
   send: z.strictObject({ message: Message, duplicate: z.boolean() }),
+  react: z.strictObject({ message: Message.describe("The react entry") }),
+  search: z.strictObject({
+    messages: z.array(Message).describe("Newest first, as each message is now"),
+    next: z.string().optional().describe("Cursor of the next page; absent on the last"),
+  }),
+  "room.directory": z.strictObject({
+    rooms: z.array(RoomInfo).describe("Public and announcement rooms, with `members`"),
+    next: z.string().optional().describe("Cursor of the next page; absent on the last"),
+  }),
   history: z.strictObject({ messages: z.array(Message), hasMore: z.boolean() }),
   edit: z.strictObject({ message: Message }),
   delete: z.strictObject({ message: Message }),

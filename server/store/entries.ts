@@ -1,5 +1,6 @@
 /** Rules every Store adapter shares for turning drafts into stream entries. */
 import { ProtocolError } from "../../protocol/errors.ts";
+import { LIMITS } from "../../protocol/limits.ts";
 import type { Message } from "../../protocol/messages.ts";
 import type { EntryDraft, EntryGuard, RoomPatch, RoomRecord } from "./types.ts";
 
@@ -18,12 +19,28 @@ export function makeEntry(draft: EntryDraft, seq: number, ts: number, epoch: str
     ts,
   };
   switch (draft.kind) {
-    case "text":
-      return { ...base, kind: "text", text: draft.text, nonce: draft.nonce };
+    case "text": {
+      const message: Message = { ...base, kind: "text", text: draft.text, nonce: draft.nonce };
+      if (draft.replyTo) message.replyTo = draft.replyTo;
+      if (draft.mentions?.length) message.mentions = draft.mentions;
+      if (draft.file) message.file = draft.file;
+      return message;
+    }
     case "edit":
       return { ...base, kind: "edit", text: draft.text, target: draft.target };
     case "delete":
       return { ...base, kind: "delete", text: "", target: draft.target };
+    case "react": {
+      const message: Message = {
+        ...base,
+        kind: "react",
+        text: "",
+        target: draft.target,
+        emoji: draft.emoji,
+      };
+      if (draft.remove) message.remove = true;
+      return message;
+    }
   }
 }
 
@@ -32,7 +49,7 @@ export function makeEntry(draft: EntryDraft, seq: number, ts: number, epoch: str
  * return the target as it becomes. Throws ProtocolError.
  */
 export function applyToTarget(
-  draft: Extract<EntryDraft, { kind: "edit" | "delete" }>,
+  draft: Extract<EntryDraft, { kind: "edit" | "delete" | "react" }>,
   target: Message | undefined,
   ts: number,
   guard: EntryGuard | undefined,
@@ -42,13 +59,60 @@ export function applyToTarget(
   }
   guard?.(target);
   if (draft.kind === "edit") return { ...target, text: draft.text, editedAt: ts };
-  const { editedAt: _edited, ...rest } = target;
+  if (draft.kind === "react") return withReaction(target, draft);
+  // A tombstone keeps nothing of what was said: no text, reactions, mentions or file.
+  const {
+    editedAt: _edited,
+    reactions: _reactions,
+    mentions: _mentions,
+    file: _file,
+    ...rest
+  } = target;
   return { ...rest, text: "", deleted: true };
+}
+
+/** `target` with one user's reaction added or taken back; a repeat changes nothing. */
+function withReaction(
+  target: Message,
+  draft: Extract<EntryDraft, { kind: "react" }>,
+): Message {
+  const reactions = (target.reactions ?? []).map((r) => ({ emoji: r.emoji, users: [...r.users] }));
+  const at = reactions.findIndex((r) => r.emoji === draft.emoji);
+  const user = { id: draft.author.id, name: draft.author.name };
+  if (draft.remove) {
+    if (at < 0) return target;
+    const users = reactions[at]!.users.filter((u) => u.id !== user.id);
+    if (users.length) reactions[at] = { emoji: draft.emoji, users };
+    else reactions.splice(at, 1);
+  } else if (at < 0) {
+    if (reactions.length >= LIMITS.reactionsPerMessage) throw tooMany();
+    reactions.push({ emoji: draft.emoji, users: [user] });
+  } else {
+    const users = reactions[at]!.users;
+    if (users.some((u) => u.id === user.id)) return target;
+    if (users.length >= LIMITS.reactorsPerEmoji) throw tooMany();
+    users.push(user);
+  }
+  const { reactions: _old, ...rest } = target;
+  return reactions.length ? { ...rest, reactions } : rest;
+}
+
+function tooMany(): ProtocolError {
+  return new ProtocolError(
+    "too_many_reactions",
+    `A message holds at most ${LIMITS.reactionsPerMessage} emoji, ` +
+      `each from at most ${LIMITS.reactorsPerEmoji} people.`,
+  );
 }
 
 /** Whether an entry counts toward a user's unread messages. */
 export function countsAsUnread(entry: Message, userId: string): boolean {
   return entry.kind === "text" && !entry.deleted && entry.author.id !== userId;
+}
+
+/** Whether a text entry mentions any of `names` (lower-case; "room" for @room). */
+export function mentionsAny(entry: Message, names: readonly string[]): boolean {
+  return entry.mentions?.some((name) => names.includes(name)) ?? false;
 }
 
 export const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,7 +1,15 @@
 /** In-memory Store: for tests and `--data :memory:` throwaway servers. */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
-import { applyRoomPatch, applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
+import {
+  applyRoomPatch,
+  applyToTarget,
+  countsAsUnread,
+  DAY_MS,
+  makeEntry,
+  mentionsAny,
+} from "./entries.ts";
+import { afterCursor, matchesSearch, searchOrder } from "./search_match.ts";
 import type {
   AppendResult,
   EntryDraft,
@@ -13,6 +21,8 @@ import type {
   ReadMarker,
   RoomPatch,
   RoomRecord,
+  SearchPage,
+  SearchQuery,
   Store,
 } from "./types.ts";
 import { keyedRepositories } from "./keyed.ts";
@@ -225,6 +235,35 @@ export class MemoryStore implements Store {
       if (countsAsUnread(data.entries[i]!, userId)) count++;
     }
     return Promise.resolve(count);
+  }
+
+  unreadMentions(room: string, userId: string, names: string[], cap: number): Promise<number> {
+    const data = this.#rooms.get(room);
+    if (!data) return Promise.resolve(0);
+    const from = Math.max(data.firstSeq, (data.markers.get(userId) ?? 0) + 1);
+    let count = 0;
+    for (let i = from - data.firstSeq; i < data.entries.length && count < cap; i++) {
+      const entry = data.entries[i]!;
+      if (countsAsUnread(entry, userId) && mentionsAny(entry, names)) count++;
+    }
+    return Promise.resolve(count);
+  }
+
+  /** A scan: the memory store is for tests and throwaway servers. */
+  search(query: SearchQuery): Promise<SearchPage> {
+    const found: Message[] = [];
+    for (const room of query.rooms) {
+      const data = this.#rooms.get(room);
+      if (!data) continue;
+      for (const entry of data.entries) {
+        if (matchesSearch(entry, query) && afterCursor(entry, query.before)) found.push(entry);
+      }
+    }
+    found.sort(searchOrder);
+    return Promise.resolve({
+      messages: found.slice(0, query.limit),
+      hasMore: found.length > query.limit,
+    });
   }
 
   prune(room: string, retention: Retention, now: number): Promise<PruneResult> {

@@ -3,7 +3,7 @@
  * room's stream of entries. It assigns every entry its `seq`. It also carries the typed
  * repositories of the auth, access and admin layers (repositories.ts).
  */
-import type { Member, Message, Retention } from "../../protocol/messages.ts";
+import type { FileRef, Member, Message, ReplyRef, Retention } from "../../protocol/messages.ts";
 import type { RoomKind } from "../../protocol/permissions.ts";
 import type { Repositories } from "./repositories.ts";
 
@@ -42,11 +42,27 @@ export interface RoomPatch {
   retention?: Retention | null;
 }
 
+/** What a new text message carries beyond its text; the command layer fills it in. */
+export interface TextExtras {
+  replyTo?: ReplyRef;
+  /** Lower-case names, and "room" for @room. */
+  mentions?: string[];
+  file?: FileRef;
+}
+
 /** A new entry for a room's stream. */
 export type EntryDraft =
-  | { kind: "text"; room: string; author: Member; text: string; nonce: string }
+  | ({ kind: "text"; room: string; author: Member; text: string; nonce: string } & TextExtras)
   | { kind: "edit"; room: string; author: Member; target: number; text: string }
-  | { kind: "delete"; room: string; author: Member; target: number };
+  | { kind: "delete"; room: string; author: Member; target: number }
+  | {
+    kind: "react";
+    room: string;
+    author: Member;
+    target: number;
+    emoji: string;
+    remove?: boolean;
+  };
 
 /** Decides whether `author` may edit or delete `target`; throws ProtocolError if not. */
 export type EntryGuard = (target: Message) => void;
@@ -75,6 +91,39 @@ export interface HistoryPage {
 export interface ReadMarker {
   userId: string;
   seq: number;
+}
+
+/** Where a search page ends: results strictly older than this come next. */
+export interface SearchCursor {
+  ts: number;
+  room: string;
+  seq: number;
+}
+
+/**
+ * A search over text messages (not tombstones), as they are now. Results come newest
+ * first: by `ts` descending, then room name ascending, then seq descending.
+ */
+export interface SearchQuery {
+  /** Rooms the caller may read; nothing else is searched. */
+  rooms: string[];
+  /** Every term must be one of the message's words (searchTerms in search_terms.ts). */
+  terms: string[];
+  /** Author's user id. */
+  author?: string;
+  /** ts >= from. */
+  from?: number;
+  /** ts < to. */
+  to?: number;
+  /** Only replies to this seq (with exactly one room). */
+  replyTo?: number;
+  before?: SearchCursor;
+  limit: number;
+}
+
+export interface SearchPage {
+  messages: Message[];
+  hasMore: boolean;
 }
 
 /** What retention removed. */
@@ -135,6 +184,14 @@ export interface Store extends Repositories {
   readMarkers(room: string): Promise<ReadMarker[]>;
   /** Text entries by others after the user's marker, counting at most `cap`. */
   unreadCount(room: string, userId: string, cap: number): Promise<number>;
+  /**
+   * Of those, the ones whose `mentions` hold any of `names` (the user's lower-case name
+   * and "room"), counting at most `cap`.
+   */
+  unreadMentions(room: string, userId: string, names: string[], cap: number): Promise<number>;
+
+  /** Text messages matching `query`, in the order SearchQuery describes. */
+  search(query: SearchQuery): Promise<SearchPage>;
 
   /** Apply retention to one room; `now` decides message age. */
   prune(room: string, retention: Retention, now: number): Promise<PruneResult>;
