@@ -650,7 +650,11 @@ export function sendTyping(room: string, active: boolean): void {
   request("typing", { room, active }).catch(() => {});
 }
 
-function request<T extends RequestType>(type: T, body: RequestBody<T>): Promise<ResultOf<T>> {
+/** Send one request over the socket; the islands' own action modules use it too. */
+export function request<T extends RequestType>(
+  type: T,
+  body: RequestBody<T>,
+): Promise<ResultOf<T>> {
   if (!socket) return Promise.reject(new RequestError("disconnected", "Not connected."));
   return socket.request(type, body);
 }

@@ -115,6 +115,17 @@ export const pageVisible = signal(true);
 export const atBottom = signal(true);
 /** The message being edited in place. */
 export const editing = signal<{ room: string; seq: number } | null>(null);
+/** The message the composer is replying to. */
+export const replyingTo = signal<Message | null>(null);
+/** The message whose replies the thread panel shows. */
+export const threadOf = signal<{ room: string; seq: number } | null>(null);
+/**
+ * A message to show in context (from search, a reply's quote, a permalink): the timeline
+ * loads the history around it, scrolls to it and highlights it, then clears this.
+ */
+export const jumpTarget = signal<{ room: string; seq: number } | null>(null);
+/** Which dialog is open over the page. */
+export const dialog = signal<"new-room" | "directory" | "new-dm" | "search" | null>(null);
 /** What the server has switched on: the page's meta tag, then `hello`. */
 export const features = signal<Features>({ ...ALL_FEATURES });
 /** Slash commands from `hello`, for completion; empty when the server offers none. */
