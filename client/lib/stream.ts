@@ -47,11 +47,23 @@ function isNewer(a: Message, b: Message): boolean {
 
 /**
  * `editedAt` orders the edits of one message, so an edit replayed or delivered late
- * never overwrites a newer text.
+ * never overwrites a newer text. Reactions and deletions follow server/store/entries.ts,
+ * so live pushes, a reconnect's replay and history all show the same message.
  */
 function applyChange(target: Message, change: Message): Message {
   if (target.deleted) return target;
-  if (change.kind === "delete") return { ...target, text: "", deleted: true };
+  if (change.kind === "react") return withReaction(target, change);
+  if (change.kind === "delete") {
+    // A tombstone keeps nothing of what was said: no text, reactions, mentions or file.
+    const {
+      editedAt: _edited,
+      reactions: _reactions,
+      mentions: _mentions,
+      file: _file,
+      ...rest
+    } = target;
+    return { ...rest, text: "", deleted: true };
+  }
   const editedAt = target.editedAt;
   if (
     editedAt !== undefined &&
@@ -60,6 +72,35 @@ function applyChange(target: Message, change: Message): Message {
     return target;
   }
   return { ...target, text: change.text, editedAt: change.ts };
+}
+
+/**
+ * `target` with one user's reaction added or taken back; a repeat changes nothing and
+ * returns `target` itself. The server already refused reactions past the limits.
+ */
+function withReaction(target: Message, change: Message): Message {
+  const emoji = change.emoji;
+  if (emoji === undefined) return target;
+  const user = { id: change.author.id, name: change.author.name };
+  const reactions = target.reactions ?? [];
+  const at = reactions.findIndex((r) => r.emoji === emoji);
+  let next: NonNullable<Message["reactions"]>;
+  if (change.remove) {
+    if (at < 0) return target;
+    const users = reactions[at]!.users.filter((u) => u.id !== user.id);
+    if (users.length === reactions[at]!.users.length) return target;
+    next = users.length
+      ? reactions.map((r, i) => i === at ? { emoji, users } : r)
+      : reactions.filter((_, i) => i !== at);
+  } else if (at < 0) {
+    next = [...reactions, { emoji, users: [user] }];
+  } else {
+    const users = reactions[at]!.users;
+    if (users.some((u) => u.id === user.id)) return target;
+    next = reactions.map((r, i) => i === at ? { emoji, users: [...users, user] } : r);
+  }
+  const { reactions: _old, ...rest } = target;
+  return next.length ? { ...rest, reactions: next } : rest;
 }
 
 /**

@@ -1,8 +1,11 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import fc from "fast-check";
 import type { Member, Message } from "../../protocol/messages.ts";
+import { applyToTarget } from "../../server/store/entries.ts";
 import { applyEntries, SeqTracker } from "./stream.ts";
 
 const ada: Member = { id: "u1", name: "Ada" };
+const bob: Member = { id: "u2", name: "Bob" };
 
 function text(seq: number, extra: Partial<Message> = {}): Message {
   return {
@@ -49,6 +52,92 @@ Deno.test("a late edit never overwrites a newer one, and a deletion is final", (
   deepStrictEqual(applyEntries(held, [current]), [current]);
   strictEqual(applyEntries([current], [text(1)]).at(0), current);
   deepStrictEqual(applyEntries(held, [text(1, { text: "", deleted: true })])[0]?.deleted, true);
+});
+
+function react(seq: number, target: number, emoji: string, by = ada, remove = false): Message {
+  const entry: Message = {
+    id: `m${seq}`,
+    room: "r",
+    seq,
+    kind: "react",
+    author: by,
+    text: "",
+    ts: seq,
+    target,
+    emoji,
+  };
+  if (remove) entry.remove = true;
+  return entry;
+}
+
+Deno.test("reactions add and remove per user, and a repeat changes nothing", () => {
+  let held = applyEntries([text(1)], [react(2, 1, "👍"), react(3, 1, "👍", bob)]);
+  deepStrictEqual(held[0]?.reactions, [{ emoji: "👍", users: [ada, bob] }]);
+  strictEqual(applyEntries(held, [react(2, 1, "👍"), react(4, 1, "👍")]), held);
+  held = applyEntries(held, [react(5, 1, "🎉", bob), react(6, 1, "👍", ada, true)]);
+  deepStrictEqual(held[0]?.reactions, [
+    { emoji: "👍", users: [bob] },
+    { emoji: "🎉", users: [bob] },
+  ]);
+  // Taking back what was never given, or the last one of an emoji.
+  strictEqual(applyEntries(held, [react(7, 1, "🚀", ada, true)]), held);
+  held = applyEntries(held, [react(8, 1, "👍", bob, true), react(9, 1, "🎉", bob, true)]);
+  deepStrictEqual(held, [text(1)]);
+  // A reaction to a message not held is dropped: its history copy will carry it.
+  strictEqual(applyEntries(held, [react(10, 7, "👍")]), held);
+});
+
+Deno.test("a deletion drops reactions, mentions and the file, as history shows it", () => {
+  const rich = text(1, {
+    reactions: [{ emoji: "👍", users: [bob] }],
+    mentions: ["bob"],
+    file: { id: "f1", name: "a.png", type: "image/png", size: 3 },
+    editedAt: 4,
+    replyTo: { seq: 0, author: bob, text: "q" },
+  });
+  const [gone] = applyEntries([rich], [del(5, 1)]);
+  deepStrictEqual(gone, {
+    ...text(1, { replyTo: { seq: 0, author: bob, text: "q" } }),
+    text: "",
+    deleted: true,
+  });
+  const [still] = applyEntries([gone!], [react(6, 1, "👍")]);
+  strictEqual(still, gone);
+});
+
+Deno.test("reactions: the client folds any sequence exactly as the store does", () => {
+  const people = [ada, bob, { id: "u3", name: "Cy" }];
+  const step = fc.record({
+    who: fc.integer({ min: 0, max: 2 }),
+    emoji: fc.constantFrom("👍", "🎉", "❤️"),
+    remove: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
+      let server = text(1);
+      let client: Message[] = [text(1)];
+      steps.forEach((s, i) => {
+        const entry = react(i + 2, 1, s.emoji, people[s.who], s.remove);
+        server = applyToTarget(
+          {
+            kind: "react",
+            room: "r",
+            author: entry.author,
+            target: 1,
+            emoji: s.emoji,
+            remove: s.remove,
+          },
+          server,
+          entry.ts,
+          undefined,
+        );
+        client = applyEntries(client, [entry]);
+        // Replays (a reconnect overlapping pushes) change nothing.
+        client = applyEntries(client, [entry]);
+      });
+      deepStrictEqual(client, [server]);
+    }),
+  );
 });
 
 Deno.test("SeqTracker follows the contiguous seq through reordering and covered pages", () => {
