@@ -64,7 +64,12 @@ export interface Config {
   createAdmin: string | null;
   /** How long shutdown waits for the requests in flight to be answered. */
   drainTimeoutMs: number;
+  /** Largest upload in bytes; 0 disables uploads. Absent: DEFAULT_MAX_UPLOAD_MB. */
+  maxUploadBytes?: number;
 }
+
+/** `--max-upload-mb` unless given. */
+export const DEFAULT_MAX_UPLOAD_MB = 10;
 
 /** The data directory value that keeps everything in memory. */
 export const MEMORY_DATA = ":memory:";
@@ -285,6 +290,12 @@ export const FLAGS: Record<string, FlagSpec> = {
     default: "10",
     help: "Seconds shutdown waits for requests in flight to be answered before closing sockets",
   },
+  "max-upload-mb": {
+    type: "string",
+    env: "PARLEY_MAX_UPLOAD_MB",
+    default: String(DEFAULT_MAX_UPLOAD_MB),
+    help: "Largest file a user may upload, in MiB (0 disables uploads)",
+  },
   "log-level": {
     type: "string",
     env: "PARLEY_LOG_LEVEL",
@@ -410,6 +421,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       trustProxy: flag("trust-proxy", "PARLEY_TRUST_PROXY"),
       createAdmin: optional("create-admin") ?? null,
       drainTimeoutMs: Math.round(seconds("--drain-timeout", pick("drain-timeout"), 0, 3600) * 1000),
+      maxUploadBytes: uploadBytes(pick("max-upload-mb")),
     },
   };
 }
@@ -452,6 +464,15 @@ function integer(flag: string, text: string, min: number, max: number): number {
     throw new ConfigError(`${flag} must be a whole number from ${min} to ${max}, not "${text}".`);
   }
   return n;
+}
+
+/** `--max-upload-mb` in bytes: a number of MiB from 0 (no uploads) to 4096. */
+function uploadBytes(text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0 || n > 4096) {
+    throw new ConfigError(`--max-upload-mb must be a number from 0 to 4096, not "${text}".`);
+  }
+  return Math.floor(n * 1024 * 1024);
 }
 
 function seconds(flag: string, text: string, min: number, max: number): number {
