@@ -23,7 +23,9 @@ import { type JwtOptions, JwtVerifier } from "./server/auth/jwt.ts";
 import { LocalBroker } from "./server/bus/local.ts";
 import type { Bus } from "./server/bus/types.ts";
 import { MEMORY_DATA, type StoreSpec } from "./server/config.ts";
-import { openStore as openStoreSpec } from "./server/parts.ts";
+import { openFileStore, openStore as openStoreSpec } from "./server/parts.ts";
+import { MemoryFileStore } from "./server/files/memory.ts";
+import type { FileStore } from "./server/files/types.ts";
 import type { Presence } from "./server/presence/types.ts";
 import type { RateLimiter } from "./server/rate/types.ts";
 import type { CustomFrame, Hooks, SlashCommand } from "./server/extensions.ts";
@@ -51,7 +53,7 @@ export { Accounts };
 export { AuthError } from "./server/auth/types.ts";
 export { createLogger };
 export type { Logger, LogLevel };
-export type { Bus, Hub, Presence, RateLimiter, Store };
+export type { Bus, FileStore, Hub, Presence, RateLimiter, Store };
 export { openParts, type Parts, StartupError } from "./server/parts.ts";
 export type { Member, Message, RoomInfo } from "./protocol/messages.ts";
 
@@ -68,6 +70,11 @@ export interface ChatServerOptions {
   data?: string;
   /** A Store of your own; overrides `data`. */
   store?: Store;
+  /**
+   * Where uploaded files live. By default beside the store: `data`/files on disk, or memory
+   * for ":memory:" and for a `store` of your own (`openParts` gives the matching one).
+   */
+  files?: FileStore;
   /** A Bus of your own, to fan out across processes; in-process by default. */
   bus?: Bus;
   /** Cluster-wide presence (`openParts` makes a Redis one); this process alone by default. */
@@ -108,6 +115,8 @@ export interface ChatServerOptions {
     hookTimeoutMs?: number;
     /** Longest `close()` waits for the requests in flight to be answered; 10 s by default. */
     drainTimeoutMs?: number;
+    /** The largest file a user may upload, in bytes (10 MiB); 0 refuses uploads. */
+    uploadBytes?: number;
   };
   /** Switch features off; all are on by default. */
   features?: Partial<Omit<Features, "guests">>;
@@ -143,6 +152,7 @@ export interface ChatServer {
   fetch: Handler;
   hub: Hub;
   store: Store;
+  files: FileStore;
   accounts: Accounts;
   /**
    * Stop reading, answer every request already read (within `limits.drainTimeoutMs`), then
@@ -175,6 +185,10 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   const log = typeof options.log === "object" ? options.log : createLogger(options.log ?? "info");
   const data = options.data ?? "./data";
   const store = options.store ?? await openStore(data);
+  const files = options.files ??
+    (options.store || data === MEMORY_DATA
+      ? new MemoryFileStore()
+      : await openFileStore({ kind: "kv", dir: data }));
   const auth = options.auth ?? {};
   const accounts = new Accounts({
     store,
@@ -189,6 +203,8 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
   );
   const app = await createApp({
     store,
+    files,
+    ...(limits.uploadBytes === undefined ? {} : { uploadBytes: limits.uploadBytes }),
     bus: options.bus ?? new LocalBroker().connect(),
     ...(options.presence ? { presence: options.presence } : {}),
     ...(options.limiter ? { limiter: options.limiter } : {}),
@@ -233,6 +249,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     fetch: app.handler,
     hub: app.hub,
     store,
+    files,
     accounts,
     close: (code = CLOSE_CODES.serviceRestart, reason = "server restarting") =>
       app.close(code, reason),

@@ -53,6 +53,7 @@ export async function compose(
       recoveryMax: config.recoveryMax,
       retention: config.retention,
       drainTimeoutMs: config.drainTimeoutMs,
+      ...(config.maxUploadBytes === undefined ? {} : { uploadBytes: config.maxUploadBytes }),
     },
     branding: { title: config.title },
     allowedOrigins: config.allowedOrigins,

@@ -34,10 +34,16 @@ import {
 } from "./extensions.ts";
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 import type { AdmissionLimits } from "./ws_admission.ts";
+import type { FileStore } from "./files/types.ts";
+import { fileRoutes } from "./files/routes.ts";
 
 export interface AppOptions {
   store: Store;
   bus: Bus;
+  /** Uploaded files' bytes; without one the server takes no uploads. */
+  files?: FileStore;
+  /** The largest upload in bytes (0: none); DEFAULT_UPLOAD_BYTES when absent. */
+  uploadBytes?: number;
   /** Cluster-wide presence; this instance alone when absent. */
   presence?: Presence;
   /** Cluster-wide message, room and API budgets; this instance's when absent. */
@@ -101,6 +107,7 @@ export interface App {
 }
 
 const CLOSE_GRACE_MS = 2000;
+export const DEFAULT_UPLOAD_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 const DEFAULT_SWEEP_MS = 10 * 60 * 1000;
 
@@ -146,6 +153,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     }, sweepEvery)
     : undefined;
   const drain = new Drain();
+  const files = options.files;
+  const uploadBytes = files ? options.uploadBytes ?? DEFAULT_UPLOAD_BYTES : 0;
   const http = createHttpHandler({
     hub,
     auth: new Authenticator(
@@ -164,6 +173,9 @@ export async function createApp(options: AppOptions): Promise<App> {
       webhooks.routes(),
       ...options.extensions ?? [],
     ],
+    ...(files
+      ? { files: fileRoutes({ hub, files, maxBytes: uploadBytes, limiter, log: options.log }) }
+      : {}),
     hooks: extensions.hooks,
     trustProxy: options.trustProxy ?? false,
     allowedOrigins: options.allowedOrigins ?? [],
@@ -173,7 +185,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     limiter,
     flushes: new FlushScheduler(),
     log: options.log,
-    session: { ...options.session, extensions, expiry: new ExpiryWatch(), drain },
+    session: {
+      ...options.session,
+      extensions,
+      expiry: new ExpiryWatch(),
+      drain,
+      uploadBytes,
+    },
   });
   let closing: Promise<void> | undefined;
   async function shutDown(code: number, reason: string): Promise<void> {
@@ -190,6 +208,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     await http.closeAll(code, reason, CLOSE_GRACE_MS);
     // The store commits what is queued first; those commits still broadcast on the bus.
     await store.close();
+    await files?.close();
     await hub.settled();
     await presence.close();
     await limiter.close();

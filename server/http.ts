@@ -31,6 +31,7 @@ import type { RateLimiter } from "./rate/types.ts";
 import { MemoryRateLimiter } from "./rate/memory.ts";
 import { type AdmissionLimits, type Lease, SocketAdmission } from "./ws_admission.ts";
 import { CONNECTIONS } from "../protocol/limits.ts";
+import { isFilePath } from "./files/routes.ts";
 import {
   EmptyBody,
   LoginBody,
@@ -57,6 +58,11 @@ export type RouteExtension = (
 export interface HttpOptions {
   hub: Hub;
   extensions?: RouteExtension[];
+  /**
+   * Uploads and downloads (`/api/rooms/:room/files`, `/files/…`): their bodies are bytes,
+   * so they are routed before the JSON-only check, after the Origin check.
+   */
+  files?: RouteExtension;
   auth: Authenticator;
   assets: ClientAssets;
   renderPage: PageRenderer;
@@ -479,6 +485,18 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       if (path === "/metrics") return metrics();
       if (path === "/api/me") return await me(request);
     }
+    if (options.files && isFilePath(path)) {
+      if (method !== "GET" && method !== "HEAD") {
+        const verdict = originVerdict(request);
+        if (verdict !== "ok") return originRefused(verdict);
+      }
+      const answer = await options.files(request, {
+        path,
+        ip,
+        principal: () => auth.fromRequest(request),
+      });
+      if (answer) return answer;
+    }
     if (!path.startsWith("/api/")) {
       return json(404, { error: { code: "not_found", message: "Not found." } });
     }
@@ -528,9 +546,10 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       })();
     }
     // An upgrade response's headers are immutable; it carries no page to protect.
+    // A route that set its own (a download's sandbox policy) keeps it.
     if (response.status !== 101) {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
-        response.headers.set(name, value);
+        if (!response.headers.has(name)) response.headers.set(name, value);
       }
     }
     return response;

@@ -20,6 +20,10 @@ import { lockDataDir } from "./store/kv_lock.ts";
 import { MemoryStore } from "./store/memory.ts";
 import { PostgresStore } from "./store/postgres.ts";
 import type { Store } from "./store/types.ts";
+import { DiskFileStore } from "./files/disk.ts";
+import { MemoryFileStore } from "./files/memory.ts";
+import { PostgresFileStore } from "./files/postgres.ts";
+import type { FileStore } from "./files/types.ts";
 
 /** A part could not be opened: the message says which and why, fit for the operator. */
 export class StartupError extends Error {
@@ -28,6 +32,8 @@ export class StartupError extends Error {
 
 export interface Parts {
   store: Store;
+  /** Uploaded files, beside the store: on disk with KV, in PostgreSQL with PostgreSQL. */
+  files: FileStore;
   bus: Bus;
   presence: Presence;
   limiter: RateLimiter;
@@ -63,12 +69,15 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
         new FallbackRateLimiter(shared, (error) => spec.onError?.("rate limiter", error)),
       );
       const store = keep(await openStore(spec.store, false));
-      return { store, bus, presence, limiter };
+      const files = keep(await openFileStore(spec.store));
+      return { store, files, bus, presence, limiter };
     }
     const store = keep(await openStore(spec.store, !spec.workers));
+    const files = keep(await openFileStore(spec.store));
     const bus = localBus(spec.store, spec.workers ?? false, instanceId);
     return {
       store,
+      files,
       bus,
       // In one process presence dies with the process: nothing to expire or refresh.
       presence: new MemoryPresenceRegistry().connect(instanceId),
@@ -97,6 +106,16 @@ export async function openStore(spec: StoreSpec, lock = false): Promise<Store> {
   let closing: Promise<void> | undefined;
   store.close = () => closing ??= close().then(release);
   return store;
+}
+
+/**
+ * Where uploaded files live, beside the store: DIR/files for Deno KV, tables of their own
+ * in PostgreSQL (every process sharing it serves every file), memory for memory.
+ */
+export async function openFileStore(spec: StoreSpec): Promise<FileStore> {
+  if (spec.kind === "memory") return new MemoryFileStore();
+  if (spec.kind === "postgres") return await PostgresFileStore.open(spec.url);
+  return await DiskFileStore.open(join(spec.dir, "files"));
 }
 
 /**

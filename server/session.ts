@@ -30,6 +30,8 @@ export interface SessionOptions {
   expiry?: ExpiryWatch;
   /** Stops every session reading at shutdown, so it answers what it took; one per server. */
   drain?: Drain;
+  /** The largest upload, told to clients in hello's `limits` (0: uploads are off). */
+  uploadBytes?: number;
   now?: () => number;
   log: Logger;
 }
@@ -56,6 +58,7 @@ export class Session implements Drainable {
   #allAnswered: Promise<void> | undefined;
   #resolveAnswered: (() => void) | undefined;
   readonly #drain: Drain | undefined;
+  readonly #uploadBytes: number | undefined;
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #refresh: SessionOptions["refresh"];
   readonly #extensions: Extensions | undefined;
@@ -73,6 +76,7 @@ export class Session implements Drainable {
     this.#frames = new TokenBucket(rates.frames.perSecond, rates.frames.burst, this.#now);
     this.#expiry = options.expiry ?? new ExpiryWatch(this.#now);
     this.#drain = options.drain;
+    this.#uploadBytes = options.uploadBytes;
     this.#helloTimer = setTimeout(() => {
       this.#close(CLOSE_CODES.helloTimeout, "no hello");
     }, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
@@ -340,7 +344,10 @@ export class Session implements Drainable {
       ...(expiresAt === undefined ? {} : { expiresAt }),
       epoch: this.#hub.store.epoch,
       instance: this.#hub.instanceId,
-      limits: { ...LIMITS },
+      limits: {
+        ...LIMITS,
+        ...(this.#uploadBytes === undefined ? {} : { uploadBytes: this.#uploadBytes }),
+      },
       ...(this.#extensions
         ? {
           features: this.#extensions.features,
