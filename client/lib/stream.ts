@@ -8,7 +8,8 @@ import type { Message } from "../../protocol/messages.ts";
  * Fold stream entries into `messages` (text entries sorted by seq, each seq once).
  * A text entry seen twice keeps its more recent state; an edit or deletion changes its
  * target if it is held and is dropped otherwise, since history shows the current state
- * once the target loads. Idempotent, and returns `messages` itself when nothing changed.
+ * once the target loads. A reaction whose target comes in the same batch is already in that
+ * copy. Idempotent, and returns `messages` itself when nothing changed.
  */
 export function applyEntries(messages: readonly Message[], entries: readonly Message[]): Message[] {
   const first = entries[0];
@@ -18,8 +19,15 @@ export function applyEntries(messages: readonly Message[], entries: readonly Mes
     return [...messages, first];
   }
   const bySeq = new Map(messages.map((m) => [m.seq, m]));
+  // A text copy read back from history (a page, a replay) already shows every reaction
+  // committed before the read, so the page's own react entries must not be applied again:
+  // an old "add" would bring back a reaction that a later entry of the page took back.
+  const copies = new Set(entries.flatMap((e) => e.kind === "text" ? [e.seq] : []));
   let changed = false;
   for (const entry of entries) {
+    if (entry.kind === "react" && entry.target !== undefined && copies.has(entry.target)) {
+      continue;
+    }
     if (entry.kind === "text") {
       const held = bySeq.get(entry.seq);
       if (held && !isNewer(entry, held)) continue;

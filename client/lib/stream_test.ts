@@ -87,6 +87,20 @@ Deno.test("reactions add and remove per user, and a repeat changes nothing", () 
   strictEqual(applyEntries(held, [react(10, 7, "👍")]), held);
 });
 
+Deno.test("a history page's reactions are already in its text copies", () => {
+  // 👍 was added (2) then taken back (3): the page's copy of 1 shows no reaction.
+  const page = [text(1), react(2, 1, "👍"), react(3, 1, "👍", ada, true), react(4, 1, "🎉")];
+  const copy = text(1, { reactions: [{ emoji: "🎉", users: [ada] }] });
+  page[0] = copy;
+  deepStrictEqual(applyEntries([], page), [copy]);
+  // Only 2 and 3 in this page, the copy read after both: still none.
+  deepStrictEqual(applyEntries([], [text(1), react(2, 1, "👍")]), [text(1)]);
+  // A reaction to a message held from before applies as usual.
+  deepStrictEqual(applyEntries([text(1)], [react(2, 1, "👍"), text(3)])[0]?.reactions, [
+    { emoji: "👍", users: [ada] },
+  ]);
+});
+
 Deno.test("a deletion drops reactions, mentions and the file, as history shows it", () => {
   const rich = text(1, {
     reactions: [{ emoji: "👍", users: [bob] }],
