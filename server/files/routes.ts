@@ -9,7 +9,8 @@
  * Content-Length at once, or as soon as a streamed body passes it. The type is sniffed
  * from the bytes (sniff.ts), never taken from the client. Downloads answer 404 to anyone
  * who may not read the room, so ids cannot be probed, and carry nosniff, a sandboxing
- * Content-Security-Policy, and Content-Disposition: inline for raster images only.
+ * Content-Security-Policy, and Content-Disposition: inline for raster images only; a
+ * single byte Range is served (206), for seeking in audio and video.
  */
 import { ProtocolError } from "../../protocol/errors.ts";
 import { LIMITS } from "../../protocol/limits.ts";
@@ -203,10 +204,25 @@ class FileRoutes {
     if (request.headers.get("if-none-match") === etag) {
       return new Response(null, { status: 304, headers });
     }
-    if (request.method === "HEAD") return new Response(null, { headers });
+    const ifRange = request.headers.get("if-range");
+    const range = ifRange === null || ifRange === etag
+      ? parseRange(request.headers.get("range"), info.size)
+      : null;
+    if (range === "unsatisfiable") {
+      headers.set("content-range", `bytes */${info.size}`);
+      headers.delete("content-length");
+      return new Response(null, { status: 416, headers });
+    }
+    if (range) {
+      headers.set("content-range", `bytes ${range.start}-${range.end}/${info.size}`);
+      headers.set("content-length", String(range.end - range.start + 1));
+    }
+    const status = range ? 206 : 200;
+    if (request.method === "HEAD") return new Response(null, { status, headers });
     const opened = await this.#deps.files.open(id);
     if (!opened) return notFound();
-    return new Response(opened.body, { headers });
+    const body = range ? slice(opened.body, range.start, range.end) : opened.body;
+    return new Response(body, { status, headers });
   }
 
   /** Members of the file's room (both people of a direct message), while it is usable. */
@@ -242,6 +258,7 @@ export function downloadHeaders(file: StoredFile, etag: string): Headers {
     "content-security-policy": "default-src 'none'; sandbox",
     "cross-origin-resource-policy": "same-origin",
     "cache-control": `private, max-age=${MAX_AGE_S}`,
+    "accept-ranges": "bytes",
     etag,
   });
 }
@@ -329,6 +346,52 @@ async function readHead(
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
   return { head: head.subarray(0, Math.min(length, SNIFF_BYTES)), complete, rest };
+}
+
+/**
+ * One byte range of a file of `size` bytes (`bytes=a-b`, `bytes=a-`, `bytes=-n`); null to
+ * send the whole file (no Range, several ranges, or one this does not read).
+ */
+export function parseRange(
+  header: string | null,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | null {
+  const match = header === null ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!match || (match[1] === "" && match[2] === "")) return null;
+  if (match[1] === "") {
+    const suffix = Number(match[2]);
+    if (suffix === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size - 1 };
+  }
+  const start = Number(match[1]);
+  const end = match[2] === "" ? size - 1 : Math.min(Number(match[2]), size - 1);
+  if (start >= size) return "unsatisfiable";
+  if (end < start) return null;
+  return { start, end };
+}
+
+/** Bytes `start` to `end` (inclusive) of `body`; what comes after is never read. */
+function slice(body: ReadableStream<Uint8Array>, start: number, end: number) {
+  const reader = body.getReader();
+  let at = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return controller.close();
+        const from = at;
+        at += value.byteLength;
+        if (at <= start) continue;
+        controller.enqueue(value.subarray(Math.max(0, start - from), end + 1 - from));
+        if (at > end) {
+          controller.close();
+          await reader.cancel().catch(() => {});
+        }
+        return;
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 function decode(segment: string): string {
