@@ -6,6 +6,7 @@ import { batch, effect } from "@preact/signals";
 import { CLOSE_CODES } from "../../protocol/errors.ts";
 import { ROOM_NAME_PATTERN } from "../../protocol/limits.ts";
 import type {
+  FileRef,
   Member,
   ModerationEvent,
   RequestBody,
@@ -26,9 +27,12 @@ import {
   type SignedIn,
 } from "./api.ts";
 import { mergeFeatures, socketUrl } from "./config.ts";
+import { clearMemberCache } from "./composer_mentions.ts";
 import { dispatchCustomPush } from "./custom.ts";
+import { notifyIncoming } from "./notify.ts";
 import { ParleySocket, RequestError } from "./socket.ts";
 import { RoomSync } from "./sync.ts";
+import { watchTitle } from "./title.ts";
 import {
   addModeration,
   addNote,
@@ -89,6 +93,7 @@ export async function start(): Promise<void> {
   const updateVisible = () => pageVisible.value = document.visibilityState === "visible";
   updateVisible();
   document.addEventListener("visibilitychange", updateVisible);
+  watchTitle();
   // Reading is looking at the end of the open room in a visible tab.
   effect(() => {
     const room = currentRoom.value;
@@ -154,7 +159,10 @@ function connect(who: SignedIn): void {
     if (ended) showGate(ended);
     else if (status.retryAt !== null) checkSession();
   });
-  s.on("message", (f) => sync.receive(f.message));
+  s.on("message", (f) => {
+    sync.receive(f.message);
+    notifyIncoming(f.message, openRoom);
+  });
   s.on("read", (f) => sync.markRead(f.room, f.seq));
   s.on("receipt", (f) => sync.receipt(f.room, { user: f.user, seq: f.seq }));
   s.on("presence", (f) => applyPresence(f.room, f.joins, f.leaves));
@@ -215,6 +223,7 @@ function showGate(message: string | null): void {
   for (const undo of [...waitingDeletes.values()]) undo();
   sync = new RoomSync(request);
   resetState();
+  clearMemberCache();
   batch(() => {
     gateMessage.value = message;
     gate.value = "open";
@@ -249,6 +258,7 @@ async function onReady(hello: ResultOf<"hello">): Promise<void> {
     for (const info of list) {
       upsertRoom(info);
       if (info.unread !== undefined) roomView(info.name).unread.value = info.unread;
+      if (info.mentions !== undefined) roomView(info.name).mentions.value = info.mentions;
       // Membership outlives connections: keep every member room live for unread counts.
       if (info.member) openedRooms.add(info.name);
     }
@@ -571,6 +581,16 @@ interface Outgoing {
   room: string;
   nonce: string;
   text: string;
+  replyTo?: number;
+  file?: FileRef;
+}
+
+/** What a message carries besides its text. */
+export interface SendExtras {
+  /** The seq of the message it answers. */
+  replyTo?: number;
+  /** An uploaded file; the text is then an optional caption. */
+  file?: FileRef;
 }
 
 /**
@@ -581,17 +601,21 @@ const outbox: Outgoing[] = [];
 let draining = false;
 
 /** Show `text` at once as pending; the outbox swaps in the committed message. */
-export function sendMessage(room: string, text: string): void {
+export function sendMessage(room: string, text: string, extras: SendExtras = {}): void {
   const nonce = crypto.randomUUID();
-  addPending(room, { nonce, text, ts: Date.now(), error: null });
-  outbox.push({ room, nonce, text });
+  addPending(room, { nonce, text, ts: Date.now(), error: null, ...extras });
+  outbox.push({ room, nonce, text, ...extras });
   drainOutbox();
 }
 
 /** Queue a failed message again with the same nonce, so the server can drop a duplicate. */
 export function retryMessage(room: string, nonce: string, text: string): void {
   updatePending(room, nonce, null);
-  outbox.push({ room, nonce, text });
+  const held = roomView(room).pending.value.find((p) => p.nonce === nonce);
+  const extras: SendExtras = {};
+  if (held?.replyTo !== undefined) extras.replyTo = held.replyTo;
+  if (held?.file) extras.file = held.file;
+  outbox.push({ room, nonce, text, ...extras });
   drainOutbox();
 }
 
@@ -608,7 +632,14 @@ async function drainOutbox(): Promise<void> {
       // Wait for the room to be (re)joined and recovered; its join drains the outbox again.
       if (roomView(item.room).joined.value !== "yes") break;
       try {
-        const { message } = await request("send", item);
+        const { message } = await request("send", {
+          room: item.room,
+          nonce: item.nonce,
+          // With a file the text is a caption, and may be absent.
+          ...(item.text !== "" || !item.file ? { text: item.text } : {}),
+          ...(item.replyTo !== undefined ? { replyTo: item.replyTo } : {}),
+          ...(item.file ? { file: item.file.id } : {}),
+        });
         sync.committed(message);
       } catch (err) {
         const code = err instanceof RequestError ? err.code : "internal";

@@ -7,6 +7,7 @@ import { LIMITS } from "../../protocol/limits.ts";
 import type {
   CommandInfo,
   Features,
+  FileRef,
   Member,
   Message,
   ModerationEvent,
@@ -26,6 +27,10 @@ export interface PendingMessage {
   text: string;
   ts: number;
   error: string | null;
+  /** The seq of the message it replies to. */
+  replyTo?: number;
+  /** The uploaded file it carries. */
+  file?: FileRef;
 }
 
 export type JoinState = "no" | "joining" | "yes";
@@ -49,6 +54,8 @@ export interface RoomView {
   typing: Signal<Member[]>;
   /** Text messages from others after the read marker, as far as this client knows. */
   unread: Signal<number>;
+  /** Of those, the ones that mention this user or @room (RoomInfo.mentions, then live). */
+  mentions: Signal<number>;
   /** This user's read marker: everything up to it has been read, on some device. */
   readSeq: Signal<number>;
   /** Moderation seen live in this room, shown as system lines among the messages. */
@@ -145,6 +152,7 @@ export function roomView(room: string): RoomView {
       presence: signal([]),
       typing: signal([]),
       unread: signal(0),
+      mentions: signal(0),
       readSeq: signal(0),
       events: signal([]),
       notes: signal([]),

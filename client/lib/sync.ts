@@ -11,6 +11,7 @@ import type {
   RequestType,
   ResultOf,
 } from "../../protocol/messages.ts";
+import { mentionsUser } from "./composer_mentions.ts";
 import { SeqTracker } from "./stream.ts";
 import {
   commitEntries,
@@ -104,6 +105,7 @@ export class RoomSync {
       }
       if (info.readSeq !== undefined) view.readSeq.value = info.readSeq;
       if (info.unread !== undefined) view.unread.value = info.unread;
+      if (info.mentions !== undefined) view.mentions.value = info.mentions;
       view.receipts.value = new Map((reply.receipts ?? []).map((r) => [r.user.id, r]));
       setPresence(room, reply.presence);
       view.joined.value = "yes";
@@ -148,9 +150,11 @@ export class RoomSync {
   #take(view: RoomView, room: string, entries: readonly Message[], countAbove: number): void {
     const stream = view.stream;
     const me = identity.value?.id;
+    const myName = identity.value?.name;
     const watching = isWatching(room);
     batch(() => {
       let unread = 0;
+      let mentions = 0;
       for (const entry of entries) {
         const fresh = stream?.see(entry.seq) ?? false;
         if (entry.kind !== "text") continue;
@@ -158,10 +162,14 @@ export class RoomSync {
         if (
           fresh && !watching && entry.author.id !== me && entry.seq > countAbove &&
           entry.seq > view.readSeq.value
-        ) unread++;
+        ) {
+          unread++;
+          if (mentionsUser(entry, myName)) mentions++;
+        }
       }
       commitEntries(room, entries);
       if (unread > 0) view.unread.value += unread;
+      if (mentions > 0) view.mentions.value += mentions;
       if (stream) view.seenSeq.value = stream.contiguous;
     });
     if (stream?.hasGap) this.#scheduleGapFill(room);
@@ -267,6 +275,16 @@ export class RoomSync {
       view.readSeq.value = Math.max(view.readSeq.value, seq);
       const left = unreadAfter(room, view.readSeq.value);
       if (left !== null) view.unread.value = Math.min(view.unread.value, left);
+      if (view.mentions.value > 0) {
+        const me = identity.value;
+        // Without earlier pages held, only "all read" is certain.
+        const mentions = left === null
+          ? (view.readSeq.value >= view.seenSeq.value ? 0 : view.mentions.value)
+          : view.messages.value.filter((m) =>
+            m.seq > view.readSeq.value && m.author.id !== me?.id && mentionsUser(m, me?.name)
+          ).length;
+        view.mentions.value = Math.min(view.mentions.value, mentions);
+      }
     });
   }
 
