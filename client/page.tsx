@@ -44,7 +44,9 @@ function Page({ title, branding, basePath, features, assets, rooms }: PageProps)
           {island("Members", {}, "members")}
         </div>
         {island("RoomSettings", {}, "settings-host")}
+        {island("Thread", {}, "thread-host")}
         {island("UserCard", {}, "card-host")}
+        {island("Dialogs", {}, "dialog-host")}
         {island("Notices", {}, "notices-host")}
         {/* Last, so it covers the app until the server says who is signed in. */}
         {island("AuthGate", logo ? { title, logo } : { title }, "gate-host")}

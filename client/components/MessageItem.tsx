@@ -1,8 +1,13 @@
-import { useLayoutEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { LIMITS } from "../../protocol/limits.ts";
-import type { Member } from "../../protocol/messages.ts";
+import type { FileRef, Member, Reaction, ReplyRef } from "../../protocol/messages.ts";
+import { parseMarkdown, plainText } from "../lib/markdown.ts";
 import { Avatar } from "./Avatar.tsx";
+import { EmojiPicker } from "./EmojiPicker.tsx";
+import { FileView } from "./FileView.tsx";
 import { LinkifiedText } from "./LinkifiedText.tsx";
+import { Markdown } from "./Markdown.tsx";
+import { Reactions } from "./Reactions.tsx";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
@@ -38,6 +43,27 @@ interface MessageItemProps {
   onUndoDelete?: () => void;
   /** Present when the author's name opens their card (e.g. to message them). */
   onAuthor?: () => void;
+  /** The viewer: their reactions show pressed and their mentions stand out. */
+  me?: Member | null;
+  reactions?: readonly Reaction[] | undefined;
+  replyTo?: ReplyRef | undefined;
+  /** Lower-case names the message mentions ("room" for @room). */
+  mentions?: readonly string[] | undefined;
+  file?: FileRef | undefined;
+  /** Follows a message of the same author within minutes: no avatar or name. */
+  grouped?: boolean;
+  /** Replies to it held in the timeline: the link to its thread. */
+  replies?: number;
+  /** Shown in context (a jump): highlighted for a moment. */
+  highlighted?: boolean;
+  /** Present when the viewer may react: add a reaction, or take theirs back. */
+  onReact?: (emoji: string, remove: boolean) => Promise<void>;
+  /** Present when the viewer may reply. */
+  onReply?: () => void;
+  /** Show the quoted original in the timeline. */
+  onQuote?: () => void;
+  /** Open the thread of replies. */
+  onThread?: () => void;
 }
 
 /** The action of a "/me waves" message ("waves"), or null for an ordinary message. */
@@ -48,8 +74,14 @@ export function actionOf(text: string): string | null {
 export function MessageItem(props: MessageItemProps) {
   const { author, text, ts, seq, mine, editedAt, deleted, pending, error } = props;
   const [actionError, setActionError] = useState<string | null>(null);
+  const [picking, setPicking] = useState(false);
   const date = new Date(ts);
   const action = deleted ? null : actionOf(text);
+  const me = props.me ?? null;
+  const myName = me?.name.toLowerCase();
+  const mentioned = !deleted && !mine &&
+    (props.mentions?.some((n) => n === "room" || n === myName) ?? false);
+  const grouped = props.grouped && !pending && action === null;
   const cls = [
     "message",
     mine && "mine",
@@ -58,77 +90,125 @@ export function MessageItem(props: MessageItemProps) {
     error && "failed",
     props.editing && "editing",
     props.onUndoDelete && "deleting",
+    grouped && "grouped",
+    mentioned && "mentioned",
+    props.highlighted && "highlighted",
   ].filter(Boolean).join(" ");
   const remove = props.onDelete;
   const undo = props.onUndoDelete;
-  const actions = !deleted && !pending && !props.editing && (props.onEdit || remove || undo);
+  const react = props.onReact;
+  const live = !deleted && !pending && !props.editing;
+  const actions = live && (props.onEdit || remove || undo || react || props.onReply);
+  const closePicker = useCallback(() => setPicking(false), []);
+  const toggle = (emoji: string, mineAlready: boolean) => {
+    setActionError(null);
+    react?.(emoji, mineAlready).catch((err: Error) => setActionError(err.message));
+  };
+  const pick = (emoji: string) => {
+    setPicking(false);
+    const held = props.reactions?.find((r) => r.emoji === emoji);
+    toggle(emoji, held?.users.some((u) => u.id === me?.id) ?? false);
+  };
+  const timeEl = (
+    <time dateTime={date.toISOString()} title={fullFormat.format(date)}>
+      {timeFormat.format(date)}
+    </time>
+  );
+  const edited = editedAt !== undefined && !deleted && (
+    <span
+      class="message-edited"
+      data-testid="message-edited"
+      title={`Edited ${fullFormat.format(editedAt)}`}
+    >
+      (edited)
+    </span>
+  );
   return (
     <li class={cls} data-testid={pending ? "pending" : "message"} data-seq={seq}>
-      <Avatar user={author} />
+      {grouped ? <span class="message-gutter">{timeEl}</span> : <Avatar user={author} />}
       <div class="message-body">
-        <div class="message-meta">
-          {props.onAuthor
-            ? (
-              <button
-                type="button"
-                class="message-author name-button"
-                data-testid="message-author"
-                onClick={props.onAuthor}
-              >
-                {author.name}
-              </button>
-            )
-            : <span class="message-author" data-testid="message-author">{author.name}</span>}
-          <time dateTime={date.toISOString()} title={fullFormat.format(date)}>
-            {timeFormat.format(date)}
-          </time>
-          {pending && !error && <span class="message-state">{pending}</span>}
-          {editedAt !== undefined && !deleted && (
-            <span
-              class="message-edited"
-              data-testid="message-edited"
-              title={`Edited ${fullFormat.format(editedAt)}`}
-            >
-              (edited)
-            </span>
-          )}
-          {undo && !deleted && <span class="message-state">deleting…</span>}
-          {actions && undo && (
-            <span class="message-actions">
-              <UndoButton onUndo={undo} />
-            </span>
-          )}
-          {actions && !undo && (
-            <span class="message-actions">
-              {props.onEdit && (
+        {grouped ? <span class="sr-only">{author.name}</span> : (
+          <div class="message-meta">
+            {props.onAuthor
+              ? (
                 <button
                   type="button"
-                  class="link-button"
-                  data-testid="message-edit"
-                  onClick={() => {
-                    setActionError(null);
-                    props.onEdit?.();
-                  }}
+                  class="message-author name-button"
+                  data-testid="message-author"
+                  onClick={props.onAuthor}
                 >
-                  Edit
+                  <bdi>{author.name}</bdi>
                 </button>
+              )
+              : (
+                <span class="message-author" data-testid="message-author">
+                  <bdi>{author.name}</bdi>
+                </span>
               )}
-              {remove && (
-                <button
-                  type="button"
-                  class="link-button danger"
-                  data-testid="message-delete"
-                  onClick={() => {
-                    setActionError(null);
-                    remove().catch((err: Error) => setActionError(err.message));
-                  }}
-                >
-                  Delete
-                </button>
-              )}
-            </span>
-          )}
-        </div>
+            {timeEl}
+            {pending && !error && <span class="message-state">{pending}</span>}
+            {edited}
+            {undo && !deleted && <span class="message-state">deleting…</span>}
+          </div>
+        )}
+        {actions && (
+          <span class="message-actions" role="group" aria-label="Message actions">
+            {undo ? <UndoButton onUndo={undo} /> : (
+              <>
+                {react && (
+                  <button
+                    type="button"
+                    class="link-button"
+                    data-testid="message-react"
+                    aria-haspopup="dialog"
+                    aria-expanded={picking}
+                    onClick={() => setPicking(!picking)}
+                  >
+                    React
+                  </button>
+                )}
+                {props.onReply && (
+                  <button
+                    type="button"
+                    class="link-button"
+                    data-testid="message-reply"
+                    onClick={props.onReply}
+                  >
+                    Reply
+                  </button>
+                )}
+                {props.onEdit && (
+                  <button
+                    type="button"
+                    class="link-button"
+                    data-testid="message-edit"
+                    onClick={() => {
+                      setActionError(null);
+                      props.onEdit?.();
+                    }}
+                  >
+                    Edit
+                  </button>
+                )}
+                {remove && (
+                  <button
+                    type="button"
+                    class="link-button danger"
+                    data-testid="message-delete"
+                    onClick={() => {
+                      setActionError(null);
+                      remove().catch((err: Error) => setActionError(err.message));
+                    }}
+                  >
+                    Delete
+                  </button>
+                )}
+              </>
+            )}
+          </span>
+        )}
+        {picking && react && <EmojiPicker onPick={pick} onClose={closePicker} />}
+        {props.replyTo && !deleted && <ReplyQuote reply={props.replyTo} onOpen={props.onQuote} />}
         {deleted
           ? <div class="message-deleted" data-testid="message-deleted">message deleted</div>
           : props.editing && props.onSave
@@ -143,16 +223,38 @@ export function MessageItem(props: MessageItemProps) {
           : action !== null
           ? (
             // "* Ada waves": the author's name inline, as IRC shows /me.
-            <div class="message-action" data-testid="message-action">
+            <div class="message-action" data-testid="message-action" dir="auto">
               {"* "}
-              <span class="action-author">{author.name}</span> <LinkifiedText text={action} />
+              <bdi class="action-author">{author.name}</bdi> <LinkifiedText text={action} />
             </div>
           )
-          : (
-            <div class="message-text" data-testid="message-text">
-              <LinkifiedText text={text} />
+          : text !== ""
+          ? (
+            <div class="message-text" data-testid="message-text" dir="auto">
+              <Markdown text={text} mentions={props.mentions} me={myName} />
             </div>
-          )}
+          )
+          : null}
+        {grouped && edited}
+        {props.file && !deleted && <FileView file={props.file} />}
+        {!deleted && (props.reactions?.length ?? 0) > 0 && (
+          <Reactions
+            reactions={props.reactions!}
+            me={me}
+            onToggle={react ? toggle : undefined}
+            onAdd={react ? () => setPicking(true) : undefined}
+          />
+        )}
+        {!deleted && (props.replies ?? 0) > 0 && props.onThread && (
+          <button
+            type="button"
+            class="link-button thread-link"
+            data-testid="thread-link"
+            onClick={props.onThread}
+          >
+            {props.replies === 1 ? "1 reply" : `${props.replies} replies`}
+          </button>
+        )}
         {actionError && <div class="message-error" role="alert">{actionError}</div>}
         {error && (
           <div class="message-error" role="alert">
@@ -165,6 +267,40 @@ export function MessageItem(props: MessageItemProps) {
       </div>
     </li>
   );
+}
+
+/** How much of the original a reply's quote shows. */
+const QUOTE_CHARS = 140;
+
+/** The start of `text` as one line of plain text, for quotes. */
+export function excerpt(text: string, max = QUOTE_CHARS): string {
+  const plain = plainText(parseMarkdown(text));
+  return plain.length > max ? `${plain.slice(0, max - 1).trimEnd()}…` : plain;
+}
+
+/** The message a reply answers: author and excerpt; clicking shows the original. */
+function ReplyQuote({ reply, onOpen }: { reply: ReplyRef; onOpen?: (() => void) | undefined }) {
+  const body = (
+    <>
+      <span class="reply-quote-author">
+        <bdi>{reply.author.name}</bdi>
+      </span>
+      <span class="reply-quote-text" dir="auto">{excerpt(reply.text) || "(attachment)"}</span>
+    </>
+  );
+  return onOpen
+    ? (
+      <button
+        type="button"
+        class="reply-quote"
+        data-testid="reply-quote"
+        aria-label={`Replying to ${reply.author.name}: ${excerpt(reply.text, 80)}. Show it`}
+        onClick={onOpen}
+      >
+        {body}
+      </button>
+    )
+    : <div class="reply-quote" data-testid="reply-quote">{body}</div>;
 }
 
 /** "Undo", in place of the Delete that was pressed; it takes the focus Delete had. */

@@ -1,5 +1,6 @@
 import { Component, Fragment } from "preact";
-import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
+import { LIMITS } from "../../protocol/limits.ts";
 import type { Member, Message, ModerationEvent, Receipt } from "../../protocol/messages.ts";
 import { DayDivider, MessageItem, sameDay, SystemLine } from "../components/MessageItem.tsx";
 import { can, roomRef } from "../lib/access.ts";
@@ -8,12 +9,15 @@ import {
   discardMessage,
   editMessage,
   loadEarlier,
+  openRoom,
+  request,
   retryMessage,
   undoDelete,
 } from "../lib/app.ts";
 import { moderationText } from "../lib/moderation.ts";
 import {
   atBottom,
+  commitEntries,
   connection,
   currentRoom,
   deleting,
@@ -21,11 +25,15 @@ import {
   editing,
   features,
   identity,
+  jumpTarget,
   type LocalNote,
   messageKey,
+  notify,
+  replyingTo,
   roomInfo,
   roomView,
   standingOf,
+  threadOf,
   userCard,
 } from "../lib/state.ts";
 
@@ -35,6 +43,14 @@ const STICK_PX = 48;
 const PRELOAD_PX = 800;
 /** Names listed in "Seen by …" before the rest are counted. */
 const SEEN_NAMES = 4;
+/** Messages of one author this close together share one header. */
+const GROUP_MS = 5 * 60 * 1000;
+/** How long a message shown by a jump stays highlighted. */
+const HIGHLIGHT_MS = 2500;
+/** Messages loaded before a jump's target, for context. */
+const JUMP_CONTEXT = 10;
+/** Pages a jump may load forward to meet the held timeline. */
+const JUMP_PAGES = 50;
 
 /** Messages of the current room, oldest first; older pages load as the reader scrolls up. */
 export function Timeline() {
@@ -76,6 +92,31 @@ export function Timeline() {
     );
   };
   const online = connection.value.state === "connected";
+  const mayReact = can("delete.own", standing);
+  const mayReply = can("send", standing);
+  const replies = replyCounts(messages);
+  const [highlight, setHighlight] = useState<number | null>(null);
+  const [scrolledUp, setScrolledUp] = useState(false);
+  /**
+   * The read marker when the room was opened, and the newest message then: "New messages"
+   * marks what was unread on arrival, not what arrives while the reader watches.
+   */
+  const marker = useRef<{ room: string | null; seq: number | null; upTo: number }>({
+    room: null,
+    seq: null,
+    upTo: 0,
+  });
+  if (marker.current.room !== room) marker.current = { room, seq: null, upTo: 0 };
+  if (marker.current.seq === null && view?.joined.value === "yes") {
+    marker.current = { room, seq: view.readSeq.value, upTo: messages.at(-1)?.seq ?? 0 };
+  }
+  const { seq: markerSeq, upTo } = marker.current;
+  const newFrom = markerSeq === null
+    ? -1
+    : messages.findIndex((m) =>
+      m.seq > markerSeq && m.seq <= upTo && m.author.id !== me?.id && !m.deleted
+    );
+  const target = jumpTarget.value;
   const scroller = useRef<HTMLDivElement>(null);
   const list = useRef<HTMLOListElement>(null);
   const stick = useRef(true);
@@ -93,6 +134,7 @@ export function Timeline() {
     if (!el) return;
     stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
     atBottom.value = stick.current;
+    setScrolledUp(!stick.current);
     anchor.current = list.current ? topChild(list.current, el.getBoundingClientRect().top) : null;
   };
 
@@ -138,6 +180,46 @@ export function Timeline() {
     preload();
   };
 
+  // A message to show in context (a reply's quote, search, a permalink).
+  const joined = view?.joined.value;
+  useEffect(() => {
+    if (!target) return;
+    if (target.room !== room) {
+      openRoom(target.room);
+      return;
+    }
+    if (joined !== "yes") return;
+    let live = true;
+    holdMessage(target.room, target.seq).then((found) => {
+      if (!live) return;
+      jumpTarget.value = null;
+      if (!found) {
+        notify("That message is no longer in the history.");
+        return;
+      }
+      stick.current = false;
+      setHighlight(target.seq);
+      requestAnimationFrame(() => {
+        const el = scroller.current?.querySelector<HTMLElement>(
+          `[data-testid="message"][data-seq="${target.seq}"]`,
+        );
+        el?.scrollIntoView({ block: "center" });
+        remember();
+      });
+      setTimeout(() => setHighlight((h) => h === target.seq ? null : h), HIGHLIGHT_MS);
+    });
+    return () => {
+      live = false;
+    };
+  }, [target, room, joined]);
+
+  const toPresent = () => {
+    const el = scroller.current;
+    if (!el) return;
+    stick.current = true;
+    el.scrollTo({ top: el.scrollHeight, behavior: "smooth" });
+  };
+
   return (
     <div class="timeline" ref={scroller} onScroll={onScroll}>
       {!room && <p class="timeline-empty">Pick a room, or create one, to start chatting.</p>}
@@ -168,14 +250,26 @@ export function Timeline() {
             {messages.map((m, i) => {
               const prev = messages[i - 1];
               const mine = m.author.id === me?.id;
+              const system = linesBefore(m.ts - 1);
+              const newDay = !prev || !sameDay(prev.ts, m.ts);
+              const grouped = !!prev && !newDay && system.length === 0 && i !== gapIndex &&
+                i !== newFrom && prev.author.id === m.author.id && m.ts - prev.ts < GROUP_MS &&
+                !prev.deleted && !m.deleted;
               return (
                 <Fragment key={m.seq}>
-                  {linesBefore(m.ts - 1)}
+                  {system}
                   {i === gapIndex && <RecoveryGap />}
-                  {(!prev || !sameDay(prev.ts, m.ts)) && <DayDivider ts={m.ts} />}
+                  {newDay && <DayDivider ts={m.ts} />}
+                  {i === newFrom && <NewMessagesDivider />}
                   <MessageRow
                     room={room}
                     message={m}
+                    me={me}
+                    grouped={grouped}
+                    replies={replies.get(m.seq) ?? 0}
+                    highlighted={m.seq === highlight}
+                    mayReact={mayReact}
+                    mayReply={mayReply}
                     mine={mine}
                     canEdit={mine && mayEdit}
                     canDelete={mine ? mayDeleteOwn || mayDeleteAny : mayDeleteAny}
@@ -193,6 +287,7 @@ export function Timeline() {
               <MessageItem
                 key={p.nonce}
                 author={me}
+                me={me}
                 text={p.text}
                 ts={p.ts}
                 mine
@@ -203,10 +298,74 @@ export function Timeline() {
               />
             ))}
           </ol>
+          {scrolledUp && messages.length > 0 && (
+            <button
+              type="button"
+              class="jump-present"
+              data-testid="jump-present"
+              onClick={toPresent}
+            >
+              Jump to present ↓
+            </button>
+          )}
         </>
       )}
     </div>
   );
+}
+
+/** Where the unread part of the room starts, as it was when the room was opened. */
+function NewMessagesDivider() {
+  return (
+    <li class="new-divider" data-testid="new-divider">
+      <span>New messages</span>
+    </li>
+  );
+}
+
+/** Replies to each held message, by its seq. */
+function replyCounts(messages: readonly Message[]): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (const m of messages) {
+    const to = m.replyTo?.seq;
+    if (to !== undefined && !m.deleted) counts.set(to, (counts.get(to) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/**
+ * Make sure `seq` of `room` is in its timeline: load history from just before it up to
+ * what is held, so the timeline stays without holes. False if it is not a message (any more).
+ */
+async function holdMessage(room: string, seq: number): Promise<boolean> {
+  const view = roomView(room);
+  const held = () => view.messages.value.some((m) => m.seq === seq);
+  if (held()) return true;
+  const oldest = view.oldest;
+  const stream = view.stream;
+  if (oldest === null || seq >= oldest) return false;
+  let after = Math.max(0, seq - JUMP_CONTEXT - 1);
+  let first: number | undefined;
+  try {
+    for (let pages = 0; pages < JUMP_PAGES; pages++) {
+      const page = await request("history", { room, after, limit: LIMITS.historyPageMax });
+      if (view.stream !== stream) return false; // The timeline restarted meanwhile.
+      first ??= page.messages[0]?.seq;
+      commitEntries(room, page.messages);
+      const last = page.messages.at(-1)?.seq;
+      if (last === undefined || last >= oldest - 1 || !page.hasMore) break;
+      after = last;
+    }
+  } catch (err) {
+    notify((err as Error).message);
+    return false;
+  }
+  if (first !== undefined && view.oldest !== null) {
+    view.oldest = Math.min(view.oldest, first);
+    // Nothing before it: the start of the room is in view.
+    if (after === 0 && first <= 1) view.hasMore.value = false;
+  }
+  return held();
 }
 
 function ModerationLine({ event, me }: { event: ModerationEvent; me: Member | null }) {
@@ -247,6 +406,12 @@ function RecoveryGap() {
 interface RowProps {
   room: string;
   message: Message;
+  me: Member | null;
+  grouped: boolean;
+  replies: number;
+  highlighted: boolean;
+  mayReact: boolean;
+  mayReply: boolean;
   mine: boolean;
   canEdit: boolean;
   canDelete: boolean;
@@ -266,7 +431,9 @@ class MessageRow extends Component<RowProps> {
       prev.canEdit !== next.canEdit || prev.canDelete !== next.canDelete ||
       prev.editing !== next.editing || prev.deleting !== next.deleting ||
       prev.seenBy !== next.seenBy ||
-      prev.openCard !== next.openCard;
+      prev.openCard !== next.openCard || prev.me !== next.me || prev.grouped !== next.grouped ||
+      prev.replies !== next.replies || prev.highlighted !== next.highlighted ||
+      prev.mayReact !== next.mayReact || prev.mayReply !== next.mayReply;
   }
 
   override render() {
@@ -277,6 +444,20 @@ class MessageRow extends Component<RowProps> {
         text={m.text}
         ts={m.ts}
         seq={m.seq}
+        me={this.props.me}
+        reactions={m.reactions}
+        replyTo={m.replyTo}
+        mentions={m.mentions}
+        file={m.file}
+        grouped={this.props.grouped}
+        replies={this.props.replies}
+        highlighted={this.props.highlighted}
+        onReact={this.props.mayReact
+          ? (emoji, remove) => react(room, m.seq, emoji, remove)
+          : undefined}
+        onReply={this.props.mayReply ? () => startReply(m) : undefined}
+        onQuote={m.replyTo ? () => jumpTarget.value = { room, seq: m.replyTo!.seq } : undefined}
+        onThread={() => threadOf.value = { room, seq: m.seq }}
         mine={mine}
         editedAt={m.editedAt}
         deleted={m.deleted}
@@ -296,6 +477,18 @@ class MessageRow extends Component<RowProps> {
       />
     );
   }
+}
+
+/** Add a reaction, or take ours back; the committed entry applies at once. */
+async function react(room: string, seq: number, emoji: string, remove: boolean): Promise<void> {
+  const { message } = await request("react", { room, seq, emoji, ...(remove ? { remove } : {}) });
+  commitEntries(room, [message]);
+}
+
+/** Reply to `message`: the composer shows what it answers and sends `replyTo`. */
+function startReply(message: Message): void {
+  replyingTo.value = message;
+  document.querySelector<HTMLTextAreaElement>(".composer textarea")?.focus();
 }
 
 /** Leave the edit box and go back to writing. */
