@@ -144,6 +144,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     ...(retention ? { retention } : {}),
     ...(options.recoveryMax === undefined ? {} : { recoveryMax: options.recoveryMax }),
   });
+  // A deleted room's files go with it (on every instance: the FileStore is shared).
+  const files = options.files;
+  if (files) {
+    hub.onRoomDeleted((room) =>
+      files.deleteRoom(room).catch((error) =>
+        options.log.error("deleting a room's files failed", { room, error })
+      )
+    );
+  }
   const webhooks = new Webhooks({ store, log: options.log, hub });
   const stopWebhooks = hub.onCommit((message) => webhooks.onCommit(message));
   const sweepEvery = options.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
@@ -153,7 +162,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     }, sweepEvery)
     : undefined;
   const drain = new Drain();
-  const files = options.files;
   const uploadBytes = files ? options.uploadBytes ?? DEFAULT_UPLOAD_BYTES : 0;
   const http = createHttpHandler({
     hub,

@@ -90,6 +90,7 @@ export class Hub {
   readonly #timeline: TimelineCommands;
   readonly #moderation: ModerationCommands;
   readonly #shared: Shared;
+  readonly #roomDeleted = new Set<(room: string) => Promise<void>>();
 
   constructor(options: HubOptions) {
     const now = options.now ?? Date.now;
@@ -170,8 +171,18 @@ export class Hub {
   }
 
   /** Delete a room and its history: its owner, or a server admin. */
-  deleteRoom(conn: Connection, name: string): Promise<void> {
-    return this.#rooms.deleteRoom(conn, name);
+  async deleteRoom(conn: Connection, name: string): Promise<void> {
+    await this.#rooms.deleteRoom(conn, name);
+    for (const listener of this.#roomDeleted) await listener(name);
+  }
+
+  /**
+   * Call `listener` after this instance deletes a room (its uploaded files go with it);
+   * the deleter's reply waits for it. Returns the unsubscribe function.
+   */
+  onRoomDeleted(listener: (room: string) => Promise<void>): () => void {
+    this.#roomDeleted.add(listener);
+    return () => this.#roomDeleted.delete(listener);
   }
 
   /** The rooms `principal` may see, with their membership and unread counts; public ones without. */
