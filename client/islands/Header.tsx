@@ -1,3 +1,4 @@
+import { useState } from "preact/hooks";
 import { Brand } from "../components/Brand.tsx";
 import {
   AtIcon,
@@ -9,7 +10,14 @@ import {
 } from "../components/Icons.tsx";
 import { roomLabel } from "../lib/access.ts";
 import {
+  disableNotifications,
+  enableNotifications,
+  notificationsOn,
+  notificationsSupported,
+} from "../lib/notify.ts";
+import {
   currentRoom,
+  dialog,
   identity,
   panel,
   peekRoomView,
@@ -23,6 +31,7 @@ export function Header({ title, logo }: { title: string; logo?: string }) {
   const room = currentRoom.value;
   const info = roomInfo(room);
   const online = room ? peekRoomView(room)?.presence.value.length ?? 0 : 0;
+  const me = identity.value;
   const unreadElsewhere = (rooms.value ?? []).some((r) =>
     r.name !== room && (peekRoomView(r.name)?.unread.value ?? 0) > 0
   );
@@ -55,6 +64,20 @@ export function Header({ title, logo }: { title: string; logo?: string }) {
         )}
         {info?.topic && <span class="topic">{info.topic}</span>}
       </div>
+      {me && (
+        <button
+          type="button"
+          class="icon-button search-toggle"
+          aria-label="Search messages"
+          title="Search messages"
+          aria-haspopup="dialog"
+          data-testid="search-open"
+          onClick={() => dialog.value = "search"}
+        >
+          <SearchIcon />
+        </button>
+      )}
+      {me && <NotificationToggle />}
       {room && info && (
         <button
           type="button"
@@ -82,5 +105,63 @@ export function Header({ title, logo }: { title: string; logo?: string }) {
         </button>
       )}
     </div>
+  );
+}
+
+/** Desktop notifications for mentions and direct messages while the tab is hidden. */
+function NotificationToggle() {
+  const on = notificationsOn.value;
+  const [error, setError] = useState<string | null>(null);
+  // Server render and browsers without the API: nothing to offer.
+  if (typeof document === "undefined" || !notificationsSupported()) return null;
+  const toggle = async () => {
+    setError(null);
+    if (on) return disableNotifications();
+    try {
+      await enableNotifications();
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  const label = on ? "Desktop notifications on" : "Desktop notifications off";
+  return (
+    <>
+      <button
+        type="button"
+        class={on ? "icon-button notify-toggle on" : "icon-button notify-toggle"}
+        aria-label="Desktop notifications"
+        aria-pressed={on}
+        title={error ?? `${label}: mentions and direct messages while this tab is hidden`}
+        data-testid="notify-toggle"
+        onClick={toggle}
+      >
+        <BellIcon off={!on} />
+      </button>
+      {error && <span class="sr-only" role="alert">{error}</span>}
+    </>
+  );
+}
+
+function SearchIcon() {
+  return (
+    <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+      <circle cx="11" cy="11" r="6.5" fill="none" stroke="currentColor" stroke-width="2" />
+      <path d="m16 16 4.5 4.5" stroke="currentColor" stroke-width="2" stroke-linecap="round" />
+    </svg>
+  );
+}
+
+function BellIcon({ off }: { off: boolean }) {
+  return (
+    <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+      <path
+        d="M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15zM10 20a2 2 0 0 0 4 0"
+        fill="none"
+        stroke="currentColor"
+        stroke-width="1.8"
+        stroke-linejoin="round"
+      />
+      {off && <path d="M4 4l16 16" stroke="currentColor" stroke-width="1.8" />}
+    </svg>
   );
 }

@@ -1,12 +1,12 @@
-import { useState } from "preact/hooks";
-import type { RoomInfo } from "../../protocol/messages.ts";
-import { ROOM_NAME_PATTERN } from "../../protocol/limits.ts";
-import { allowed, type RoomKind } from "../../protocol/permissions.ts";
+import { useEffect } from "preact/hooks";
+import type { Member, RoomInfo } from "../../protocol/messages.ts";
+import { allowed } from "../../protocol/permissions.ts";
 import { AtIcon, LockIcon, MegaphoneIcon } from "../components/Icons.tsx";
 import { roomLabel } from "../lib/access.ts";
-import { createRoom, openRoom } from "../lib/app.ts";
+import { openRoom } from "../lib/app.ts";
 import {
   currentRoom,
+  dialog,
   features,
   identity,
   panel,
@@ -15,13 +15,28 @@ import {
   serverRole,
 } from "../lib/state.ts";
 
-const ROOM_HINT = "Lowercase letters, digits, - and _ (up to 32).";
+/** The rooms in the order the list shows them: rooms by label, then direct messages. */
+function ordered(list: readonly RoomInfo[], me: Member | null, dmsOn: boolean): RoomInfo[] {
+  const byLabel = (a: RoomInfo, b: RoomInfo) =>
+    roomLabel(a, me).localeCompare(roomLabel(b, me)) || a.name.localeCompare(b.name);
+  const channels = list.filter((r) => r.kind !== "dm").sort(byLabel);
+  const dms = dmsOn ? list.filter((r) => r.kind === "dm").sort(byLabel) : [];
+  return [...channels, ...dms];
+}
 
-const KIND_HINT: Record<Exclude<RoomKind, "dm">, string> = {
-  public: "Anyone can join.",
-  private: "Only people you invite can see and join it.",
-  announcement: "Everyone can read; only moderators post.",
-};
+/** Alt+ArrowUp / Alt+ArrowDown anywhere: the previous or next room of the list. */
+function onShortcut(e: KeyboardEvent): void {
+  if (!e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+  if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+  if (dialog.value !== null) return;
+  const list = ordered(rooms.value ?? [], identity.value, features.value.directMessages);
+  if (list.length === 0) return;
+  const at = list.findIndex((r) => r.name === currentRoom.value);
+  const step = e.key === "ArrowUp" ? -1 : 1;
+  const next = at === -1 ? 0 : (at + step + list.length) % list.length;
+  e.preventDefault();
+  openRoom(list[next]!.name);
+}
 
 /** The rooms, then direct messages, with online and unread counts; a drawer on narrow screens. */
 export function RoomList(props: { rooms: RoomInfo[] }) {
@@ -32,30 +47,79 @@ export function RoomList(props: { rooms: RoomInfo[] }) {
   const me = identity.value;
   const open = panel.value === "rooms";
   const role = serverRole.value;
-  const byLabel = (a: RoomInfo, b: RoomInfo) =>
-    roomLabel(a, me).localeCompare(roomLabel(b, me)) || a.name.localeCompare(b.name);
-  const channels = list.filter((r) => r.kind !== "dm").sort(byLabel);
   // Direct messages switched off: no section for them, whatever the server still lists.
-  const dms = features.value.directMessages
-    ? list.filter((r) => r.kind === "dm").sort(byLabel)
-    : [];
+  const dmsOn = features.value.directMessages;
+  const all = ordered(list, me, dmsOn);
+  const channels = all.filter((r) => r.kind !== "dm");
+  const dms = all.filter((r) => r.kind === "dm");
   // Guests may not create rooms; the kind of room does not matter for that.
   const mayCreate = role !== null &&
     allowed("room.create", { server: role, kind: "public", room: null });
+  const mayDm = dmsOn && role !== null &&
+    allowed("dm.open", { server: role, kind: "dm", room: null });
+  useEffect(() => {
+    document.addEventListener("keydown", onShortcut);
+    return () => document.removeEventListener("keydown", onShortcut);
+  }, []);
+  const show = (which: "new-room" | "directory" | "new-dm") => {
+    panel.value = null;
+    dialog.value = which;
+  };
   return (
     <>
       <nav class={open ? "rooms-panel open" : "rooms-panel"} aria-label="Rooms">
-        <h2 class="panel-title">Rooms</h2>
+        <div class="panel-head">
+          <h2 class="panel-title">Rooms</h2>
+          {mayCreate && (
+            <button
+              type="button"
+              class="icon-button panel-add"
+              aria-label="New room"
+              title="New room"
+              aria-haspopup="dialog"
+              data-testid="new-room"
+              onClick={() => show("new-room")}
+            >
+              <span aria-hidden="true">+</span>
+            </button>
+          )}
+        </div>
         {channels.length === 0 && <p class="muted">No rooms yet. Create the first one.</p>}
         <ul class="room-list">
           {channels.map((room) => (
             <RoomItem key={room.name} room={room} label={roomLabel(room, me)} current={current} />
           ))}
         </ul>
+        <button
+          type="button"
+          class="link-button panel-link"
+          aria-haspopup="dialog"
+          data-testid="browse-rooms"
+          onClick={() => show("directory")}
+        >
+          Browse rooms
+        </button>
+        {(dms.length > 0 || mayDm) && (
+          <div class="panel-head dm-title">
+            <h2 class="panel-title">Direct messages</h2>
+            {mayDm && (
+              <button
+                type="button"
+                class="icon-button panel-add"
+                aria-label="New message"
+                title="New message"
+                aria-haspopup="dialog"
+                data-testid="new-dm"
+                onClick={() => show("new-dm")}
+              >
+                <span aria-hidden="true">+</span>
+              </button>
+            )}
+          </div>
+        )}
         {dms.length > 0 && (
           <>
-            <h2 class="panel-title dm-title">Direct messages</h2>
-            <ul class="room-list" data-testid="dm-list">
+            <ul class="room-list" data-testid="dm-list" aria-label="Direct messages">
               {dms.map((room) => (
                 <RoomItem
                   key={room.name}
@@ -67,7 +131,6 @@ export function RoomList(props: { rooms: RoomInfo[] }) {
             </ul>
           </>
         )}
-        {mayCreate && <CreateRoomForm />}
       </nav>
       {open && <button type="button" class="backdrop" aria-label="Close rooms" onClick={close} />}
     </>
@@ -80,6 +143,7 @@ function RoomItem(
   const view = peekRoomView(room.name);
   const online = view?.joined.value === "yes" ? view.presence.value.length : room.online;
   const unread = view?.unread.value ?? 0;
+  const mentions = view?.mentions.value ?? 0;
   const isCurrent = room.name === current;
   const cls = ["room-item", isCurrent && "current", room.disabled && "disabled"]
     .filter(Boolean).join(" ");
@@ -110,6 +174,15 @@ function RoomItem(
             <MegaphoneIcon />
           </span>
         )}
+        {mentions > 0 && (
+          <span
+            class="mention-badge"
+            data-testid="room-mentions"
+            title={`${mentions} ${mentions === 1 ? "mention" : "mentions"}`}
+          >
+            @{mentions > 99 ? "99+" : mentions}
+          </span>
+        )}
         {unread > 0 && (
           <span class="unread-badge" data-testid="room-unread" title={`${unread} unread`}>
             {unread > 99 ? "99+" : unread}
@@ -119,86 +192,6 @@ function RoomItem(
         </span>}
       </a>
     </li>
-  );
-}
-
-function CreateRoomForm() {
-  const [name, setName] = useState("");
-  const [kind, setKind] = useState<Exclude<RoomKind, "dm">>("public");
-  const [receipts, setReceipts] = useState(false);
-  const receiptsOn = features.value.receipts;
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-  const invalid = name !== "" && !ROOM_NAME_PATTERN.test(name);
-  const onSubmit = async (e: Event) => {
-    e.preventDefault();
-    if (!ROOM_NAME_PATTERN.test(name)) {
-      setError(ROOM_HINT);
-      return;
-    }
-    setBusy(true);
-    try {
-      await createRoom(name, { kind, ...(receiptsOn && receipts ? { receipts } : {}) });
-      setName("");
-      setReceipts(false);
-      setKind("public");
-      setError(null);
-    } catch (err) {
-      setError((err as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  };
-  return (
-    <form class="create-room" onSubmit={onSubmit} noValidate>
-      <label class="panel-title" for="room-input">New room</label>
-      <div class="input-row">
-        <input
-          id="room-input"
-          data-testid="room-input"
-          placeholder="e.g. random"
-          autocomplete="off"
-          spellcheck={false}
-          maxLength={32}
-          value={name}
-          aria-invalid={invalid || error !== null}
-          aria-describedby="room-hint"
-          onInput={(e) => {
-            // Room names are lowercase slugs; help the user type one.
-            setName(e.currentTarget.value.toLowerCase().replace(/\s/g, "-"));
-            setError(null);
-          }}
-        />
-        <button type="submit" data-testid="room-create" disabled={busy}>Create</button>
-      </div>
-      <p id="room-hint" class={error || invalid ? "hint error" : "hint"}>
-        {error ?? (invalid ? ROOM_HINT : "a–z, 0–9, - and _")}
-      </p>
-      <label class="field">
-        <span>Kind</span>
-        <select
-          data-testid="room-kind"
-          value={kind}
-          onChange={(e) => setKind(e.currentTarget.value as Exclude<RoomKind, "dm">)}
-        >
-          <option value="public">Public</option>
-          <option value="private">Private</option>
-          <option value="announcement">Announcement</option>
-        </select>
-      </label>
-      <p class="hint">{KIND_HINT[kind]}</p>
-      {receiptsOn && (
-        <label class="check">
-          <input
-            type="checkbox"
-            data-testid="room-receipts"
-            checked={receipts}
-            onChange={(e) => setReceipts(e.currentTarget.checked)}
-          />
-          Show read receipts
-        </label>
-      )}
-    </form>
   );
 }
 
