@@ -11,12 +11,34 @@
  * row, ["c", room, firstSeq] -> Message[] (split to stay under KV's 64 KiB per value).
  * Deno KV's cost is per row, so a batch of n entries over r rooms writes about r rows,
  * not n. An edit or delete rewrites the chunk that holds its target.
+ *
+ * Reactions live in rows of their own (kv_reactions.ts), and the search and mention index
+ * in others (kv_search.ts); both are written in the same atomic commit as the entries.
  */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
 import { applyRoomPatch, applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
 import { keyedRepositories } from "./keyed.ts";
 import { KvKeyValue } from "./keyed_kv.ts";
+import { KeyChanges, type RowChanges } from "./kv_changes.ts";
+import {
+  applyRows,
+  attachReactions,
+  REACTION_ROW_MAX_BYTES,
+  reactionChanges,
+  type ReactionRows,
+  readReactionRows,
+  withoutReactions,
+  withRows,
+} from "./kv_reactions.ts";
+import {
+  countMentions,
+  indexChanges,
+  indexRowCount,
+  indexRows,
+  keyBytes,
+  searchKv,
+} from "./kv_search.ts";
 import { busy, untilUnlocked } from "./kv_retry.ts";
 import type {
   AppendResult,
@@ -29,6 +51,8 @@ import type {
   ReadMarker,
   RoomPatch,
   RoomRecord,
+  SearchPage,
+  SearchQuery,
   Store,
 } from "./types.ts";
 import type { Repositories } from "./repositories.ts";
@@ -40,6 +64,11 @@ import type { Repositories } from "./repositories.ts";
  * most ~50 bytes (room names are 32), so 900 of them stay under 80 KiB.
  */
 const BATCH_MAX_MUTATIONS = 900;
+/** What one commit may hold, checked exactly as it is built (KV's own caps: 1000, 80 KiB). */
+const COMMIT_MAX_MUTATIONS = 990;
+const COMMIT_MAX_KEY_BYTES = 76 * 1024;
+/** Index rows retention deletes per round, before the round's checked commit. */
+const PRUNE_SIDE_ROWS = 2000;
 const BATCH_MAX_ROOMS = 90;
 const BATCH_MAX_BYTES = 600 * 1024;
 /** Entries per batch: beyond this a commit only grows longer, not cheaper per entry. */
@@ -67,6 +96,8 @@ type StoredRoom = Omit<RoomRecord, "lastSeq">;
 
 interface Pending {
   draft: EntryDraft;
+  /** Index rows a text draft adds, counted once (takeBatch). */
+  rows?: number;
   guard: EntryGuard | undefined;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
@@ -228,16 +259,28 @@ export class KvStore implements Store {
       const limit = this.#groupCommit ? BATCH_MAX_PER_ROOM : 1;
       let taken = 0;
       for (; taken < waiting.length && taken < limit; taken++) {
-        const { draft } = waiting[taken]!;
-        // An edit or delete also rewrites its target's chunk, whole.
-        const rewrites = draft.kind === "text" ? 0 : 2;
+        const pending = waiting[taken]!;
+        const { draft } = pending;
+        // An edit or delete also rewrites its target's chunk, whole; a reaction writes a
+        // row of its own. All but a reaction move index rows: a guess for edits and
+        // deletes here, counted exactly by #tryCommit, which defers what overflows.
+        const rewrites = draft.kind === "edit" || draft.kind === "delete" ? 2 : 0;
+        const indexed = draft.kind === "text"
+          ? pending.rows ??= indexRowCount(draft)
+          : draft.kind === "edit"
+          ? 2 * indexRowCount(draft) + 8
+          : draft.kind === "delete"
+          ? 40
+          : 1;
         const own = entryBytes(draft);
-        const size = rewrites ? 2 * own + CHUNK_MAX_BYTES : own;
+        const size = (rewrites ? 2 * own + CHUNK_MAX_BYTES : own) +
+          (draft.kind === "react" ? REACTION_ROW_MAX_BYTES : 0);
         const full = bytes + size > BATCH_MAX_BYTES ||
-          mutations + 3 + rewrites > BATCH_MAX_MUTATIONS || batch.length >= BATCH_MAX_ENTRIES;
+          mutations + 3 + rewrites + indexed > BATCH_MAX_MUTATIONS ||
+          batch.length >= BATCH_MAX_ENTRIES;
         if (full && batch.length > 0) break;
         bytes += size;
-        mutations += rewrites;
+        mutations += rewrites + indexed;
         batch.push(waiting[taken]!);
       }
       if (taken === 0) continue;
@@ -299,6 +342,14 @@ export class KvStore implements Store {
       ...[...duplicateOf].map(([p, seq]): [string, number] => [p.draft.room, seq]),
     ];
     const found = await Promise.all(wanted.map(([room, seq]) => this.#chunkAt(room, seq)));
+    // Their reaction rows too: what is stored, and on the copies this batch works on.
+    const rxBefore = new Map<string, ReactionRows>();
+    await Promise.all(
+      [...new Set(wanted.map(([room, seq]) => `${room}\n${seq}`))].map(async (key) => {
+        const [room, seq] = splitKey(key);
+        rxBefore.set(key, await readReactionRows(this.#kv, room, seq));
+      }),
+    );
     const loaded = new Map<string, StoredChunk>();
     const holding = new Map<string, StoredChunk>();
     wanted.forEach(([room, seq], i) => {
@@ -306,7 +357,10 @@ export class KvStore implements Store {
       if (!entry) return;
       const id = `${room}\n${entry.value[0]!.seq}`;
       let chunk = loaded.get(id);
-      if (!chunk) loaded.set(id, chunk = { room, messages: [...entry.value], dirty: false });
+      if (!chunk) {
+        const messages = entry.value.map((m) => withRows(m, rxBefore.get(`${room}\n${m.seq}`)));
+        loaded.set(id, chunk = { room, messages, dirty: false });
+      }
       holding.set(`${room}\n${seq}`, chunk);
     });
     const stored = (room: string, seq: number) =>
@@ -319,6 +373,16 @@ export class KvStore implements Store {
     const fresh = new Map<string, Message[]>();
     /** room -> nonces committed by this batch, in seq order */
     const newNonces = new Map<string, Map<string, Message>>();
+    /** Index and reaction rows; each room's seq key and chunks are counted up front. */
+    const side = new KeyChanges();
+    side.mutations = 3 * seqs.size;
+    side.keyBytes = [...seqs.keys()].reduce((n, room) => n + 3 * keyBytes(["c", room, 0]), 0);
+    /** room\nseq -> a message's reaction rows as this batch leaves them */
+    const rxNow = new Map(rxBefore);
+    /** Drafts left for the next commit, with every later one of their rooms. */
+    const deferred: Pending[] = [];
+    const deferredRooms = new Set<string>();
+    let admitted = 0;
 
     for (const p of batch) {
       const { draft } = p;
@@ -327,8 +391,17 @@ export class KvStore implements Store {
         p.reject(new ProtocolError("room_not_found", `No room named "${draft.room}".`));
         continue;
       }
+      if (deferredRooms.has(draft.room)) {
+        deferred.push(p);
+        continue;
+      }
       let roomNonces = newNonces.get(draft.room);
       if (!roomNonces) newNonces.set(draft.room, roomNonces = new Map());
+      const message = makeEntry(draft, seq.next, ts, this.epoch);
+      let changes: RowChanges[];
+      let apply = () => {};
+      /** A chunk rewritten for this draft, as the first change to it: up to two rows. */
+      let rewrite = false;
       if (draft.kind === "text") {
         const dup = duplicateOf.get(p);
         const original = dup === undefined ? undefined : stored(draft.room, dup);
@@ -340,6 +413,7 @@ export class KvStore implements Store {
           committed.push([p, { message: earlier, duplicate: true }]);
           continue;
         }
+        changes = [indexChanges(undefined, message)];
       } else {
         // The target may be stored, or new in this very batch (a send and its edit
         // queued together).
@@ -348,27 +422,71 @@ export class KvStore implements Store {
         const chunk = holding.get(`${draft.room}\n${draft.target}`);
         const rows = draft.target >= firstNew ? earlierInBatch! : chunk?.messages ?? [];
         const at = rows.findIndex((m) => m.seq === draft.target);
+        let after: Message;
         try {
-          rows[at] = applyToTarget(draft, rows[at], ts, p.guard); // throws when at is -1
-          if (rows !== earlierInBatch) chunk!.dirty = true;
+          after = applyToTarget(draft, rows[at], ts, p.guard); // throws when at is -1
         } catch (error) {
           p.reject(error);
           continue;
         }
+        const key = `${draft.room}\n${draft.target}`;
+        const rx = reactionChanges(
+          draft.room,
+          draft.target,
+          rxNow.get(key) ?? new Map(),
+          after.reactions,
+        );
+        changes = [indexChanges(rows[at], after), rx];
+        // A reaction leaves the chunk as it is: its rows are apart.
+        rewrite = draft.kind !== "react" && rows !== earlierInBatch && !chunk!.dirty;
+        apply = () => {
+          rows[at] = after;
+          if (rewrite) chunk!.dirty = true;
+          rxNow.set(key, applyRows(rxNow.get(key), rx));
+        };
       }
-      const message = makeEntry(draft, seq.next++, ts, this.epoch);
+      const cost = KeyChanges.cost(changes);
+      if (rewrite) {
+        cost.mutations += 2;
+        cost.keyBytes += 2 * keyBytes(["c", draft.room, 0]);
+      }
+      if (
+        admitted > 0 && (side.mutations + cost.mutations > COMMIT_MAX_MUTATIONS ||
+          side.keyBytes + cost.keyBytes > COMMIT_MAX_KEY_BYTES)
+      ) {
+        deferredRooms.add(draft.room);
+        deferred.push(p);
+        continue;
+      }
+      admitted++;
+      apply();
+      side.add(changes);
+      if (rewrite) {
+        side.mutations += 2;
+        side.keyBytes += 2 * keyBytes(["c", draft.room, 0]);
+      }
+      seq.next++;
       let entries = fresh.get(draft.room);
       if (!entries) fresh.set(draft.room, entries = []);
       entries.push(message);
       if (draft.kind === "text") roomNonces.set(nonceKey(draft), message);
       committed.push([p, { message, duplicate: false }]);
     }
+    side.applyTo(op);
+    // Back to the front of their rooms' queues: the next commit takes them first.
+    for (const room of deferredRooms) {
+      const mine = deferred.filter((p) => p.draft.room === room);
+      this.#queue.set(room, [...mine, ...this.#queue.get(room) ?? []]);
+    }
     for (const chunk of [...loaded.values()].filter((c) => c.dirty)) {
       // A rewrite keeps its key for the first part; growth past the cap spills over.
-      for (const part of splitChunks(chunk.messages)) op.set(["c", chunk.room, part[0]!.seq], part);
+      const messages = chunk.messages.map(withoutReactions);
+      for (const part of splitChunks(messages)) op.set(["c", chunk.room, part[0]!.seq], part);
     }
     for (const [room, entries] of fresh) {
-      for (const part of splitChunks(entries)) op.set(["c", room, part[0]!.seq], part);
+      for (const part of splitChunks(entries.map(withoutReactions))) {
+        op.set(["c", room, part[0]!.seq], part);
+      }
     }
     // Nonces are not written apart: each text entry carries its own, and a window that
     // falls behind is filled from the entries themselves.
@@ -529,11 +647,15 @@ export class KvStore implements Store {
     if (query.after !== undefined) {
       for await (const m of this.#entries(room, query.after + 1, end, { limit })) messages.push(m);
       const hasMore = messages.length > query.limit;
-      return { messages: messages.slice(0, query.limit), hasMore };
+      return {
+        messages: await attachReactions(this.#kv, room, messages.slice(0, query.limit)),
+        hasMore,
+      };
     }
     for await (const m of this.#entries(room, 0, end, { limit, reverse: true })) messages.push(m);
     const hasMore = messages.length > query.limit;
-    return { messages: messages.slice(0, query.limit).reverse(), hasMore };
+    const page = messages.slice(0, query.limit).reverse();
+    return { messages: await attachReactions(this.#kv, room, page), hasMore };
   }
 
   async firstSeq(room: string): Promise<number> {
@@ -599,7 +721,9 @@ export class KvStore implements Store {
     if (!claimed.ok) return false; // someone else deleted it first
     try {
       for (const user of members) await this.removeMember(name, user);
-      for (const prefix of [["c", name], ["read", name]]) {
+      for (
+        const prefix of [["c", name], ["read", name], ["rx", name], ["sx", name], ["mx", name]]
+      ) {
         await this.#deletePrefix(prefix);
       }
       await clearAlso?.();
@@ -613,18 +737,23 @@ export class KvStore implements Store {
 
   async #deletePrefix(prefix: Deno.KvKey): Promise<void> {
     let keys: Deno.KvKey[] = [];
-    const flush = async () => {
-      const batch = keys;
-      keys = [];
-      const op = this.#kv.atomic();
-      for (const key of batch) op.delete(key);
-      await untilUnlocked(() => op.commit());
-    };
     for await (const e of this.#kv.list({ prefix })) {
       keys.push(e.key);
-      if (keys.length >= 500) await flush();
+      if (keys.length >= 500) {
+        await this.#deleteKeys(keys);
+        keys = [];
+      }
     }
-    if (keys.length) await flush();
+    await this.#deleteKeys(keys);
+  }
+
+  /** Blind deletes, 500 per atomic operation (well inside 80 KiB of keys). */
+  async #deleteKeys(keys: Deno.KvKey[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 500) {
+      const op = this.#kv.atomic();
+      for (const key of keys.slice(i, i + 500)) op.delete(key);
+      await untilUnlocked(() => op.commit());
+    }
   }
 
   async setReadMarker(
@@ -670,6 +799,22 @@ export class KvStore implements Store {
     return count;
   }
 
+  async unreadMentions(
+    room: string,
+    userId: string,
+    names: string[],
+    cap: number,
+  ): Promise<number> {
+    if (cap <= 0 || names.length === 0) return 0;
+    const marker = await this.readMarker(room, userId);
+    return await countMentions(this.#kv, room, userId, names, marker, cap);
+  }
+
+  /** Over the inverted index kept with the entries (kv_search.ts). */
+  search(query: SearchQuery): Promise<SearchPage> {
+    return searchKv(this.#kv, query);
+  }
+
   // ---- retention ------------------------------------------------------------------------
 
   async prune(room: string, retention: Retention, now: number): Promise<PruneResult> {
@@ -693,9 +838,19 @@ export class KvStore implements Store {
       let doomed = 0;
       let firstKept = first;
       let chunks = 0;
+      /** The index rows of what goes: deleted first, a bounded number per round. */
+      const sideKeys: Deno.KvKey[] = [];
       const selector = { start: ["c", room, 0], end: ["c", room, SEQ_END] };
       for await (const { key, value } of this.#kv.list<Message[]>(selector, { batchSize: 16 })) {
-        const keep = value.findIndex((m) => m.seq >= cut && m.ts >= cutoff);
+        let keep = value.findIndex((m) => m.seq >= cut && m.ts >= cutoff);
+        const end = keep === -1 ? value.length : keep;
+        let i = 0;
+        for (; i < end; i++) {
+          const rows = indexRows(value[i]);
+          if (sideKeys.length + rows.size > PRUNE_SIDE_ROWS && (doomed > 0 || i > 0)) break;
+          for (const [row] of rows.values()) sideKeys.push(row);
+        }
+        if (i < end) keep = i;
         if (keep === 0) break;
         op.delete(key);
         if (keep === -1) {
@@ -711,6 +866,11 @@ export class KvStore implements Store {
         break;
       }
       if (doomed === 0) return { removed };
+      // Index and reaction rows go before their entries: should this round lose its check,
+      // the next deletes them again (as they are then), and none is ever left behind.
+      const rx = { start: ["rx", room, 0], end: ["rx", room, firstKept] };
+      for await (const e of this.#kv.list(rx)) sideKeys.push(e.key);
+      await this.#deleteKeys(sideKeys);
       // Rewriting seq (same value) makes concurrent appends re-read, so none resurrects a
       // pruned target.
       op.set(["first", room], firstKept).set(["seq", room], last);
@@ -830,6 +990,12 @@ async function migrateToChunks(kv: Deno.Kv): Promise<void> {
 interface NonceWindow {
   through: number;
   seqs: Map<string, number>;
+}
+
+/** "room\nseq" back into its parts. */
+function splitKey(key: string): [string, number] {
+  const at = key.lastIndexOf("\n");
+  return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
 function nonceKey(draft: TextDraft): string {
