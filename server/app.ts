@@ -126,9 +126,12 @@ export async function createApp(options: AppOptions): Promise<App> {
   const extensions = compileExtensions(options);
   const presence = options.presence ?? new MemoryPresenceRegistry().connect(bus.instanceId);
   const limiter = options.limiter ?? new MemoryRateLimiter();
+  const files = options.files;
   const hub = new Hub({
     store,
     bus,
+    // `send {file}` checks that the file was uploaded to the room by the sender.
+    ...(files ? { files } : {}),
     presence,
     limiter,
     ...(options.budgets ? { budgets: options.budgets } : {}),
@@ -145,7 +148,6 @@ export async function createApp(options: AppOptions): Promise<App> {
     ...(options.recoveryMax === undefined ? {} : { recoveryMax: options.recoveryMax }),
   });
   // A deleted room's files go with it (on every instance: the FileStore is shared).
-  const files = options.files;
   if (files) {
     hub.onRoomDeleted((room) =>
       files.deleteRoom(room).catch((error) =>
