@@ -591,7 +591,6 @@ export function Composer() {
         aria-label="Message"
         aria-autocomplete="list"
         aria-controls={listOpen ? LIST_ID : suggestOpen ? SUGGEST_ID : undefined}
-        aria-expanded={listOpen || suggestOpen}
         aria-activedescendant={activeId}
         placeholder={blocked
           ? "You cannot post here"
