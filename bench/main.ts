@@ -65,6 +65,7 @@ Options:
   --parley-arg <flag>  Extra flag for Parley (repeat), e.g. --parley-arg=--max-buffered=2097152
   --cpu-prof <dir>     Write a V8 CPU profile of each Parley run into <dir>
   --targets <list>     Servers to run: bare,coalescing,parley (default all; ratios need all)
+  --client-render      Only the web client: first render of a 50-message room, bundle gzip size
   --help               Show this help`;
 
 interface Plan {
@@ -463,4 +464,10 @@ async function measure(
   return failed ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) {
+  // The web client's first render and bundle size: a scenario of its own, run on its own.
+  if (Deno.args.includes("--client-render")) {
+    Deno.exit(await (await import("./client_render.ts")).main());
+  }
+  Deno.exit(await main());
+}

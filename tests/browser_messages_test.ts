@@ -300,6 +300,7 @@ browserTest("browser: messages read well, desktop and phone", async () => {
       await ada.locator('[data-testid="emoji-option"][data-shortcode="+1"]').click();
       await adaRun.locator('[data-testid="reaction"][data-emoji="👍"]').waitFor();
       await message(bob, "first of a run").locator('[data-emoji="👍"]').waitFor();
+      await adaRun.scrollIntoViewIfNeeded();
       await shot(ada, "desktop-reactions");
       a11y.push(...await severe(ada, "desktop reactions"));
 
@@ -340,6 +341,7 @@ browserTest("browser: messages read well, desktop and phone", async () => {
       await chip.waitFor();
       assert.match((await chip.getAttribute("aria-label")) ?? "", /🎉 1: Probe/);
       assert.equal(await chip.getAttribute("aria-pressed"), "false");
+      await chip.scrollIntoViewIfNeeded();
       await shot(ada, "desktop-reactions");
       a11y.push(...await severe(ada, "desktop reactions"));
     }
