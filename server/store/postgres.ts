@@ -19,6 +19,7 @@ import {
   readEpoch,
   type Sql,
 } from "./postgres_schema.ts";
+import { countMentions, searchEntries } from "./postgres_search.ts";
 import { countUnread, pruneOnce, readHistory } from "./postgres_stream.ts";
 import type {
   AppendResult,
@@ -31,6 +32,8 @@ import type {
   ReadMarker,
   RoomPatch,
   RoomRecord,
+  SearchPage,
+  SearchQuery,
   Store,
 } from "./types.ts";
 import type { Repositories } from "./repositories.ts";
@@ -366,6 +369,14 @@ export class PostgresStore implements Store {
     return this.#guarded(() => countUnread(this.#sql, room, userId, cap));
   }
 
+  unreadMentions(room: string, userId: string, names: string[], cap: number): Promise<number> {
+    return this.#guarded(() => countMentions(this.#sql, room, userId, names, cap));
+  }
+
+  search(query: SearchQuery): Promise<SearchPage> {
+    return this.#guarded(() => searchEntries(this.#sql, this.epoch, query));
+  }
+
   // ---- retention ------------------------------------------------------------------------
 
   async prune(room: string, retention: Retention, now: number): Promise<PruneResult> {
@@ -430,9 +441,20 @@ function toRoom(row: RoomRow): RoomRecord {
  */
 function storable(draft: EntryDraft): EntryDraft {
   const author = { id: clean(draft.author.id), name: clean(draft.author.name) };
-  if (draft.kind === "delete") return { ...draft, author };
+  if (draft.kind === "delete" || draft.kind === "react") return { ...draft, author };
   if (draft.kind === "edit") return { ...draft, author, text: clean(draft.text) };
-  return { ...draft, author, text: clean(draft.text), nonce: clean(draft.nonce) };
+  const text = { ...draft, author, text: clean(draft.text), nonce: clean(draft.nonce) };
+  if (draft.replyTo) {
+    const { seq, author: to, text: excerpt } = draft.replyTo;
+    text.replyTo = {
+      seq,
+      author: { id: clean(to.id), name: clean(to.name) },
+      text: clean(excerpt),
+    };
+  }
+  if (draft.mentions) text.mentions = draft.mentions.map(clean);
+  if (draft.file) text.file = { ...draft.file, name: clean(draft.file.name) };
+  return text;
 }
 
 function jsonOrNull(value: unknown): string | null {

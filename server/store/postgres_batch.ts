@@ -12,6 +12,7 @@
 import type { Message } from "../../protocol/messages.ts";
 import { ProtocolError } from "../../protocol/errors.ts";
 import { applyToTarget, makeEntry } from "./entries.ts";
+import { searchTerms } from "./search_terms.ts";
 import type { Sql } from "./postgres_schema.ts";
 import type { AppendResult, EntryDraft, EntryGuard } from "./types.ts";
 
@@ -37,7 +38,15 @@ export interface EntryRow {
   target: number | null;
   edited_at: number | null;
   deleted: boolean;
+  /** What the entry carries beyond the columns: see EXTRA_FIELDS. */
+  extra: Partial<Pick<Message, (typeof EXTRA_FIELDS)[number]>> | null;
+  /** A live text message's search terms; NULL for anything else. */
+  terms: string[] | null;
+  reply_to: number | null;
 }
+
+/** Fields of a message kept in the `extra` jsonb column. */
+const EXTRA_FIELDS = ["reactions", "replyTo", "mentions", "file", "emoji", "remove"] as const;
 
 export function toMessage(epoch: string, r: EntryRow): Message {
   const m: Message = {
@@ -53,6 +62,7 @@ export function toMessage(epoch: string, r: EntryRow): Message {
   if (r.target !== null) m.target = r.target;
   if (r.edited_at !== null) m.editedAt = r.edited_at;
   if (r.deleted) m.deleted = true;
+  if (r.extra) Object.assign(m, r.extra);
   return m;
 }
 
@@ -69,12 +79,22 @@ function toRow(m: Message): EntryRow {
     target: m.target ?? null,
     edited_at: m.editedAt ?? null,
     deleted: m.deleted ?? false,
+    extra: extraOf(m),
+    terms: m.kind === "text" && !m.deleted ? searchTerms(m.text) : null,
+    reply_to: m.replyTo?.seq ?? null,
   };
+}
+
+function extraOf(m: Message): EntryRow["extra"] {
+  const extra: Record<string, unknown> = {};
+  for (const field of EXTRA_FIELDS) if (m[field] !== undefined) extra[field] = m[field];
+  return Object.keys(extra).length ? extra : null;
 }
 
 /** The record type that jsonb_to_recordset reads entry rows with. */
 const ENTRY_RECORD = `room text, seq int8, kind text, author_id text, author_name text,
-  text text, ts int8, nonce text, target int8, edited_at int8, deleted boolean`;
+  text text, ts int8, nonce text, target int8, edited_at int8, deleted boolean, extra jsonb,
+  terms text[], reply_to int8`;
 
 const at = (room: string, seq: number) => `${room}\n${seq}`;
 const nonceOf = (room: string, authorId: string, nonce: string) => `${room}\n${authorId}\n${nonce}`;
@@ -227,10 +247,15 @@ async function readFor(
   const rooms = [...new Set(batch.map((p) => p.draft.room))];
   const targets: { room: string; seq: number }[] = [];
   const sends: { room: string; author_id: string; nonce: string }[] = [];
+  const wanted = new Set<string>();
   for (const { draft } of batch) {
     if (draft.kind === "text") {
       sends.push({ room: draft.room, author_id: draft.author.id, nonce: draft.nonce });
-    } else targets.push({ room: draft.room, seq: draft.target });
+    } else if (!wanted.has(at(draft.room, draft.target))) {
+      // Once each: many reactions to one message would otherwise read it back many times.
+      wanted.add(at(draft.room, draft.target));
+      targets.push({ room: draft.room, seq: draft.target });
+    }
   }
   const [row] = await sql<{ rooms: ReadRoom[]; targets: EntryRow[]; originals: EntryRow[] }[]>`
     SELECT
@@ -251,12 +276,13 @@ async function readFor(
 }
 
 /**
- * Edits and deletes rewrite their targets; left out of a batch with none, so a batch of
+ * Edits, deletes and reactions rewrite their targets (text, reactions, terms); left out of a batch with none, so a batch of
  * sends never plans a join against the whole entries table.
  */
 const REWRITE = `,
      rewritten AS (
-       UPDATE entries e SET text = x.text, edited_at = x.edited_at, deleted = x.deleted
+       UPDATE entries e SET text = x.text, edited_at = x.edited_at, deleted = x.deleted,
+         extra = x.extra, terms = x.terms
        FROM jsonb_to_recordset($3::text::jsonb) AS x(${ENTRY_RECORD})
        WHERE e.room = x.room AND e.seq = x.seq AND x.room IN (SELECT name FROM bumped)
      )`;
@@ -289,9 +315,9 @@ async function write(
      ),
      inserted AS (
        INSERT INTO entries (room, seq, kind, author_id, author_name, text, ts, nonce, target,
-         edited_at, deleted)
+         edited_at, deleted, extra, terms, reply_to)
        SELECT room, seq, kind, author_id, author_name, text, ts, nonce, target, edited_at,
-         deleted
+         deleted, extra, terms, reply_to
        FROM jsonb_to_recordset($2::text::jsonb) AS x(${ENTRY_RECORD})
        WHERE x.room IN (SELECT name FROM bumped)
      )${updates.length === 0 ? "" : REWRITE}

@@ -332,6 +332,20 @@ export const MIGRATIONS: readonly string[] = [
   DROP VIEW live;
   DROP TABLE records;
   `,
+  // 3: reactions, replies, mentions, files and search. `extra` holds what an entry carries
+  // beyond the columns (reactions, replyTo, mentions, file; emoji and remove of a react);
+  // `terms` a live text message's words (searchTerms in search_terms.ts, so every store
+  // agrees on what a word is), NULL for anything else; `reply_to` the seq it answers.
+  `
+  ALTER TABLE entries ADD COLUMN extra jsonb;
+  ALTER TABLE entries ADD COLUMN terms text[];
+  ALTER TABLE entries ADD COLUMN reply_to int8;
+  CREATE INDEX entries_terms ON entries USING gin (terms);
+  CREATE INDEX entries_replies ON entries (room, reply_to, ts, seq) WHERE reply_to IS NOT NULL;
+  CREATE INDEX entries_authors ON entries (room, author_id, ts, seq)
+    WHERE kind = 'text' AND NOT deleted;
+  CREATE INDEX entries_texts ON entries (room, ts, seq) WHERE kind = 'text' AND NOT deleted;
+  `,
 ];
 
 /** Apply every migration this database lacks; returns the schema version now in force. */
