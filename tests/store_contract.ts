@@ -4,6 +4,7 @@ import { ProtocolError } from "../protocol/errors.ts";
 import { LIMITS } from "../protocol/limits.ts";
 import type { Member } from "../protocol/messages.ts";
 import type { EntryDraft, Store } from "../server/store/types.ts";
+import { featureContract } from "./store_contract_features.ts";
 
 const ada = { id: "u_ada", name: "Ada" };
 const bob = { id: "u_bob", name: "Bob" };
@@ -19,7 +20,17 @@ export interface StoreFixture {
 }
 
 /** What a case may need of a fixture beyond one store. */
-type Need = "openShared" | "reopen";
+export type Need = "openShared" | "reopen";
+
+/** Registers one case of the contract (see storeContract). */
+export type WithStore = (
+  title: string,
+  body: (
+    store: Store,
+    fixture: Required<Pick<StoreFixture, Need>> & StoreFixture,
+  ) => Promise<void>,
+  options?: { now?: () => number; needs?: Need[] },
+) => void;
 
 export function text(room: string, author: Member, body: string, nonce: string): EntryDraft {
   return { kind: "text", room, author, text: body, nonce };
@@ -35,18 +46,11 @@ export function storeContract(
   contract: { ignore?: string; lacks?: Partial<Record<Need, string>> } = {},
 ): void {
   if (contract.ignore) console.warn(`store contract (${name}) skipped: ${contract.ignore}`);
-  const withStore = (
-    title: string,
-    body: (
-      store: Store,
-      fixture: Required<Pick<StoreFixture, Need>> & StoreFixture,
-    ) => Promise<void>,
-    options: { now?: () => number; needs?: Need[] } = {},
-  ) => {
+  const withStore: WithStore = (title, body, options = {}) => {
     // A case that cannot apply to this adapter is skipped with its reason, never passed.
     const lacking = (options.needs ?? []).map((need) => contract.lacks?.[need]).find(Boolean);
     const reason = contract.ignore ?? lacking;
-    return Deno.test({
+    Deno.test({
       name: `store contract (${name}): ${title}${lacking ? ` (ignored: ${lacking})` : ""}`,
       ignore: reason !== undefined,
       fn: async () => {
@@ -716,4 +720,7 @@ export function storeContract(
       assert.equal(await store.readMarker("gone", bob.id), 0);
     },
   );
+
+  // Reactions, replies, mentions, files and search: tests/store_contract_features.ts.
+  featureContract(withStore);
 }
