@@ -21,8 +21,15 @@ import type { Bus, BusStatus } from "./bus/types.ts";
 import { ModerationCommands } from "./commands/moderation.ts";
 import { type JoinOptions, RoomCommands } from "./commands/rooms.ts";
 import { type Budgets, Shared, storeDirectory, type UserDirectory } from "./commands/shared.ts";
-import { TimelineCommands } from "./commands/timeline.ts";
+import {
+  type DirectoryRequest,
+  type RoomScope,
+  SearchCommands,
+  type SearchRequest,
+} from "./commands/search.ts";
+import { type SendExtras, TimelineCommands } from "./commands/timeline.ts";
 import { type Connection, Fanout } from "./fanout.ts";
+import type { FileStore } from "./files/types.ts";
 import type { HookRunner } from "./hooks.ts";
 import { MemoryPresenceRegistry } from "./presence/memory.ts";
 import type { Presence } from "./presence/types.ts";
@@ -30,7 +37,15 @@ import { MemoryRateLimiter } from "./rate/memory.ts";
 import type { RateLimiter } from "./rate/types.ts";
 import type { NewRoom, RoomPatch, RoomRecord, Store } from "./store/types.ts";
 
-export type { Connection, JoinOptions, UserDirectory };
+export type {
+  Connection,
+  DirectoryRequest,
+  JoinOptions,
+  RoomScope,
+  SearchRequest,
+  SendExtras,
+  UserDirectory,
+};
 
 export interface HubOptions {
   store: Store;
@@ -68,6 +83,8 @@ export interface HubOptions {
   hooks?: HookRunner;
   /** Features the server has switched off are refused as `forbidden`. */
   features?: Partial<Features>;
+  /** Uploaded files, so messages can carry them; without it `send` with a file fails. */
+  files?: FileStore;
 }
 
 export interface HubStats {
@@ -81,6 +98,8 @@ export interface HubStats {
 export const GUEST_MESSAGE_RATE = { perSecond: 0.5, burst: 3 };
 /** Bots post at their API rate. */
 export const BOT_MESSAGE_RATE = { perSecond: 10, burst: 30 };
+/** Searches per user (people, guests and bots alike): a page a second, ten at once. */
+export const SEARCH_RATE = { perSecond: 1, burst: 10 };
 
 export class Hub {
   readonly store: Store;
@@ -89,6 +108,7 @@ export class Hub {
   readonly #rooms: RoomCommands;
   readonly #timeline: TimelineCommands;
   readonly #moderation: ModerationCommands;
+  readonly #search: SearchCommands;
   readonly #shared: Shared;
   readonly #roomDeleted = new Set<(room: string) => Promise<void>>();
 
@@ -127,15 +147,18 @@ export class Hub {
         guestMessages: GUEST_MESSAGE_RATE,
         botMessages: BOT_MESSAGE_RATE,
         roomCreates: RATES.roomCreates,
+        searches: SEARCH_RATE,
         ...options.budgets,
       },
       now,
       recoveryMax: options.recoveryMax ?? LIMITS.recoveryMax,
       retention: options.retention,
+      ...(options.files ? { files: options.files } : {}),
     });
     this.#rooms = new RoomCommands(this.#shared);
     this.#timeline = new TimelineCommands(this.#shared);
     this.#moderation = new ModerationCommands(this.#shared);
+    this.#search = new SearchCommands(this.#shared);
   }
 
   // ---- connections ------------------------------------------------------------------------
@@ -232,7 +255,8 @@ export class Hub {
   /**
    * Commit a message and push it to the room. `committed`, if given, is called with the
    * result in the same microtask as the push, so a reply sent from it goes out in the
-   * sender's same frame as the message itself.
+   * sender's same frame as the message itself. `extras` make it a reply or attach a file
+   * (then `text` may be ""); its mentions are resolved from the text.
    */
   send(
     conn: Connection,
@@ -240,8 +264,41 @@ export class Hub {
     text: string,
     nonce: string,
     committed?: (result: ResultOf<"send">) => void,
+    extras?: SendExtras,
   ): Promise<ResultOf<"send">> {
-    return this.#timeline.send(conn, room, text, nonce, committed);
+    return this.#timeline.send(conn, room, text, nonce, committed, extras);
+  }
+
+  /** Add the caller's reaction to a text message, or take it back (`remove`). */
+  react(
+    conn: Connection,
+    room: string,
+    seq: number,
+    emoji: string,
+    remove = false,
+  ): Promise<ResultOf<"react">> {
+    return this.#timeline.react(conn, room, seq, emoji, remove);
+  }
+
+  /**
+   * Messages of the caller's rooms (or of one of them), newest first; `scope` narrows the
+   * rooms further (a bot's key).
+   */
+  search(
+    principal: Principal,
+    request: SearchRequest,
+    scope?: RoomScope,
+  ): Promise<ResultOf<"search">> {
+    return this.#search.search(principal, request, scope);
+  }
+
+  /** Public and announcement rooms with their member counts, biggest first. */
+  directory(
+    principal: Principal,
+    request: DirectoryRequest,
+    scope?: RoomScope,
+  ): Promise<ResultOf<"room.directory">> {
+    return this.#search.directory(principal, request, scope);
   }
 
   /** Authors may edit their own messages. */
@@ -277,7 +334,7 @@ export class Hub {
   }
 
   /**
-   * Call `listener` with every entry this instance commits (text, edit, delete), after
+   * Call `listener` with every entry this instance commits (text, edit, delete, react), after
    * the commit and the broadcast. Listeners must not block: queue the work elsewhere.
    */
   onCommit(listener: (message: Message) => void): () => void {

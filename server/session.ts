@@ -215,7 +215,13 @@ export class Session implements Drainable {
   #send(frame: Extract<ClientFrame, { type: "send" }>): Promise<typeof REPLIED> {
     if (this.#version === 0) return Promise.reject(new ProtocolError("hello_required"));
     const reply = (result: ResultOf<"send">) => this.#reply(frame.id, result);
-    return this.#hub.send(this.#conn, frame.room, frame.text, frame.nonce, reply).then(replied);
+    const { replyTo, file } = frame;
+    const extras = replyTo === undefined && file === undefined ? undefined : {
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(file === undefined ? {} : { file }),
+    };
+    return this.#hub.send(this.#conn, frame.room, frame.text ?? "", frame.nonce, reply, extras)
+      .then(replied);
   }
 
   async #dispatch(frame: ClientFrame): Promise<ResultOf<ClientFrame["type"]> | typeof REPLIED> {
@@ -252,6 +258,16 @@ export class Session implements Drainable {
         return {};
       case "send":
         return await this.#send(frame);
+      case "react":
+        return await this.#hub.react(conn, frame.room, frame.seq, frame.emoji, frame.remove);
+      case "search": {
+        const { type: _, id: __, ...request } = frame;
+        return await this.#hub.search(conn.principal, request);
+      }
+      case "room.directory": {
+        const { type: _, id: __, ...request } = frame;
+        return await this.#hub.directory(conn.principal, request);
+      }
       case "edit":
         return await this.#hub.edit(conn, frame.room, frame.seq, frame.text);
       case "delete":

@@ -24,9 +24,11 @@ import {
 import { type AccessControl, forbidden, type RoomStanding } from "../access.ts";
 import type { Principal } from "../auth/types.ts";
 import type { Connection, Fanout } from "../fanout.ts";
+import type { FileStore } from "../files/types.ts";
 import type { HookRunner } from "../hooks.ts";
 import type { Rate, RateLimiter } from "../rate/types.ts";
 import type { RoomRecord, Store } from "../store/types.ts";
+import { MentionResolver } from "./mentions.ts";
 
 /** Users the server knows, whether or not they are online. */
 export interface UserDirectory {
@@ -41,6 +43,8 @@ export interface Budgets {
   /** Messages of bots (API keys), whose requests have a rate of their own too. */
   botMessages: Rate;
   roomCreates: Rate;
+  /** Searches (`search`), per user, whoever asks: searching costs the store more than a send. */
+  searches: Rate;
 }
 
 export interface SharedOptions {
@@ -55,6 +59,8 @@ export interface SharedOptions {
   now: () => number;
   recoveryMax: number;
   retention: Retention | undefined;
+  /** Uploaded files; without it no message can carry one (file_not_found). */
+  files?: FileStore;
 }
 
 const UNREAD_CAP = 100;
@@ -69,6 +75,9 @@ export class Shared {
   readonly now: () => number;
   readonly recoveryMax: number;
   readonly retention: Retention | undefined;
+  readonly files: FileStore | undefined;
+  /** Resolves `@name`s of new messages, with a short cache shared by every command. */
+  readonly mentions: MentionResolver;
   readonly #limiter: RateLimiter;
   readonly #budgets: Budgets;
 
@@ -82,18 +91,22 @@ export class Shared {
     this.now = options.now;
     this.recoveryMax = options.recoveryMax;
     this.retention = options.retention;
+    this.files = options.files;
+    this.mentions = new MentionResolver(options.directory, options.now);
     this.#limiter = options.limiter;
     this.#budgets = options.budgets;
   }
 
   /**
-   * Spend one of the caller's budget (messages or room creations), counted per user
-   * across the cluster. Synchronous with an in-process limiter; undefined when granted.
+   * Spend one of the caller's budget (messages, room creations or searches), counted per
+   * user across the cluster. Synchronous with an in-process limiter; undefined when granted.
    */
-  limit(principal: Principal, kind: "message" | "room"): Promise<void> | undefined {
+  limit(principal: Principal, kind: "message" | "room" | "search"): Promise<void> | undefined {
     const budgets = this.#budgets;
     const rate = kind === "room"
       ? budgets.roomCreates
+      : kind === "search"
+      ? budgets.searches
       : principal.role === "guest"
       ? budgets.guestMessages
       : principal.via === "apikey"
@@ -133,9 +146,11 @@ export class Shared {
     const info = await this.withPeers(this.roomInfo(record));
     if (!member) return { ...info, member };
     const userId = principal.user.id;
-    const [readSeq, unread, standing] = await Promise.all([
+    const names = [principal.user.name.toLowerCase(), "room"];
+    const [readSeq, unread, mentions, standing] = await Promise.all([
       this.store.readMarker(record.name, userId),
       this.store.unreadCount(record.name, userId, UNREAD_CAP),
+      this.store.unreadMentions(record.name, userId, names, UNREAD_CAP),
       this.access.standing(record, userId, principal.role, true),
     ]);
     const role = effectiveRole(standing) ?? "member";
@@ -144,6 +159,7 @@ export class Shared {
       member,
       readSeq,
       unread,
+      mentions,
       role,
       ...(standing.mute ? { mutedUntil: standing.mute.until ?? Number.MAX_SAFE_INTEGER } : {}),
     };
@@ -198,7 +214,12 @@ export class Shared {
 
   #permit(name: string, permission: Permission | null, standing: RoomStanding): void {
     if (permission) this.access.require(permission, standing, name);
-    if ((permission === "send" || permission === "edit.own") && standing.mute) {
+    if (permission === "send" || permission === "edit.own") this.refuseMuted(name, standing);
+  }
+
+  /** A muted member may not post (nor add reactions) until the mute ends. */
+  refuseMuted(name: string, standing: RoomStanding): void {
+    if (standing.mute) {
       const until = standing.mute.until ?? Number.MAX_SAFE_INTEGER;
       throw new ProtocolError(
         "forbidden",

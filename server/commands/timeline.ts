@@ -1,16 +1,21 @@
 /**
- * Timeline commands: send, edit and delete entries, read history, move read markers,
- * show typing, and apply retention. Every entry is committed before anyone sees it.
+ * Timeline commands: send, edit, delete and react to entries, read history, move read
+ * markers, show typing, and apply retention. Every entry is committed before anyone sees
+ * it, through one path (#append), so fan-out, commit listeners (webhooks) and reconnect
+ * replay see every kind alike.
  */
 import { ProtocolError } from "../../protocol/errors.ts";
 import { LIMITS } from "../../protocol/limits.ts";
 import type { Message, ResultOf } from "../../protocol/messages.ts";
 import { allowed } from "../../protocol/permissions.ts";
-import { forbidden } from "../access.ts";
+import { forbidden, type RoomStanding } from "../access.ts";
 import type { Connection } from "../fanout.ts";
 import { hookUser } from "../hooks.ts";
 import type { EntryDraft, EntryGuard } from "../store/types.ts";
+import { resolveExtras, type SendExtras } from "./message_extras.ts";
 import type { Shared } from "./shared.ts";
+
+export type { SendExtras };
 
 export class TimelineCommands {
   readonly #s: Shared;
@@ -23,7 +28,7 @@ export class TimelineCommands {
   /**
    * Commit a message and push it to the room. `committed`, if given, is called with the
    * result in the same microtask as the push, so a reply sent from it goes out in the
-   * sender's same frame as the message itself.
+   * sender's same frame as the message itself. `text` may be empty only with a file.
    */
   async send(
     conn: Connection,
@@ -31,10 +36,15 @@ export class TimelineCommands {
     text: string,
     nonce: string,
     committed?: (result: ResultOf<"send">) => void,
+    extras?: SendExtras,
   ): Promise<ResultOf<"send">> {
+    if (extras?.file === undefined && text.trim() === "") {
+      throw new ProtocolError("text_empty", "Write something, or attach a file.");
+    }
     const limited = this.#s.limit(conn.principal, "message");
     if (limited) await limited;
-    if (!this.#s.authorizeNow(conn, room, "send")) await this.#s.authorize(conn, room, "send");
+    const standing = (this.#s.authorizeNow(conn, room, "send") ??
+      await this.#s.authorize(conn, room, "send")).standing;
     const hooks = this.#s.hooks;
     const final = hooks
       ? await hooks.beforeSend(
@@ -42,6 +52,10 @@ export class TimelineCommands {
         hookUser(conn.principal),
       )
       : text;
+    // Most messages mention no one, reply to nothing and carry no file: nothing to look up.
+    const resolved = extras === undefined && !final.includes("@")
+      ? undefined
+      : await resolveExtras(this.#s, room, conn.user.id, final, extras, mayMentionRoom(standing));
     const result = await this.#append(
       {
         kind: "text",
@@ -49,6 +63,7 @@ export class TimelineCommands {
         author: conn.user,
         text: final,
         nonce,
+        ...resolved,
       },
       undefined,
       committed,
@@ -103,6 +118,37 @@ export class TimelineCommands {
     return { message };
   }
 
+  /**
+   * Add the caller's reaction to a text message, or take it back. Whoever may read the
+   * room as a member may react, announcement rooms included; guests only where they may
+   * post; a muted member may take reactions back but not add them. A repeat changes
+   * nothing on the target. Spends the message budget.
+   */
+  async react(
+    conn: Connection,
+    room: string,
+    seq: number,
+    emoji: string,
+    remove: boolean,
+  ): Promise<ResultOf<"react">> {
+    await this.#s.limit(conn.principal, "message");
+    // delete.own is exactly "a member of the room" (and a joined connection).
+    const { record, standing } = await this.#s.authorize(conn, room, "delete.own");
+    if (conn.principal.role === "guest" && record.kind !== "public") {
+      throw forbidden("send", room, "Guests react only where they may post.");
+    }
+    if (!remove) this.#s.refuseMuted(room, standing);
+    const { message } = await this.#append({
+      kind: "react",
+      room,
+      author: conn.user,
+      target: seq,
+      emoji,
+      ...(remove ? { remove: true } : {}),
+    });
+    return { message };
+  }
+
   async history(
     conn: Connection,
     room: string,
@@ -148,7 +194,7 @@ export class TimelineCommands {
   }
 
   /**
-   * Call `listener` with every entry this instance commits (text, edit, delete), after
+   * Call `listener` with every entry this instance commits (text, edit, delete, react), after
    * the commit and the broadcast. Listeners must not block: queue the work elsewhere.
    */
   onCommit(listener: (message: Message) => void): () => void {
@@ -179,4 +225,9 @@ export class TimelineCommands {
     }
     return result;
   }
+}
+
+/** `@room` notifies everyone: only the room's moderators and owners may. */
+function mayMentionRoom(standing: RoomStanding): boolean {
+  return allowed("delete.any", standing);
 }
