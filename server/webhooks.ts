@@ -1,8 +1,8 @@
 /**
- * Outgoing webhooks: new, edited and deleted messages are POSTed as signed JSON to the
- * endpoints admins register, per room or server-wide. The hub only hands each committed
- * entry over (`onCommit` never waits); each webhook has its own bounded queue, at most a
- * couple of calls in flight, a timeout on every call, and retries with backoff. Every
+ * Outgoing webhooks: new, edited, deleted and reacted-to messages are POSTed as signed
+ * JSON to the endpoints admins register, per room or server-wide. The hub only hands each
+ * committed entry over (`onCommit` never waits); each webhook has its own bounded queue, at
+ * most a couple of calls in flight, a timeout on every call, and retries with backoff. Every
  * attempt lands in a short delivery log that admins can read.
  *
  * Each instance delivers what it committed, so every entry is delivered once however many
@@ -95,6 +95,8 @@ const EVENT_OF: Record<Message["kind"], WebhookEvent> = {
   text: "message.created",
   edit: "message.edited",
   delete: "message.deleted",
+  /** A reaction added or taken back (`remove: true`): the react entry names its `target`. */
+  react: "message.reacted",
 };
 
 /** `sha256=<hex>`: HMAC-SHA256 over `timestamp + "." + body`, as receivers should check it. */

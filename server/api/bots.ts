@@ -17,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { MemoryRateLimiter } from "../rate/memory.ts";
 import type { RateLimiter } from "../rate/types.ts";
 import type { ApiKeyRecord, Repositories } from "../store/repositories.ts";
+import { type BotFeatureContext, botFeatureRoute } from "./bots_features.ts";
 import {
   type ApiAction,
   apiError,
@@ -106,6 +107,8 @@ class BotApi {
   readonly #lastUsedWritten = new Map<string, number>();
   #lastSweep = 0;
   #document: string | undefined;
+  /** Reactions, search, threads and the directory (bots_features.ts). */
+  readonly #features: BotFeatureContext;
 
   constructor(deps: BotApiDeps) {
     this.#hub = deps.hub;
@@ -116,6 +119,14 @@ class BotApi {
     this.#limiter = deps.limiter ?? new MemoryRateLimiter(deps.now);
     this.#idleMs = deps.idleMs ?? DEFAULT_IDLE_MS;
     this.#now = deps.now ?? Date.now;
+    this.#features = {
+      hub: this.#hub,
+      connection: (key) => this.#connection(key),
+      joined: (key, room) => this.#joined(key, room),
+      needs,
+      scope,
+      inScope,
+    };
   }
 
   async route(request: Request, context: Context): Promise<Response | null> {
@@ -234,6 +245,8 @@ class BotApi {
     const decoded = path.slice("/api/v1/".length).split("/").map(decodeSegment);
     if (decoded.includes(null)) return notFound();
     const parts = decoded as string[];
+    const feature = await botFeatureRoute(this.#features, request, parts, key);
+    if (feature) return feature;
     const [first, room, sub, target, extra] = parts;
     if (first === "me" && parts.length === 1 && method === "GET") {
       const conn = await this.#connection(key);
@@ -322,8 +335,19 @@ class BotApi {
     const body = await readBody(request, PostMessage);
     if (!body.ok) return body.response;
     const conn = await this.#joined(key, room);
-    const nonce = body.value.nonce ?? crypto.randomUUID();
-    const result = await this.#hub.send(conn, room, body.value.text, nonce);
+    const { text, nonce, replyTo, file } = body.value;
+    const extras = {
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(file === undefined ? {} : { file }),
+    };
+    const result = await this.#hub.send(
+      conn,
+      room,
+      text ?? "",
+      nonce ?? crypto.randomUUID(),
+      undefined,
+      extras,
+    );
     return json(result.duplicate ? 200 : 201, result);
   }
 

@@ -28,7 +28,12 @@ import {
 export const API_ACTIONS = ["post", "read", "rooms", "members", "moderate"] as const;
 export type ApiAction = (typeof API_ACTIONS)[number];
 
-export const WEBHOOK_EVENTS = ["message.created", "message.edited", "message.deleted"] as const;
+export const WEBHOOK_EVENTS = [
+  "message.created",
+  "message.edited",
+  "message.deleted",
+  "message.reacted",
+] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
 // ---- schemas ----------------------------------------------------------------------------------
@@ -86,9 +91,15 @@ export const KeyCreated = KeyInfo.extend({
 });
 
 export const PostMessage = z.strictObject({
-  text: Text,
+  text: Text.optional().describe("Markdown; may be left out only with `file` (else text_empty)"),
   nonce: z.string().min(1).max(LIMITS.nonceChars).optional().describe(
     "Idempotency key: a retry with the same nonce returns the original message",
+  ),
+  replyTo: z.int().min(1).optional().describe(
+    "Reply to this message of the room (a live text message, else message_not_found)",
+  ),
+  file: z.string().min(1).max(64).optional().describe(
+    "Attach a file the bot uploaded to this room (else file_not_found)",
   ),
 });
 
@@ -111,6 +122,22 @@ export const BanBody = z.strictObject({
 export const HistoryPage = z.strictObject({
   messages: z.array(Message).describe("Ascending by seq"),
   hasMore: z.boolean().describe("More entries exist beyond this page in the direction asked"),
+});
+
+export const SearchPage = z.strictObject({
+  messages: z.array(Message).describe("Newest first, each as it is now"),
+  next: z.string().optional().describe("Pass as `cursor` for the next page; absent on the last"),
+});
+
+export const DirectoryPage = z.strictObject({
+  rooms: z.array(RoomInfo).describe(
+    "Public and announcement rooms with `members`: most members first, then by name",
+  ),
+  next: z.string().optional().describe("Pass as `cursor` for the next page; absent on the last"),
+});
+
+export const ReactedMessage = z.strictObject({
+  message: Message.describe("The react entry (kind react, `target`, `emoji`, `remove?`)"),
 });
 
 export const PostedMessage = z.strictObject({
@@ -200,7 +227,9 @@ const STATUS_OF: Record<string, number> = {
   room_not_found: 404,
   user_not_found: 404,
   message_not_found: 404,
+  file_not_found: 404,
   room_exists: 409,
+  too_many_reactions: 409,
   not_joined: 409,
   too_many_rooms: 409,
   rate_limited: 429,
@@ -234,6 +263,9 @@ const COMPONENTS: Record<string, z.ZodType> = {
   BanBody,
   HistoryPage,
   PostedMessage,
+  SearchPage,
+  DirectoryPage,
+  ReactedMessage,
   WebhookCreate,
   WebhookInfo,
   WebhookCreated,
@@ -542,6 +574,98 @@ function paths(): Json {
         429,
       ]),
     },
+    ...featurePaths(bot),
+  };
+}
+
+const query = (name: string, schema: Json, description?: string): Json => ({
+  name,
+  in: "query",
+  schema,
+  ...(description ? { description } : {}),
+});
+const CURSOR = query("cursor", { type: "string" }, "`next` from the previous page");
+
+/** Reactions, search, threads and the room directory, for bots. */
+function featurePaths(bot: (action: ApiAction | null, summary: string) => string): Json {
+  const EMOJI = pathParam("emoji", "One emoji, percent-encoded (e.g. %F0%9F%91%8D)");
+  const reacted = { "200": answer("The react entry", ref("ReactedMessage")) };
+  const searchLimit = query("limit", {
+    type: "integer",
+    minimum: 1,
+    maximum: LIMITS.searchPageMax,
+  }, "Default 20");
+  return {
+    "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}": {
+      parameters: [ROOM, SEQ, EMOJI],
+      put: op(
+        bot(
+          "post",
+          "React to a message (joining the room first). Announcement rooms included; " +
+            "a repeat changes nothing.",
+        ),
+        BOT,
+        {},
+        reacted,
+        [400, 401, 403, 404, 409, 429],
+      ),
+      delete: op(bot("post", "Take the bot's reaction back."), BOT, {}, reacted, [
+        400,
+        401,
+        403,
+        404,
+        429,
+      ]),
+    },
+    "/api/v1/rooms/{room}/messages/{seq}/thread": {
+      parameters: [ROOM, SEQ],
+      get: op(
+        bot("read", "The replies to a message, newest first (a search with replyTo)."),
+        BOT,
+        { parameters: [CURSOR, searchLimit] },
+        { "200": answer("A page of replies", ref("SearchPage")) },
+        [400, 401, 403, 404, 429],
+      ),
+    },
+    "/api/v1/search": {
+      get: op(
+        bot(
+          "read",
+          "Messages of the rooms the bot is a member of (within the key's rooms), newest " +
+            "first. With `room`, that room only (the bot joins it first, as for history).",
+        ),
+        BOT,
+        {
+          parameters: [
+            query("text", { type: "string", maxLength: LIMITS.searchChars }, "Words, all required"),
+            query("room", { type: "string" }),
+            query("author", { type: "string" }, "A user id"),
+            query("from", { type: "number" }, "ts >= from (ms)"),
+            query("to", { type: "number" }, "ts < to (ms)"),
+            query("replyTo", { type: "integer", minimum: 1 }, "With room: replies to this seq"),
+            CURSOR,
+            searchLimit,
+          ],
+        },
+        { "200": answer("A page of messages", ref("SearchPage")) },
+        [400, 401, 403, 404, 429],
+      ),
+    },
+    "/api/v1/directory": {
+      get: op(
+        bot("read", "Public and announcement rooms within the key's rooms, biggest first."),
+        BOT,
+        {
+          parameters: [
+            query("query", { type: "string" }, "Part of a name, title or topic"),
+            CURSOR,
+            query("limit", { type: "integer", minimum: 1, maximum: LIMITS.historyPageMax }),
+          ],
+        },
+        { "200": answer("A page of rooms", ref("DirectoryPage")) },
+        [400, 401, 403, 429],
+      ),
+    },
   };
 }
 
@@ -552,8 +676,9 @@ const ERROR_TEXT: Record<number, string> = {
   403: "The key's scope (permission key:<action> or key:room) or the room's rules refuse " +
     "it; or forbidden (a foreign Origin) or origin_required (a session cookie without " +
     "Origin or Sec-Fetch-Site: same-origin)",
-  404: "No such room, user, message, key or webhook",
-  409: "A room or user by that name exists, or the bot is not in the room",
+  404: "No such room, user, message, file, key or webhook",
+  409: "A room or user by that name exists, the bot is not in the room, or the message " +
+    "holds as many reactions as it may (too_many_reactions)",
   413: "too_large: the body is over 32 KiB; answered before it is read",
   415: "unsupported_media_type: the body is not sent as Content-Type: application/json",
   429: "Rate limited: see Retry-After and retryAfterMs",
