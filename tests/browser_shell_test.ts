@@ -266,6 +266,7 @@ browserTest(
       await directory.waitFor({ state: "detached" });
       await bob.getByTestId("room-title").filter({ hasText: "The Garden" }).waitFor();
       await say(bob, "hello garden");
+      await openRoom(ada, "garden");
       await ada.getByTestId("message-text").filter({ hasText: "hello garden" }).first().waitFor();
 
       // Ada looks again: two members now.
@@ -335,6 +336,7 @@ browserTest("shell: @ completes names; mention badge, tab title and notification
     assert.equal(notes.length, 1);
     assert.equal(notes[0]!.title, "Ada in #lounge");
     assert.match(notes[0]!.body, /hey @Bob lunch\?/);
+    await bob.waitForTimeout(300); // the drawer slides in
     await shot(bob, "phone-mention-badge");
 
     // Back in the tab, reading the lounge clears both.
