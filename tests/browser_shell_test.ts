@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import axe from "axe-core";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { browserTest, launchChromium, openRoom, roomItem, say, signInPage } from "./browser.ts";
+import type { Config } from "../server/config.ts";
 import { startServer, type TestServer } from "./helpers.ts";
 
 const OUT = new URL("./output/", import.meta.url);
@@ -64,8 +65,9 @@ interface Pair {
 }
 
 /** A server, Ada on a desktop and Bob on a phone, both signed in. */
-async function pair(names = ["Ada", "Bob"]): Promise<Pair> {
-  const server = await startServer();
+async function pair(overrides: Partial<Config> = {}): Promise<Pair> {
+  const names = ["Ada", "Bob"];
+  const server = await startServer(overrides);
   const browser = await launchChromium();
   const adaContext = await browser.newContext(DESKTOP);
   const bobContext = await browser.newContext(PHONE);
@@ -435,13 +437,26 @@ const PNG = Uint8Array.from(
 browserTest(
   "shell: files attached by picking, dropping and pasting reach the other side",
   async () => {
-    const t = await pair();
+    const t = await pair({ maxUploadBytes: 4096 });
     const { ada, bob } = t;
     try {
       await createRoomByDialog(ada, "photos");
       await openRoom(bob, "photos");
       await say(bob, "show me");
       await ada.getByTestId("message-text").filter({ hasText: "show me" }).waitFor();
+
+      // Too large for this server: its reason shows, and the file can be taken away.
+      await ada.getByTestId("file-input").setInputFiles({
+        name: "big.bin",
+        mimeType: "application/octet-stream",
+        buffer: Buffer.alloc(10_000),
+      });
+      const failed = ada.getByTestId("attachment-error");
+      await failed.waitFor();
+      assert.match(await failed.innerText(), /file_too_large/);
+      await shot(ada, "desktop-upload-too-large");
+      await ada.getByTestId("attachment-remove").click();
+      await failed.waitFor({ state: "detached" });
 
       // Picked with the attach button's file input; the caption goes with it.
       await ada.getByTestId("file-input").setInputFiles({
