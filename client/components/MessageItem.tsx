@@ -294,7 +294,7 @@ function ReplyQuote({ reply, onOpen }: { reply: ReplyRef; onOpen?: (() => void) 
         type="button"
         class="reply-quote"
         data-testid="reply-quote"
-        aria-label={`Replying to ${reply.author.name}: ${excerpt(reply.text, 80)}. Show it`}
+        title="Show the message this replies to"
         onClick={onOpen}
       >
         {body}
