@@ -1,9 +1,9 @@
 /**
- * Emoji shortcodes (`:tada:` → 🎉), GitHub's names from emojibase-data. The table is one
- * compact string in the bundle (about 15 KiB gzipped); it is split into maps only when
- * first asked, so pages that never meet a shortcode pay nothing but its download.
+ * Emoji shortcodes (`:tada:` → 🎉), GitHub's names from the pinned emojibase-data, imported
+ * as it is published (about 15 KiB gzipped in the bundle). Its keys are the emoji's code
+ * points; the maps are built only when first asked.
  */
-import { EMOJI_TABLE } from "./emoji_data.ts";
+import github from "emojibase-data/en/shortcodes/github.json" with { type: "json" };
 
 export interface ShortcodeMatch {
   shortcode: string;
@@ -36,12 +36,11 @@ const codes: string[] = [];
 function load(): Map<string, string> {
   if (byCode) return byCode;
   byCode = new Map();
-  for (const line of EMOJI_TABLE.split("\n")) {
-    const [emoji, ...names] = line.split(" ");
-    if (!emoji) continue;
+  for (const [hexcode, value] of Object.entries(github as Record<string, string | string[]>)) {
+    const emoji = String.fromCodePoint(...hexcode.split("-").map((hex) => parseInt(hex, 16)));
     // Text-presentation selectors (U+FE0F) are dropped: "👍️" and "👍" are one reaction.
-    const plain = stripPresentation(emoji);
-    for (const name of names) {
+    const plain = withPresentation(emoji);
+    for (const name of typeof value === "string" ? [value] : value) {
       if (!byCode.has(name)) {
         byCode.set(name, plain);
         codes.push(name);
@@ -52,13 +51,13 @@ function load(): Map<string, string> {
 }
 
 /**
- * An emoji without a trailing emoji-presentation selector, unless it needs one to be
- * shown as an emoji at all (❤️, ☺️: a text-default character alone).
+ * One spelling per emoji: no presentation selector where the character is an emoji by
+ * default, and one where a lone character would otherwise show as text (❤️, ☺️).
  */
-function stripPresentation(emoji: string): string {
-  if (!emoji.endsWith("\ufe0f")) return emoji;
-  const base = emoji.slice(0, -1);
-  return /^\p{Emoji_Presentation}$/u.test(base) ? base : emoji;
+function withPresentation(emoji: string): string {
+  const base = emoji.endsWith("\ufe0f") ? emoji.slice(0, -1) : emoji;
+  if (/^\p{Emoji_Presentation}$/u.test(base)) return base;
+  return [...base].length === 1 ? `${base}\ufe0f` : emoji;
 }
 
 /** The emoji for `shortcode` (without colons), or undefined. */
