@@ -302,6 +302,37 @@ Deno.test("replies: quote the original; missing, deleted, other rooms' and non-t
   }
 });
 
+Deno.test("files in messages: only the uploader attaches, only in the room it was uploaded to", async () => {
+  const server = await startServer(ROOMY);
+  const adaId = await signIn(server, "ada");
+  const ada = await TestClient.open(server, adaId);
+  const bob = await TestClient.connect(server, "bob");
+  try {
+    await ada.request("room.create", { room: "r" });
+    await ada.request("room.create", { room: "other" });
+    for (const room of ["r", "other"]) await ada.request("room.join", { room });
+    await bob.request("room.join", { room: "r" });
+    const uploaded = await fetch(`${server.url}/api/rooms/r/files?name=notes.txt`, {
+      method: "POST",
+      headers: { cookie: adaId.cookie, origin: server.url },
+      body: "some notes",
+    });
+    assert.equal(uploaded.status, 201);
+    const { file } = await uploaded.json();
+    const attach = (client: TestClient, room: string) =>
+      attempt(client, "send", { room, nonce: nonce(), file: file.id });
+    assert.equal(await attach(bob, "r"), "file_not_found");
+    assert.equal(await attach(ada, "other"), "file_not_found");
+    const sent = await ada.request("send", { room: "r", nonce: nonce(), file: file.id });
+    assert.equal(sent.message.text, "");
+    assert.deepEqual(sent.message.file, file);
+  } finally {
+    await ada.close();
+    await bob.close();
+    await server.close();
+  }
+});
+
 Deno.test("mentions: only real users, @room only from moderators, counted unread until read", async () => {
   const server = await startServer(ROOMY);
   const ada = await TestClient.connect(server, "ada");
