@@ -59,6 +59,8 @@ export const roomName = fc.oneof(
 export const seq = fc.oneof(fc.constantFrom(0, 1, 2, Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
 export const nonce = fc.string({ minLength: NONCE_MIN_CHARS, maxLength: LIMITS.nonceChars });
 const userRef = fc.string({ minLength: 1, maxLength: 128 });
+/** Emoji as reactions carry them: plain, with a modifier, joined, flags, keycaps. */
+const emoji = fc.constantFrom("👍", "❤️", "🎉", "👍🏽", "👩‍💻", "🇫🇷", "1️⃣", "🏳️‍🌈");
 const minutes = fc.integer({ min: 1, max: 60 * 24 * 366 });
 const finite = fc.double({ noNaN: true, noDefaultInfinity: true });
 const retention = fc.record({
@@ -109,7 +111,26 @@ export const VALID_FRAMES: Record<ClientFrame["type"], fc.Arbitrary<ClientFrame>
     epoch: fc.string({ maxLength: 64 }),
   }),
   "room.leave": frame("room.leave", { room: roomName }),
-  send: frame("send", { room: roomName, text: messageText, nonce }),
+  send: frame("send", { room: roomName, text: messageText, nonce }, {
+    replyTo: seq,
+    file: fc.string({ minLength: 1, maxLength: 64 }),
+  }),
+  react: frame("react", { room: roomName, seq, emoji }, { remove: fc.boolean() }),
+  search: frame("search", {}, {
+    text: text(0, LIMITS.searchChars),
+    room: roomName,
+    author: userRef,
+    from: finite,
+    to: finite,
+    replyTo: seq,
+    cursor: fc.string({ maxLength: 200 }),
+    limit: fc.integer({ min: 1, max: LIMITS.searchPageMax }),
+  }),
+  "room.directory": frame("room.directory", {}, {
+    query: text(0, LIMITS.displayNameChars),
+    cursor: fc.string({ maxLength: 200 }),
+    limit: fc.integer({ min: 1, max: LIMITS.historyPageMax }),
+  }),
   history: frame("history", { room: roomName }, {
     before: seq,
     after: seq,
