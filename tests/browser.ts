@@ -98,9 +98,55 @@ export function roomItem(page: Page, room: string) {
 
 /** Open a room from the room list; on a phone the list is a drawer behind a toggle. */
 export async function openRoom(page: Page, name: string): Promise<void> {
+  await showRooms(page);
+  await roomItem(page, name).click();
+}
+
+/** On a phone the room list is a drawer behind a toggle: open it when it is closed. */
+export async function showRooms(page: Page): Promise<void> {
   const toggle = page.getByTestId("rooms-toggle");
   if (await toggle.isVisible() && (await toggle.getAttribute("aria-expanded")) !== "true") {
     await toggle.click();
   }
-  await roomItem(page, name).click();
+}
+
+/** What the "New room" dialog can be given besides the name. */
+export interface NewRoomOptions {
+  kind?: "public" | "private" | "announcement";
+  title?: string;
+  topic?: string;
+  /** Tick "Show read receipts" (the box is there only when the server has receipts on). */
+  receipts?: boolean;
+}
+
+/**
+ * Create a room the way a user does: the sidebar's "+" (on a phone, in the drawer), then
+ * the dialog's fields and "Create". Waits until the dialog has closed; a refusal shown in
+ * the dialog fails with its text.
+ */
+export async function createRoomInUi(
+  page: Page,
+  name: string,
+  options: NewRoomOptions = {},
+): Promise<void> {
+  await showRooms(page);
+  await page.getByTestId("new-room").click();
+  const dialog = page.getByTestId("new-room-dialog");
+  await dialog.waitFor();
+  await dialog.getByTestId("room-input").fill(name);
+  if (options.kind) await dialog.getByTestId("room-kind").selectOption(options.kind);
+  if (options.title) await dialog.getByTestId("room-title-input").fill(options.title);
+  if (options.topic) await dialog.getByTestId("room-topic-input").fill(options.topic);
+  if (options.receipts) await dialog.getByTestId("room-receipts").check();
+  await dialog.getByTestId("room-create").click();
+  const refused = dialog.locator('[data-testid="new-room-error"][role="alert"]');
+  await dialog.waitFor({ state: "detached" }).then(
+    () => undefined,
+    async (e) => {
+      if (await refused.isVisible()) {
+        throw new Error(`creating room ${name} failed: ${await refused.innerText()}`);
+      }
+      throw e;
+    },
+  );
 }

@@ -4,7 +4,15 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { browserTest, launchChromium, openRoom, OUTPUT, say, signInPage } from "./browser.ts";
+import {
+  browserTest,
+  createRoomInUi,
+  launchChromium,
+  openRoom,
+  OUTPUT,
+  say,
+  signInPage,
+} from "./browser.ts";
 import { startServer } from "./helpers.ts";
 
 const messageTexts = (page: Page) => page.getByTestId("message-text").allInnerTexts();
@@ -22,8 +30,7 @@ browserTest(
       for (const page of [ada, bob]) page.on("pageerror", (e) => errors.push(e.message));
 
       await signInPage(ada, server.url, "Ada");
-      await ada.getByTestId("room-input").fill("lounge");
-      await ada.getByTestId("room-create").click();
+      await createRoomInUi(ada, "lounge");
       await ada.locator('[data-testid="room-item"][data-room="lounge"]').waitFor();
       await say(ada, "hello from Ada, see https://example.com/docs");
       await ada.getByTestId("message-text").filter({ hasText: "hello from Ada" }).waitFor();
