@@ -16,7 +16,7 @@ import { postgresMissing, sharedPostgres } from "./support/postgres.ts";
 const CAP = 256 * 1024;
 
 /** A PNG's signature and IHDR (width x height), then `extra` bytes of nothing much. */
-function png(width: number, height: number, extra = 100): Uint8Array {
+function png(width: number, height: number, extra = 100): Uint8Array<ArrayBuffer> {
   const be = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
   const head = [
     0x89,
