@@ -121,8 +121,8 @@ export interface NewRoomOptions {
 
 /**
  * Create a room the way a user does: the sidebar's "+" (on a phone, in the drawer), then
- * the dialog's fields and "Create". Waits until the dialog has closed; a refusal shown in
- * the dialog fails with its text.
+ * the dialog's fields and "Create". Waits until the dialog has closed and the new room is
+ * the open one; a refusal shown in the dialog fails with its text.
  */
 export async function createRoomInUi(
   page: Page,
@@ -149,4 +149,8 @@ export async function createRoomInUi(
       throw e;
     },
   );
+  // The new room is the one open now (its list entry is hidden in a closed drawer).
+  await roomItem(page, name).and(page.locator('[aria-current="page"]')).waitFor({
+    state: "attached",
+  });
 }

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import axe from "axe-core";
 import type { BrowserContextOptions, Page } from "playwright-core";
-import { browserTest, launchChromium, OUTPUT, say, signInPage } from "./browser.ts";
+import { browserTest, createRoomInUi, launchChromium, OUTPUT, say, signInPage } from "./browser.ts";
 import { startServer, TestClient } from "./helpers.ts";
 
 const VIEWS: [string, BrowserContextOptions][] = [
@@ -78,12 +78,9 @@ browserTest("browser: axe finds nothing serious on any page, desktop or phone", 
       // A room with some life in it: others' messages, ours, a moderation line, a note.
       await signInPage(page, server.url, "Ada");
       const room = `axe-${view.replace(/\W+/g, "-")}`;
+      // On a phone the room list is a drawer behind a toggle; the "+" dialog closes it.
       const toggle = page.getByTestId("rooms-toggle");
-      // On a phone the room list is a drawer behind a toggle.
-      if (await toggle.isVisible()) await toggle.click();
-      await page.getByTestId("room-input").fill(room);
-      await page.getByTestId("room-create").click();
-      await page.locator(`[data-testid="room-item"][data-room="${room}"]`).waitFor();
+      await createRoomInUi(page, room);
       if ((await toggle.getAttribute("aria-expanded")) === "true") await toggle.click();
       await bob.request("room.join", { room });
       await bob.request("send", { room, text: "hello from Bob", nonce: `bob-${room}-0001` });
