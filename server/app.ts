@@ -35,7 +35,7 @@ import {
 import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 import type { AdmissionLimits } from "./ws_admission.ts";
 import type { FileStore } from "./files/types.ts";
-import { fileRoutes } from "./files/routes.ts";
+import { FileRoutes } from "./files/routes.ts";
 
 export interface AppOptions {
   store: Store;
@@ -165,6 +165,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     : undefined;
   const drain = new Drain();
   const uploadBytes = files ? options.uploadBytes ?? DEFAULT_UPLOAD_BYTES : 0;
+  // The browser's file routes, and the same upload and download for the bot API.
+  const fileRoutes = files
+    ? new FileRoutes({ hub, files, maxBytes: uploadBytes, limiter, log: options.log })
+    : undefined;
   const http = createHttpHandler({
     hub,
     auth: new Authenticator(
@@ -179,13 +183,18 @@ export async function createApp(options: AppOptions): Promise<App> {
     features: extensions.features,
     ...(options.basePath ? { basePath: options.basePath } : {}),
     extensions: [
-      botApi({ hub, accounts, store, log: options.log, limiter }),
+      botApi({
+        hub,
+        accounts,
+        store,
+        log: options.log,
+        limiter,
+        ...(fileRoutes ? { files: fileRoutes } : {}),
+      }),
       webhooks.routes(),
       ...options.extensions ?? [],
     ],
-    ...(files
-      ? { files: fileRoutes({ hub, files, maxBytes: uploadBytes, limiter, log: options.log }) }
-      : {}),
+    ...(fileRoutes ? { files: (request, context) => fileRoutes.route(request, context) } : {}),
     hooks: extensions.hooks,
     trustProxy: options.trustProxy ?? false,
     allowedOrigins: options.allowedOrigins ?? [],

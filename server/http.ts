@@ -31,7 +31,7 @@ import type { RateLimiter } from "./rate/types.ts";
 import { MemoryRateLimiter } from "./rate/memory.ts";
 import { type AdmissionLimits, type Lease, SocketAdmission } from "./ws_admission.ts";
 import { CONNECTIONS } from "../protocol/limits.ts";
-import { isFilePath } from "./files/routes.ts";
+import { isFilePath, takesBytes } from "./files/routes.ts";
 import {
   EmptyBody,
   LoginBody,
@@ -506,8 +506,12 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       if (verdict !== "ok") return originRefused(verdict);
     }
     // The API speaks JSON only; a form (which any site can post) is refused before routing.
+    // Uploads (the bot API's) are bytes of any type; they need a key, which no form sends.
     const type = request.headers.get("content-type");
-    if (method !== "GET" && method !== "HEAD" && type !== null && !isJsonMediaType(type)) {
+    if (
+      method !== "GET" && method !== "HEAD" && type !== null && !isJsonMediaType(type) &&
+      !takesBytes(path)
+    ) {
       return unsupportedMediaType();
     }
     for (const extension of options.extensions ?? []) {

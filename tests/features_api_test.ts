@@ -3,12 +3,13 @@
  * and the webhooks that carry them: a real server on port 0 and a real receiver.
  */
 import assert from "node:assert/strict";
-import type { Message, RoomInfo } from "../protocol/messages.ts";
+import type { FileRef, Message, RoomInfo } from "../protocol/messages.ts";
 import { signature } from "../server/webhooks.ts";
-import { eventually, ROOT, startServer, TestClient, type TestServer } from "./helpers.ts";
+import { eventually, ROOT, signIn, startServer, TestClient, type TestServer } from "./helpers.ts";
 
 interface ApiBody {
   error: { code: string; message: string; permission?: string };
+  file: FileRef;
   id: string;
   key: string;
   message: Message;
@@ -99,8 +100,8 @@ const SECRET = "a-test-secret-that-is-long-enough";
 const ROOMY = { messageRate: { perSecond: 100, burst: 200 } };
 let nonces = 0;
 
-async function setup() {
-  const server = await startServer(ROOMY);
+async function setup(overrides: Parameters<typeof startServer>[0] = {}) {
+  const server = await startServer({ ...ROOMY, ...overrides });
   const root = await adminCookie(server);
   const ada = await TestClient.connect(server, "ada");
   await ada.request("room.create", { room: "pub" });
@@ -371,6 +372,157 @@ Deno.test("bot API: search, threads and the directory, within the key's rooms", 
         "/api/v1/rooms/{room}/messages/{seq}/reactions/{emoji}",
       ]
     ) assert.ok(doc.paths[path], path);
+  } finally {
+    await ada.close();
+    await server.close();
+  }
+});
+
+/** POST the bytes to a bot's upload route. */
+async function botUpload(
+  server: TestServer,
+  room: string,
+  name: string,
+  bytes: Uint8Array<ArrayBuffer>,
+  key?: string,
+  type?: string,
+): Promise<{ status: number; body: ApiBody }> {
+  const headers: Record<string, string> = {};
+  if (key) headers.authorization = `Bearer ${key}`;
+  if (type) headers["content-type"] = type;
+  const response = await fetch(
+    `${server.url}/api/v1/rooms/${room}/files?name=${encodeURIComponent(name)}`,
+    { method: "POST", headers, body: bytes },
+  );
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : {} };
+}
+
+Deno.test("bot API: a bot uploads a file, posts it, and members download it; scope, rules and the cap", async () => {
+  const CAP = 1024;
+  const { server, root, ada, say, bot } = await setup({ maxUploadBytes: CAP });
+  try {
+    const bytes = new TextEncoder().encode("notes from a bot\n");
+    // Any Content-Type: the body is bytes, and the type is sniffed, never taken.
+    const up = await botUpload(server, "pub", "notes.txt", bytes, bot, "image/png");
+    assert.equal(up.status, 201, JSON.stringify(up.body));
+    const file = up.body.file;
+    assert.equal(file.name, "notes.txt");
+    assert.equal(file.type, "text/plain");
+    assert.equal(file.size, bytes.byteLength);
+
+    // It posts the file; ada, a member, sees it and downloads it with her session.
+    const pushed = ada.next((f) => f.type === "message" && f.message.file?.id === file.id);
+    const posted = await call(server, "POST", "/api/v1/rooms/pub/messages", {
+      key: bot,
+      body: { file: file.id },
+    });
+    assert.equal(posted.status, 201, JSON.stringify(posted.body));
+    assert.deepEqual(posted.body.message.file, file);
+    assert.equal(posted.body.message.author.id.startsWith("bot:"), true);
+    await pushed;
+    const { cookie } = await signIn(server, "ada");
+    const got = await fetch(`${server.url}/files/${file.id}/${file.name}`, { headers: { cookie } });
+    assert.equal(got.status, 200);
+    assert.deepEqual(new Uint8Array(await got.arrayBuffer()), bytes);
+    // The bot downloads: its own file, and ada's in a room of its key it is a member of.
+    const own = await fetch(`${server.url}/api/v1/files/${file.id}`, {
+      headers: { authorization: `Bearer ${bot}` },
+    });
+    assert.equal(own.status, 200);
+    assert.equal(own.headers.get("x-content-type-options"), "nosniff");
+    assert.deepEqual(new Uint8Array(await own.arrayBuffer()), bytes);
+    const adaFile = async (room: string) => {
+      const response = await fetch(`${server.url}/api/rooms/${room}/files?name=a.txt`, {
+        method: "POST",
+        headers: { cookie, origin: server.url },
+        body: "from ada",
+      });
+      assert.equal(response.status, 201);
+      return ((await response.json()) as { file: FileRef }).file;
+    };
+    const inPub = await adaFile("pub");
+    const named = await fetch(`${server.url}/api/v1/files/${inPub.id}/a.txt`, {
+      headers: { authorization: `Bearer ${bot}` },
+    });
+    assert.equal(await named.text(), "from ada");
+    // Not for a room outside the key, nor one the bot is not in, nor an unknown id: all 404.
+    await say("elsewhere", "a room of ada's");
+    const inElsewhere = await adaFile("elsewhere");
+    const inPriv = await adaFile("priv");
+    for (const id of [inElsewhere.id, inPriv.id, "0".repeat(24)]) {
+      refused(
+        await call(server, "GET", `/api/v1/files/${id}`, { key: bot }),
+        404,
+        "file_not_found",
+      );
+    }
+    const wide = await issueKey(server, root, { name: "wide", rooms: ["*"], actions: ["read"] });
+    refused(
+      await call(server, "GET", `/api/v1/files/${file.id}`, { key: wide }),
+      404,
+      "file_not_found",
+    );
+    refused(await call(server, "GET", `/api/v1/files/${file.id}`), 401, "unauthorized");
+    const poster = await issueKey(server, root, {
+      name: "poster",
+      rooms: ["*"],
+      actions: ["post"],
+    });
+    refused(
+      await call(server, "GET", `/api/v1/files/${file.id}`, { key: poster }),
+      403,
+      "forbidden",
+      "key:read",
+    );
+
+    // Refused uploads: a key without post, a room outside the key, the room's own rules.
+    refused(await botUpload(server, "pub", "x.txt", bytes, wide), 403, "forbidden", "key:post");
+    refused(
+      await botUpload(server, "elsewhere", "x.txt", bytes, bot),
+      403,
+      "forbidden",
+      "key:room",
+    );
+    const scoped = await issueKey(server, root, {
+      name: "scoped",
+      rooms: ["elsewhere"],
+      actions: ["post", "read"],
+    });
+    refused(await botUpload(server, "pub", "x.txt", bytes, scoped), 403, "forbidden", "key:room");
+    // In an announcement room the bot is a member, and members may not post there.
+    refused(await botUpload(server, "news", "x.txt", bytes, bot), 403, "forbidden", "send");
+    // A private room it was not invited to; a room that does not exist; no key at all.
+    refused(await botUpload(server, "priv", "x.txt", bytes, bot), 403, "forbidden");
+    refused(await botUpload(server, "no-such-room", "x.txt", bytes, poster), 404, "room_not_found");
+    refused(await botUpload(server, "pub", "x.txt", bytes), 401, "unauthorized");
+    // Over the cap: 413, and nothing is kept.
+    refused(
+      await botUpload(server, "pub", "big.bin", new Uint8Array(CAP + 1), bot),
+      413,
+      "file_too_large",
+    );
+    // The scoped bot uploads where its key reaches; pub's members never see that file.
+    const far = await botUpload(server, "elsewhere", "far.txt", bytes, scoped);
+    assert.equal(far.status, 201, JSON.stringify(far.body));
+    const farGot = await fetch(`${server.url}/files/${far.body.file.id}/far.txt`, {
+      headers: { cookie: (await signIn(server, "bob")).cookie },
+    });
+    assert.equal(farGot.status, 404);
+    await farGot.body?.cancel();
+    // A file attaches only from its uploader, in its room.
+    refused(
+      await call(server, "POST", "/api/v1/rooms/pub/messages", {
+        key: bot,
+        body: { file: far.body.file.id },
+      }),
+      404,
+      "file_not_found",
+    );
+
+    const doc = await (await fetch(`${server.url}/api/openapi.json`)).json();
+    assert.ok(doc.paths["/api/v1/rooms/{room}/files"]?.post, "upload route documented");
+    assert.ok(doc.paths["/api/v1/files/{id}"]?.get, "download route documented");
   } finally {
     await ada.close();
     await server.close();

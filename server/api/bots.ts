@@ -2,7 +2,8 @@
  * The bot API: programs act through API keys that an admin issues, each scoped to rooms
  * and actions. A key acts as its own bot user, through a virtual hub connection, so the
  * hub applies exactly the permission checks it applies to people; the key's scope is
- * checked on top. The store keeps only each key's SHA-256.
+ * checked on top. The store keeps only each key's SHA-256. Bots upload and download files
+ * through the browser's file code (files/routes.ts), as their bot user.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { CLOSE_CODES, ProtocolError } from "../../protocol/errors.ts";
@@ -13,6 +14,7 @@ import { bearerToken } from "../auth/authenticator.ts";
 import type { Principal } from "../auth/types.ts";
 import type { RouteExtension } from "../http.ts";
 import type { Connection, Hub } from "../hub.ts";
+import type { FileRoutes } from "../files/routes.ts";
 import type { Logger } from "../log.ts";
 import { MemoryRateLimiter } from "../rate/memory.ts";
 import type { RateLimiter } from "../rate/types.ts";
@@ -43,6 +45,8 @@ export interface BotApiDeps {
   rate?: { perSecond: number; burst: number };
   /** The cluster's rate limiter, the same one sockets spend from. */
   limiter?: RateLimiter;
+  /** The file routes' upload and download; without them bots get no uploads (403). */
+  files?: Pick<FileRoutes, "upload" | "download">;
   /** A bot connection unused this long goes offline (it comes back on its next request). */
   idleMs?: number;
   now?: () => number;
@@ -104,6 +108,7 @@ class BotApi {
   /** One connection per key on this instance, made on first use. */
   readonly #conns = new Map<string, Promise<BotConnection>>();
   readonly #limiter: RateLimiter;
+  readonly #files: Pick<FileRoutes, "upload" | "download"> | undefined;
   readonly #lastUsedWritten = new Map<string, number>();
   #lastSweep = 0;
   #document: string | undefined;
@@ -117,6 +122,7 @@ class BotApi {
     this.#log = deps.log;
     this.#rate = deps.rate ?? DEFAULT_RATE;
     this.#limiter = deps.limiter ?? new MemoryRateLimiter(deps.now);
+    this.#files = deps.files;
     this.#idleMs = deps.idleMs ?? DEFAULT_IDLE_MS;
     this.#now = deps.now ?? Date.now;
     this.#features = {
@@ -253,6 +259,11 @@ class BotApi {
       const { id, name, rooms, actions } = key;
       return json(200, { user: conn.user, key: { id, name, rooms, actions } });
     }
+    if (first === "files" && room !== undefined && target === undefined) {
+      // GET /api/v1/files/:id, or /api/v1/files/:id/:name as a browser's link has it.
+      if (method !== "GET" && method !== "HEAD") return notAllowed();
+      return await this.#download(request, key, room);
+    }
     if (first !== "rooms" || extra !== undefined) return notFound();
     if (room === undefined) {
       if (method === "GET") return await this.#listRooms(key);
@@ -262,6 +273,10 @@ class BotApi {
     if (!ROOM_NAME_PATTERN.test(room)) return apiError(404, "room_not_found", "No such room.");
     const refused = scope(key, room);
     if (refused) return refused;
+    if (sub === "files" && target === undefined) {
+      if (method !== "POST") return notAllowed();
+      return await this.#upload(request, key, room);
+    }
     if (sub === "messages" && target === undefined) {
       if (method === "GET") return await this.#history(request, key, room);
       if (method === "POST") return await this.#post(request, key, room);
@@ -349,6 +364,28 @@ class BotApi {
       extras,
     );
     return json(result.duplicate ? 200 : 201, result);
+  }
+
+  /**
+   * POST /api/v1/rooms/:room/files?name=: the bot joins the room (as to post), then the
+   * browser's upload code checks and stores it as the bot's: the right to post, mutes, the
+   * cap, the bot user's upload budget. The key's own rate was spent in #bot.
+   */
+  async #upload(request: Request, key: KeyRecord, room: string): Promise<Response> {
+    const denied = needs(key, "post");
+    if (denied) return denied;
+    if (!this.#files) return apiError(403, "forbidden", "This server takes no uploads.");
+    const conn = await this.#joined(key, room);
+    return await this.#files.upload(request, conn.principal, room);
+  }
+
+  /** GET /api/v1/files/:id: as a person downloads, for a room of the bot's and the key's. */
+  async #download(request: Request, key: KeyRecord, id: string): Promise<Response> {
+    const denied = needs(key, "read");
+    if (denied) return denied;
+    if (!this.#files) return apiError(404, "file_not_found", "No such file.");
+    const conn = await this.#connection(key);
+    return await this.#files.download(request, conn.principal, id, (room) => inScope(key, room));
   }
 
   async #history(request: Request, key: KeyRecord, room: string): Promise<Response> {

@@ -7,7 +7,7 @@
 import { json } from "../reply.ts";
 import { z } from "zod";
 import { LIMITS } from "../../protocol/limits.ts";
-import { Member, Message, RoomInfo, RoomMember, RoomName } from "../../protocol/schema.ts";
+import { FileRef, Member, Message, RoomInfo, RoomMember, RoomName } from "../../protocol/schema.ts";
 import type { ProtocolError } from "../../protocol/errors.ts";
 import {
   EmptyBody,
@@ -70,8 +70,9 @@ export const KeyCreate = z.strictObject({
     'Rooms the key may touch; "*" for every room',
   ),
   actions: z.array(z.enum(API_ACTIONS)).min(1).describe(
-    "post: post, edit and delete its messages; read: rooms, history and members; rooms: " +
-      "create rooms; members: invite and remove members; moderate: ban and unban",
+    "post: post, edit, delete and react, upload files; read: rooms, history, members, " +
+      "search, the directory, download files; rooms: create rooms; members: invite and " +
+      "remove members; moderate: ban and unban",
   ),
 });
 
@@ -138,6 +139,10 @@ export const DirectoryPage = z.strictObject({
 
 export const ReactedMessage = z.strictObject({
   message: Message.describe("The react entry (kind react, `target`, `emoji`, `remove?`)"),
+});
+
+export const UploadedFile = z.strictObject({
+  file: FileRef.describe("Attach it with POST …/messages {file: id}, in this room"),
 });
 
 export const PostedMessage = z.strictObject({
@@ -266,6 +271,8 @@ const COMPONENTS: Record<string, z.ZodType> = {
   SearchPage,
   DirectoryPage,
   ReactedMessage,
+  FileRef,
+  UploadedFile,
   WebhookCreate,
   WebhookInfo,
   WebhookCreated,
@@ -575,6 +582,7 @@ function paths(): Json {
       ]),
     },
     ...featurePaths(bot),
+    ...filePaths(bot),
   };
 }
 
@@ -665,6 +673,66 @@ function featurePaths(bot: (action: ApiAction | null, summary: string) => string
         { "200": answer("A page of rooms", ref("DirectoryPage")) },
         [400, 401, 403, 429],
       ),
+    },
+  };
+}
+
+/** Uploads and downloads, for bots: the browser's file routes behind an API key. */
+function filePaths(bot: (action: ApiAction | null, summary: string) => string): Json {
+  const upload = op(
+    bot(
+      "post",
+      "Upload a file to a room (joining it first, as to post): the raw bytes as the body, " +
+        "any Content-Type (ignored; the type is sniffed). As for people: the right to post " +
+        "in the room (only moderators in announcement rooms, not while muted), the bot " +
+        "user's upload budget (429), the server's cap (413 file_too_large, by " +
+        "Content-Length before the body is read); a server without uploads answers 403.",
+    ),
+    BOT,
+    {
+      parameters: [
+        query("name", { type: "string" }, "The file's name, as people see it and save it"),
+      ],
+    },
+    {
+      "201": answer("Stored; attach it with `file` when posting", ref("UploadedFile")),
+      "413": answer("file_too_large: over the server's upload cap", ref("ApiError")),
+    },
+    [401, 403, 404, 429],
+  );
+  const download = op(
+    bot(
+      "read",
+      "A file's bytes, for a room within the key's rooms that the bot is a member of; " +
+        "anything else, and any unknown id, is 404 file_not_found. Headers as for " +
+        "/files/{id}/{name}: the sniffed Content-Type, nosniff, a sandboxing CSP; one " +
+        "byte Range is answered 206.",
+    ),
+    BOT,
+    {},
+    {
+      "200": {
+        description: "The bytes",
+        content: { "application/octet-stream": { schema: { type: "string" } } },
+      },
+      "206": answer("A byte range"),
+    },
+    [401, 403, 404, 429],
+  );
+  return {
+    "/api/v1/rooms/{room}/files": {
+      parameters: [ROOM],
+      post: {
+        ...upload,
+        requestBody: {
+          required: true,
+          content: { "application/octet-stream": { schema: { type: "string" } } },
+        },
+      },
+    },
+    "/api/v1/files/{id}": {
+      parameters: [pathParam("id", "The file's id (FileRef.id)")],
+      get: download,
     },
   };
 }

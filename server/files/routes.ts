@@ -4,6 +4,10 @@
  *   POST /api/rooms/:room/files?name=…   the raw bytes as the body -> 201 {file: FileRef}
  *   GET  /files/:id/:name                 the bytes, to members of the file's room
  *
+ * The bot API (api/bots.ts) authenticates its keys itself and hands its own upload and
+ * download routes to `upload` and `download` here, with the bot's Principal, so bots get
+ * exactly the same checks.
+ *
  * Uploads are authenticated like the rest of /api (the router checks Origin first), need
  * the right to post in the room, spend an upload budget, and stop at the size cap: by
  * Content-Length at once, or as soon as a streamed body passes it. The type is sniffed
@@ -48,10 +52,17 @@ export interface FileRoutesDeps {
 
 const UPLOAD_PATH = /^\/api\/rooms\/([^/]+)\/files$/;
 const DOWNLOAD_PATH = /^\/files\/([^/]+)\/([^/]*)$/;
+/** The bot API's upload route (api/bots.ts): its body is bytes too. */
+const BOT_UPLOAD_PATH = /^\/api\/v1\/rooms\/[^/]+\/files$/;
 
 /** Whether the router should hand `path` to the file routes (before its JSON-only check). */
 export function isFilePath(path: string): boolean {
   return UPLOAD_PATH.test(path) || path.startsWith("/files/");
+}
+
+/** Whether `path` takes raw bytes, not JSON: the router skips its JSON-only check for it. */
+export function takesBytes(path: string): boolean {
+  return UPLOAD_PATH.test(path) || BOT_UPLOAD_PATH.test(path);
 }
 
 export function fileRoutes(deps: FileRoutesDeps): RouteExtension {
@@ -61,7 +72,11 @@ export function fileRoutes(deps: FileRoutesDeps): RouteExtension {
 
 type Context = Parameters<RouteExtension>[1];
 
-class FileRoutes {
+/**
+ * The file routes, and their upload and download for callers that authenticate their own
+ * way (the bot API): each answers as the browser routes do, errors included.
+ */
+export class FileRoutes {
   readonly #deps: FileRoutesDeps;
   readonly #now: () => number;
 
@@ -106,15 +121,41 @@ class FileRoutes {
     }
   }
 
+  /**
+   * Upload the request's body to `room` as `principal`: the browser route's checks (the
+   * cap, the right to post, membership, mutes, the upload budget) and its answers.
+   */
+  async upload(request: Request, principal: Principal, room: string): Promise<Response> {
+    return await this.#answer(() => this.#uploadAs(request, principal, room));
+  }
+
+  /**
+   * Serve file `id` to `principal` as the browser route does (members of its room only);
+   * `mayRoom`, when given, narrows the rooms further (an API key's scope): any other room's
+   * file is 404 too.
+   */
+  async download(
+    request: Request,
+    principal: Principal,
+    id: string,
+    mayRoom?: (room: string) => boolean,
+  ): Promise<Response> {
+    return await this.#answer(() => this.#downloadAs(request, principal, id, mayRoom));
+  }
+
   // ---- upload ---------------------------------------------------------------------------------
 
   async #upload(request: Request, context: Context, room: string): Promise<Response> {
-    const { files, maxBytes, log } = this.#deps;
     const principal = await context.principal();
     if (!principal) {
       await request.body?.cancel();
       return json(401, { error: { code: "unauthorized", message: "Not signed in." } });
     }
+    return await this.#uploadAs(request, principal, room);
+  }
+
+  async #uploadAs(request: Request, principal: Principal, room: string): Promise<Response> {
+    const { files, maxBytes, log } = this.#deps;
     if (maxBytes <= 0) {
       await request.body?.cancel();
       throw new ProtocolError("forbidden", "This server takes no uploads.");
@@ -197,8 +238,19 @@ class FileRoutes {
     if (!principal) {
       return json(401, { error: { code: "unauthorized", message: "Not signed in." } });
     }
+    return await this.#downloadAs(request, principal, id);
+  }
+
+  async #downloadAs(
+    request: Request,
+    principal: Principal,
+    id: string,
+    mayRoom?: (room: string) => boolean,
+  ): Promise<Response> {
     const info = isFileId(id) ? await this.#deps.files.info(id) : null;
-    if (!info || !(await this.#mayRead(principal, info))) return notFound();
+    if (!info || (mayRoom && !mayRoom(info.room)) || !(await this.#mayRead(principal, info))) {
+      return notFound();
+    }
     const etag = `"${info.id}"`;
     const headers = downloadHeaders(info, etag);
     if (request.headers.get("if-none-match") === etag) {
