@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import {
   browserTest,
+  createRoomInUi,
   launchChromium,
   OUTPUT,
   passwordFor,
@@ -60,9 +61,7 @@ browserTest(
       await signInPage(bob, server.url, "Bob");
 
       // Ada opens a private room; Bob cannot see it.
-      await ada.getByTestId("room-input").fill("secret");
-      await ada.getByTestId("room-kind").selectOption("private");
-      await ada.getByTestId("room-create").click();
+      await createRoomInUi(ada, "secret", { kind: "private" });
       await roomItem(ada, "secret").getByTestId("room-lock").waitFor();
       await ada.getByTestId("composer").waitFor({ state: "visible" });
       await say(ada, "just us here");
@@ -161,9 +160,7 @@ browserTest(
       await ada.screenshot({ path: new URL("auth-ada-dm.png", OUTPUT).pathname });
 
       // In an announcement room only moderators post; Bob reads, his composer says why.
-      await ada.getByTestId("room-input").fill("news");
-      await ada.getByTestId("room-kind").selectOption("announcement");
-      await ada.getByTestId("room-create").click();
+      await createRoomInUi(ada, "news", { kind: "announcement" });
       await say(ada, "big news");
       await roomItem(bob, "news").getByTestId("room-announcement").waitFor();
       await roomItem(bob, "news").click();
@@ -247,7 +244,9 @@ browserTest(
       await guest.getByTestId("profile-button").click();
       await guest.getByTestId("profile-role").filter({ hasText: "Guest" }).waitFor();
       await guest.getByTestId("profile-button").click();
-      assert.equal(await guest.getByTestId("room-input").count(), 0, "guests create no rooms");
+      // The room list is there, without its "New room" button.
+      await roomItem(guest, "general").waitFor();
+      assert.equal(await guest.getByTestId("new-room").count(), 0, "guests create no rooms");
       await roomItem(guest, "general").click();
       await say(guest, "hello from a guest");
       await page.getByTestId("message-text").filter({ hasText: "hello from a guest" }).waitFor();
