@@ -12,6 +12,7 @@ const ACTORS = ["admin", "owner", "moderator", "member", "outsider", "invited", 
 type Actor = (typeof ACTORS)[number];
 const ALL = ACTORS.join(" ");
 const STAFF = "admin owner moderator";
+const MEMBERS = "admin owner moderator member invited";
 
 /** Who may, per room kind. Actors try to join first, so "outsider" joins open rooms. */
 const MATRIX: Record<string, Record<"public" | "private" | "announcement", string>> = {
@@ -32,6 +33,16 @@ const MATRIX: Record<string, Record<"public" | "private" | "announcement", strin
     announcement: "admin owner moderator member outsider invited",
   },
   "delete.any": { public: STAFF, private: STAFF, announcement: STAFF },
+  // Any member may react, in announcement rooms too; guests only where they may post.
+  "react": {
+    public: ALL,
+    private: MEMBERS,
+    announcement: "admin owner moderator member outsider invited",
+  },
+  "search": { public: ALL, private: MEMBERS, announcement: ALL },
+  "history": { public: ALL, private: MEMBERS, announcement: ALL },
+  // Listed in room.directory: open rooms, to anyone signed in; private rooms to no one.
+  "directory": { public: ALL, private: "", announcement: ALL },
   "invite": { public: STAFF, private: STAFF, announcement: STAFF },
   "kick": { public: STAFF, private: STAFF, announcement: STAFF },
   "ban": { public: STAFF, private: STAFF, announcement: STAFF },
@@ -160,6 +171,21 @@ async function perform(
     case "delete.any":
       code = await attempt(me, "delete", { room, seq: victimSeq });
       break;
+    case "react":
+      code = await attempt(me, "react", { room, seq: victimSeq, emoji: "👍" });
+      break;
+    case "search":
+      code = await attempt(me, "search", { room, text: "victim's" });
+      break;
+    case "history":
+      code = await attempt(me, "history", { room });
+      break;
+    case "directory": {
+      // Not listed is this cell's refusal.
+      const listed = await me.request("room.directory", { query: room, limit: 100 });
+      code = listed.rooms.some((r) => r.name === room) ? "ok" : "unlisted";
+      break;
+    }
     case "invite":
       code = await attempt(me, "room.invite", { room, user: c.newcomer.user.id });
       break;
@@ -212,11 +238,14 @@ Deno.test("permissions: every actor × action × room kind is allowed or refused
             await attempt(client, "room.leave", { room: `m${roomCounter}` });
           }
           const expected = allowedActors.includes(actor);
-          // Refusals say "forbidden"; posting (send, edit, delete) without having been let in
-          // says not_joined.
+          // Refusals say "forbidden"; posting (send, edit, delete, react) and reading history
+          // without having been let in says not_joined; the directory leaves the room out.
           const refusedRight = code === "forbidden" ||
             (code === "not_joined" && !joined &&
-              ["send", "edit.own", "delete.own", "delete.any"].includes(action));
+              ["send", "edit.own", "delete.own", "delete.any", "react", "history"].includes(
+                action,
+              )) ||
+            (code === "unlisted" && action === "directory");
           if (expected ? code !== "ok" : !refusedRight) {
             mismatches.push(
               `${kind} ${action} by ${actor}: got ${code}, expected ${
@@ -286,6 +315,56 @@ Deno.test("permissions: direct messages admit their two users only; guests may n
     assert.equal(await attempt(c.owner, "room.update", { room: name, topic: "x" }), "forbidden");
     assert.equal(await attempt(c.owner, "room.delete", { room: name }), "forbidden");
     assert.equal(await attempt(c.admin, "room.delete", { room: name }), "ok");
+  } finally {
+    for (const client of Object.values(c)) await client.close();
+    await server.close();
+  }
+});
+
+Deno.test("permissions: a muted member may take a reaction back but not add one; leaving ends reacting and searching", async () => {
+  const server = await startServer({ guests: true });
+  const c = await setup(server);
+  try {
+    const room = "mutes";
+    await must(c.owner, "room.create", { room });
+    await must(c.owner, "room.join", { room });
+    await must(c.member, "room.join", { room });
+    const { message } = await must(c.owner, "send", {
+      room,
+      text: "react here",
+      nonce: "mutes-nonce-1",
+    });
+    const react = (emoji: string, remove = false) =>
+      attempt(c.member, "react", { room, seq: message.seq, emoji, ...(remove ? { remove } : {}) });
+    assert.equal(await react("👍"), "ok");
+    await must(c.owner, "room.mute", { room, user: c.member.user.id, minutes: 5 });
+    // Muted: adding is refused, taking back is not.
+    const refused = await c.member.request("react", { room, seq: message.seq, emoji: "🎉" })
+      .then(() => null, (error) => error);
+    assert.ok(refused instanceof RequestFailed);
+    assert.equal(refused.code, "forbidden");
+    assert.equal(await react("👍", true), "ok");
+    assert.equal(await react("👍"), "forbidden");
+    // Searching and reading history do not post: a muted member still may.
+    assert.equal(await attempt(c.member, "search", { room, text: "react" }), "ok");
+    assert.equal(await attempt(c.member, "history", { room }), "ok");
+    await must(c.owner, "room.unmute", { room, user: c.member.user.id });
+    assert.equal(await react("👍"), "ok");
+
+    // Not a member (any more): join first, to react and to search.
+    await must(c.member, "room.leave", { room });
+    assert.equal(await react("🎉"), "not_joined");
+    assert.equal(await attempt(c.member, "search", { room, text: "react" }), "forbidden");
+    assert.equal(await attempt(c.outsider, "search", { room, text: "react" }), "forbidden");
+    assert.equal(
+      await attempt(c.outsider, "react", { room, seq: message.seq, emoji: "🎉" }),
+      "not_joined",
+    );
+    // The directory shows the room to anyone signed in, guests and non-members included.
+    for (const who of [c.outsider, c.guest, c.member]) {
+      const { rooms } = await must(who, "room.directory", { query: room });
+      assert.ok(rooms.some((r) => r.name === room));
+    }
   } finally {
     for (const client of Object.values(c)) await client.close();
     await server.close();
