@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { createChatServer } from "../mod.ts";
-import { browserTest, launchChromium, OUTPUT, roomItem, say, signInPage } from "./browser.ts";
+import {
+  browserTest,
+  createRoomInUi,
+  launchChromium,
+  OUTPUT,
+  roomItem,
+  say,
+  signInPage,
+} from "./browser.ts";
 import { ROOT, startServer, type TestServer } from "./helpers.ts";
 
 const commandNames = (page: Page) =>
@@ -26,8 +34,7 @@ browserTest(
       for (const page of [ada, bob]) page.on("pageerror", (e) => errors.push(e.message));
 
       await signInPage(ada, server.url, "Ada");
-      await ada.getByTestId("room-input").fill("lounge");
-      await ada.getByTestId("room-create").click();
+      await createRoomInUi(ada, "lounge");
       await roomItem(ada, "lounge").waitFor();
       await ada.getByTestId("room-title").filter({ hasText: "lounge" }).waitFor();
       await signInPage(bob, server.url, "Bob");
@@ -192,10 +199,14 @@ browserTest(
       const logo = ada.getByTestId("brand-logo");
       assert.equal(await logo.getAttribute("alt"), "Acme Chat logo");
       assert.ok(await logo.evaluate((img) => (img as HTMLImageElement).naturalWidth > 0));
-      const accent = await ada.getByTestId("room-create").evaluate((el) =>
+      await ada.getByTestId("new-room").click();
+      const newRoom = ada.getByTestId("new-room-dialog");
+      const accent = await newRoom.getByTestId("room-create").evaluate((el) =>
         getComputedStyle(el).backgroundColor
       );
       assert.equal(accent, "rgb(225, 29, 72)");
+      await ada.keyboard.press("Escape");
+      await newRoom.waitFor({ state: "detached" });
       assert.equal(
         await ada.locator('link[rel="stylesheet"][href="/chat/branding.css"]').count(),
         1,
@@ -224,7 +235,11 @@ browserTest(
       // No receipts either: neither when creating a room nor in its settings.
       assert.equal(await ada.getByTestId("settings-receipts").count(), 0);
       await ada.getByTestId("settings-close").click();
+      await ada.getByTestId("new-room").click();
+      await newRoom.getByTestId("room-kind").waitFor();
       assert.equal(await ada.getByTestId("room-receipts").count(), 0);
+      await ada.keyboard.press("Escape");
+      await newRoom.waitFor({ state: "detached" });
       assert.equal(await ada.getByTestId("receipts").count(), 0);
 
       // No edits: no Edit button on her own message, and ArrowUp does not start one.
