@@ -218,8 +218,8 @@ async function* walk(
     if (query.to === undefined || c.ts < query.to) end = bound;
   }
   const start = [...prefix, query.from ?? 0];
-  // The first batch is small: with many rooms, most contribute a hit or two.
-  let batch = 16;
+  // The first batch is small (with many rooms, most contribute a hit or two), then grows.
+  let batch = 32;
   let cursor: string | undefined;
   for (;;) {
     const it = kv.list<number>({ start, end }, { reverse: true, batchSize: batch, cursor });

@@ -66,7 +66,8 @@ export function toMessage(epoch: string, r: EntryRow): Message {
   return m;
 }
 
-function toRow(m: Message): EntryRow {
+/** The row an entry is stored as (bench/search.ts loads rows with it too). */
+export function toRow(m: Message): EntryRow {
   return {
     room: m.room,
     seq: m.seq,
@@ -92,7 +93,7 @@ function extraOf(m: Message): EntryRow["extra"] {
 }
 
 /** The record type that jsonb_to_recordset reads entry rows with. */
-const ENTRY_RECORD = `room text, seq int8, kind text, author_id text, author_name text,
+export const ENTRY_RECORD = `room text, seq int8, kind text, author_id text, author_name text,
   text text, ts int8, nonce text, target int8, edited_at int8, deleted boolean, extra jsonb,
   terms text[], reply_to int8`;
 
