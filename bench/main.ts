@@ -34,6 +34,13 @@ import {
   TOPOLOGIES,
 } from "./targets.ts";
 import { runTopology, type TopologySizes } from "./topology.ts";
+import {
+  SEARCH_SIZES,
+  SEARCH_SMOKE,
+  searchScenario,
+  searchSection,
+  writeSearchSection,
+} from "./search.ts";
 
 const HELP = `Usage: deno task bench [options]
 
@@ -53,6 +60,8 @@ Scenarios:
      the clients on each of 2 processes (PostgreSQL, Redis); deliveries/s and messages
      committed/s against the same on 1 process (PostgreSQL + Redis, and KV + local bus)
      f and g start their own redis-server and PostgreSQL 15 (skipped if either is missing)
+  s  search: 1,000,000 messages in 100 rooms on the KV and PostgreSQL stores; p50/p99 of
+     store.search() per query kind (bench/search.ts; its own section of the markdown)
 
 Options:
   --scenario a,b,...   Scenarios to run (default: all)
@@ -87,7 +96,9 @@ const ALL: ScenarioId[] = ["a", "b", "c", "d", "e", "f", "g"];
 /** Baselines first, so a Parley run never follows its own backlog's shutdown. */
 const TARGETS: TargetName[] = ["bare", "coalescing", "parley"];
 
-function plan(args: string[]): Plan & { json: string; markdown: string; target: TargetOptions } {
+function plan(
+  args: string[],
+): Plan & { json: string; markdown: string; target: TargetOptions; search: boolean } {
   const { values } = parseArgs({
     args,
     options: {
@@ -112,8 +123,10 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
     console.error(`error: ${message}\n\n${HELP}`);
     Deno.exit(2);
   };
-  const scenarios = (values.scenario ?? ALL.join(",")).split(",").map((s) => s.trim());
-  for (const s of scenarios) if (!ALL.includes(s as ScenarioId)) fail(`unknown scenario "${s}"`);
+  const scenarios = (values.scenario ?? [...ALL, "s"].join(",")).split(",").map((s) => s.trim());
+  for (const s of scenarios) {
+    if (s !== "s" && !ALL.includes(s as ScenarioId)) fail(`unknown scenario "${s}"`);
+  }
   const targets = values.targets.split(",").map((t) => t.trim());
   for (const t of targets) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}"`);
   const smoke = values.smoke;
@@ -131,6 +144,7 @@ function plan(args: string[]): Plan & { json: string; markdown: string; target: 
     : null;
   return {
     scenarios: ALL.filter((s) => scenarios.includes(s)),
+    search: scenarios.includes("s"),
     targets: TARGETS.filter((t) => targets.includes(t)),
     durationMs: durationS * 1000,
     warmupMs: smoke ? 200 : Math.min(2000, durationS * 150),
@@ -367,7 +381,23 @@ async function main(): Promise<number> {
   const signals = ["SIGINT", "SIGTERM"] as const;
   for (const signal of signals) Deno.addSignalListener(signal, interrupted);
   try {
-    return await measure(p, pin, progress, stoppers, engines);
+    // Scenario s has a section of its own, kept when a run leaves it out.
+    const kept = await Deno.readTextFile(p.markdown).then(searchSection, () => null);
+    const code = p.scenarios.length ? await measure(p, pin, progress, stoppers, engines) : 0;
+    const search = p.search
+      ? await searchScenario(
+        p.smoke ? SEARCH_SMOKE : SEARCH_SIZES,
+        progress,
+        ["deno task bench", ...Deno.args].join(" "),
+      )
+      : kept;
+    if (search) {
+      await writeSearchSection(p.markdown, search);
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
+        .output().catch(() => {});
+      if (p.search) console.log(search);
+    }
+    return code;
   } finally {
     await stoppers.stopAll();
     await engines.stop();
