@@ -11,7 +11,16 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import axe from "axe-core";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { browserTest, launchChromium, openRoom, roomItem, say, signInPage } from "./browser.ts";
+import {
+  browserTest,
+  createRoomInUi,
+  launchChromium,
+  openRoom,
+  roomItem,
+  say,
+  showRooms,
+  signInPage,
+} from "./browser.ts";
 import type { Config } from "../server/config.ts";
 import { startServer, type TestServer } from "./helpers.ts";
 
@@ -125,34 +134,6 @@ async function auditPage(page: Page, where: string): Promise<string[]> {
   );
 }
 
-/** On a phone the room list is a drawer: open it when it is closed. */
-async function showRooms(page: Page): Promise<void> {
-  const toggle = page.getByTestId("rooms-toggle");
-  if (await toggle.isVisible() && (await toggle.getAttribute("aria-expanded")) !== "true") {
-    await toggle.click();
-  }
-}
-
-/** Create a room from the "+" dialog. */
-async function createRoomByDialog(
-  page: Page,
-  name: string,
-  opts: { kind?: string; title?: string; topic?: string } = {},
-): Promise<void> {
-  await showRooms(page);
-  await page.getByTestId("new-room").click();
-  const dialog = page.getByTestId("new-room-dialog");
-  await dialog.waitFor();
-  await dialog.getByTestId("room-input").fill(name);
-  if (opts.kind) await dialog.getByTestId("room-kind").selectOption(opts.kind);
-  if (opts.title) await dialog.getByTestId("room-title-input").fill(opts.title);
-  if (opts.topic) await dialog.getByTestId("room-topic-input").fill(opts.topic);
-  await dialog.getByTestId("room-create").click();
-  await dialog.waitFor({ state: "detached" });
-  await page.locator(`[data-testid="room-title"]`).filter({ hasText: opts.title ?? name })
-    .waitFor();
-}
-
 const noHorizontalScroll = (page: Page) =>
   page.evaluate(() => document.documentElement.scrollWidth <= innerWidth + 1);
 
@@ -173,7 +154,7 @@ browserTest(
         await ada.evaluate(() => document.activeElement?.getAttribute("data-testid")),
         "new-room",
       );
-      await createRoomByDialog(ada, "garden", { title: "The Garden", topic: "Plants and seeds" });
+      await createRoomInUi(ada, "garden", { title: "The Garden", topic: "Plants and seeds" });
       await ada.getByTestId("room-title").filter({ hasText: "The Garden" }).waitFor();
       await say(ada, "welcome to the garden");
 
@@ -239,9 +220,9 @@ browserTest(
     const t = await pair();
     const { ada, bob } = t;
     try {
-      await createRoomByDialog(ada, "garden", { title: "The Garden", topic: "Plants and seeds" });
-      await createRoomByDialog(ada, "kitchen", { topic: "Recipes" });
-      await createRoomByDialog(ada, "vault", { kind: "private" });
+      await createRoomInUi(ada, "garden", { title: "The Garden", topic: "Plants and seeds" });
+      await createRoomInUi(ada, "kitchen", { topic: "Recipes" });
+      await createRoomInUi(ada, "vault", { kind: "private" });
 
       await showRooms(bob);
       await bob.getByTestId("browse-rooms").click();
@@ -293,7 +274,7 @@ browserTest("shell: @ completes names; mention badge, tab title and notification
   const t = await pair();
   const { ada, bob } = t;
   try {
-    await createRoomByDialog(ada, "lounge");
+    await createRoomInUi(ada, "lounge");
     await openRoom(bob, "lounge");
     await say(bob, "here");
     await ada.getByTestId("message-text").filter({ hasText: "here" }).waitFor();
@@ -377,7 +358,7 @@ browserTest("shell: reply bar, Up edits and Esc cancels, Alt+Down switches rooms
   const t = await pair();
   const { ada, bob } = t;
   try {
-    await createRoomByDialog(ada, "lounge");
+    await createRoomInUi(ada, "lounge");
     await openRoom(bob, "lounge");
     await say(bob, "who brings the cake?");
     const original = ada.getByTestId("message").filter({ hasText: "who brings the cake?" });
@@ -440,7 +421,7 @@ browserTest(
     const t = await pair({ maxUploadBytes: 4096 });
     const { ada, bob } = t;
     try {
-      await createRoomByDialog(ada, "photos");
+      await createRoomInUi(ada, "photos");
       await openRoom(bob, "photos");
       await say(bob, "show me");
       await ada.getByTestId("message-text").filter({ hasText: "show me" }).waitFor();
@@ -512,7 +493,7 @@ browserTest("shell: search finds a message across rooms and opens it in context"
   const t = await pair();
   const { ada, bob } = t;
   try {
-    await createRoomByDialog(ada, "archive");
+    await createRoomInUi(ada, "archive");
     await say(ada, "the zebra crossing is on Elm street");
     for (let i = 0; i < 5; i++) await say(ada, `filler ${i}`);
     await openRoom(ada, "general");
