@@ -346,6 +346,16 @@ export const MIGRATIONS: readonly string[] = [
     WHERE kind = 'text' AND NOT deleted;
   CREATE INDEX entries_texts ON entries (room, ts, seq) WHERE kind = 'text' AND NOT deleted;
   `,
+  // 4: search's result order across rooms, newest first: words common enough to match
+  // often are read through this, stopping at a page, rather than every match then sorted.
+  // And the text entries from before 3 that still lack `terms`, for the backfill
+  // (postgres_backfill.ts): empty once it has run, so finding it done costs nothing.
+  `
+  CREATE INDEX entries_newest ON entries (ts DESC, room, seq DESC)
+    WHERE kind = 'text' AND NOT deleted;
+  CREATE INDEX entries_unindexed ON entries (room, seq)
+    WHERE terms IS NULL AND kind = 'text' AND NOT deleted;
+  `,
 ];
 
 /** Apply every migration this database lacks; returns the schema version now in force. */
