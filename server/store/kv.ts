@@ -19,6 +19,8 @@ import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Message, Retention } from "../../protocol/messages.ts";
 import { applyRoomPatch, applyToTarget, countsAsUnread, DAY_MS, makeEntry } from "./entries.ts";
 import { keyedRepositories } from "./keyed.ts";
+import { backfillIndex, needsBackfill } from "./kv_backfill.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { KvKeyValue } from "./keyed_kv.ts";
 import { KeyChanges, type RowChanges } from "./kv_changes.ts";
 import {
@@ -121,6 +123,12 @@ export class KvStore implements Store {
   /** Each room's seq key as last read or committed here: its value and versionstamp. */
   readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
+  readonly #stopBackfill = new AbortController();
+  /**
+   * Entries stored before search get their index rows in the background after open
+   * (kv_backfill.ts); resolves with how many this handle indexed.
+   */
+  backfill: Promise<number> = Promise.resolve(0);
   readonly accounts: Repositories["accounts"];
   readonly sessions: Repositories["sessions"];
   readonly invites: Repositories["invites"];
@@ -156,7 +164,14 @@ export class KvStore implements Store {
     const kv = await Deno.openKv(path);
     const epoch = await ensureEpoch(kv);
     await migrateToChunks(kv);
-    return new KvStore(kv, epoch, options);
+    const store = new KvStore(kv, epoch, options);
+    if (await needsBackfill(kv)) {
+      store.backfill = backfillIndex(kv, {
+        log: options.log ?? createLogger("info"),
+        signal: store.#stopBackfill.signal,
+      }).catch(() => 0);
+    }
+    return store;
   }
 
   // ---- rooms --------------------------------------------------------------------------
@@ -881,8 +896,10 @@ export class KvStore implements Store {
 
   /** Commit what is queued, then close the database. A second call joins the first. */
   close(): Promise<void> {
+    this.#stopBackfill.abort();
     return this.#closing ??= (async () => {
       while (this.#flushing) await this.#flushing;
+      await this.backfill;
       this.#kv.close();
     })();
   }
@@ -912,6 +929,8 @@ export interface KvStoreOptions {
   now?: () => number;
   /** False commits one entry per atomic operation; only the benchmark's baseline wants it. */
   groupCommit?: boolean;
+  /** For the search backfill's progress (default: info to stderr). */
+  log?: Pick<Logger, "info" | "warn">;
 }
 
 type TextDraft = Extract<EntryDraft, { kind: "text" }>;

@@ -8,6 +8,8 @@
  */
 import { ProtocolError } from "../../protocol/errors.ts";
 import type { Member, Retention } from "../../protocol/messages.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { backfillTerms } from "./postgres_backfill.ts";
 import { type BatchStats, commitBatch, type Pending } from "./postgres_batch.ts";
 import { postgresRepositories } from "./postgres_repositories.ts";
 import {
@@ -47,6 +49,8 @@ export interface PostgresStoreOptions extends ConnectOptions {
   now?: () => number;
   /** Longest a call may take before it rejects with "unavailable" (default 10 s). */
   timeoutMs?: number;
+  /** For the search backfill's progress (default: info to stderr). */
+  log?: Pick<Logger, "info" | "warn">;
 }
 
 interface RoomRow {
@@ -80,6 +84,12 @@ export class PostgresStore implements Store {
   #flushing: Promise<void> | null = null;
   #closed = false;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #stopBackfill = new AbortController();
+  /**
+   * Entries stored before search get their `terms` in the background after open
+   * (postgres_backfill.ts); resolves with how many this handle filled in.
+   */
+  readonly backfill: Promise<number>;
 
   private constructor(sql: Sql, readonly epoch: string, options: PostgresStoreOptions) {
     this.#sql = sql;
@@ -96,6 +106,10 @@ export class PostgresStore implements Store {
       webhooks: this.webhooks,
       apiKeys: this.apiKeys,
     } = postgresRepositories(sql, (fn) => this.#guarded(fn)));
+    this.backfill = backfillTerms(sql, {
+      log: options.log ?? createLogger("info"),
+      signal: this.#stopBackfill.signal,
+    }).catch(() => 0);
   }
 
   /** Connect, bring the schema up to date, and read the epoch. */
@@ -392,7 +406,9 @@ export class PostgresStore implements Store {
   /** Commit what is queued, let calls in flight finish, then close the connections. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopBackfill.abort();
     while (this.#flushing) await this.#flushing;
+    await this.backfill;
     await Promise.allSettled([...this.#inFlight]);
     // Nothing is in flight now; after an outage the client may keep a dead connection
     // that a graceful end would wait on for its whole timeout, so end at once.
