@@ -9,6 +9,7 @@ import { Engines, enginesMissing } from "./engines.ts";
 import type { KvWriterResult } from "./kv_writer.ts";
 import { ephemeralPortCount, machine } from "./proc.ts";
 import { Progress } from "./progress.ts";
+import { profileMarkdown, profileSection, runProfiles, writeProfileSection } from "./profile.ts";
 import {
   buildRows,
   markdown,
@@ -73,6 +74,10 @@ Options:
   --markdown <path>    Where to write markdown (default bench/RESULTS.md; smoke: a temp dir)
   --parley-arg <flag>  Extra flag for Parley (repeat), e.g. --parley-arg=--max-buffered=2097152
   --cpu-prof <dir>     Write a V8 CPU profile of each Parley run into <dir>
+  --profile            Only Parley in b and c (or --scenario b / c): µs and bytes per message
+                       by stage from a CPU profile of --duration s (default 10) and a heap
+                       profile, into RESULTS.md's "Where a message's time goes" (bench/profile.ts)
+  --profile-out <dir>  With --profile: keep the .cpuprofile and .heapprofile files in <dir>
   --targets <list>     Servers to run: bare,coalescing,parley (default all; ratios need all)
   --client-render      Only the web client: first render of a 50-message room, bundle gzip size
   --help               Show this help`;
@@ -98,7 +103,13 @@ const TARGETS: TargetName[] = ["bare", "coalescing", "parley"];
 
 function plan(
   args: string[],
-): Plan & { json: string; markdown: string; target: TargetOptions; search: boolean } {
+): Plan & {
+  json: string;
+  markdown: string;
+  target: TargetOptions;
+  search: boolean;
+  profile: false | { outDir?: string };
+} {
   const { values } = parseArgs({
     args,
     options: {
@@ -111,6 +122,8 @@ function plan(
       markdown: { type: "string" },
       "parley-arg": { type: "string", multiple: true, default: [] },
       "cpu-prof": { type: "string" },
+      profile: { type: "boolean", default: false },
+      "profile-out": { type: "string" },
       targets: { type: "string", default: TARGETS.join(",") },
       help: { type: "boolean", default: false },
     },
@@ -130,7 +143,7 @@ function plan(
   const targets = values.targets.split(",").map((t) => t.trim());
   for (const t of targets) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}"`);
   const smoke = values.smoke;
-  const durationS = Number(values.duration ?? (smoke ? 1 : 20));
+  const durationS = Number(values.duration ?? (smoke ? 1 : values.profile ? 10 : 20));
   if (!(durationS > 0 && durationS <= 600)) fail("--duration must be 0-600 seconds");
   const rate = Number(values.rate);
   if (!(rate > 0 && rate <= 1000)) fail("--rate must be 0-1000 messages per second");
@@ -145,6 +158,9 @@ function plan(
   return {
     scenarios: ALL.filter((s) => scenarios.includes(s)),
     search: scenarios.includes("s"),
+    profile: values.profile
+      ? values["profile-out"] ? { outDir: values["profile-out"] } : {}
+      : false,
     targets: TARGETS.filter((t) => targets.includes(t)),
     durationMs: durationS * 1000,
     warmupMs: smoke ? 200 : Math.min(2000, durationS * 150),
@@ -381,8 +397,11 @@ async function main(): Promise<number> {
   const signals = ["SIGINT", "SIGTERM"] as const;
   for (const signal of signals) Deno.addSignalListener(signal, interrupted);
   try {
+    if (p.profile) return await profile(p, pin, progress, stoppers);
     // Scenario s has a section of its own, kept when a run leaves it out.
     const kept = await Deno.readTextFile(p.markdown).then(searchSection, () => null);
+    // So has the profile (--profile), placed after it.
+    const keptProfile = await Deno.readTextFile(p.markdown).then(profileSection, () => null);
     const code = p.scenarios.length ? await measure(p, pin, progress, stoppers, engines) : 0;
     const search = p.search
       ? await searchScenario(
@@ -397,12 +416,53 @@ async function main(): Promise<number> {
         .output().catch(() => {});
       if (p.search) console.log(search);
     }
+    if (keptProfile) {
+      await writeProfileSection(p.markdown, keptProfile);
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
+        .output().catch(() => {});
+    }
     return code;
   } finally {
     await stoppers.stopAll();
     await engines.stop();
     for (const signal of signals) Deno.removeSignalListener(signal, interrupted);
   }
+}
+
+/** --profile: Parley alone in b and c, its time and allocation per message by stage. */
+async function profile(
+  p: ReturnType<typeof plan>,
+  pin: boolean,
+  progress: Progress,
+  stoppers: Stoppers,
+): Promise<number> {
+  const scenarios = (["b", "c"] as const).filter((s) =>
+    p.scenarios.length === ALL.length || p.scenarios.includes(s)
+  );
+  const runs = await runProfiles(
+    {
+      scenarios,
+      cpuMs: p.durationMs,
+      heapMs: p.smoke ? 500 : 4000,
+      intervalUs: 500,
+      pin,
+      sizes: { b: p.sizes.b, c: p.sizes.c },
+      parleyArgs: p.target.parleyArgs,
+      ...(p.profile && p.profile.outDir ? { outDir: p.profile.outDir } : {}),
+    },
+    progress,
+    stoppers,
+  );
+  const section = profileMarkdown(
+    runs,
+    ["deno task bench", ...Deno.args].join(" "),
+    await revision(),
+  );
+  console.log(section);
+  await writeProfileSection(p.markdown, section);
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
+    .output().catch(() => {});
+  return runs.some((r) => r.error) ? 1 : 0;
 }
 
 async function measure(
