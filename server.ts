@@ -18,7 +18,7 @@ import {
   StartupError,
 } from "./mod.ts";
 import { CLOSE_CODES } from "./protocol/errors.ts";
-import { type Config, ConfigError, helpText, parseConfig, V8_FLAGS } from "./server/config.ts";
+import { type Config, ConfigError, helpText, parseConfig } from "./server/config.ts";
 
 /** The library options that `config` (flags and PARLEY_* variables) stands for. */
 export async function compose(
@@ -171,30 +171,6 @@ export function runByDenoServe(): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * Deno KV is still behind --unstable-kv, and a bundle run from an empty directory has no
- * deno.json to turn it on: run the same file again with the flag and pass signals on.
- */
-export async function relaunchWithKv(): Promise<number> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--unstable-kv",
-      `--v8-flags=${V8_FLAGS.join(",")}`,
-      Deno.mainModule,
-      ...Deno.args,
-    ],
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(signal, () => child.kill(signal));
-  }
-  return (await child.status).code;
 }
 
 let served: Promise<ChatServer> | undefined;

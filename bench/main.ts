@@ -42,6 +42,13 @@ import {
   searchSection,
   writeSearchSection,
 } from "./search.ts";
+import {
+  startupHistory,
+  startupMarkdown,
+  startupScenario,
+  startupSection,
+  writeStartupSection,
+} from "./startup.ts";
 
 const HELP = `Usage: deno task bench [options]
 
@@ -63,6 +70,9 @@ Scenarios:
      f and g start their own redis-server and PostgreSQL 15 (skipped if either is missing)
   s  search: 1,000,000 messages in 100 rooms on the KV and PostgreSQL stores; p50/p99 of
      store.search() per query kind (bench/search.ts; its own section of the markdown)
+  startup  ms from spawn to the first 200 on GET /, median of 7 runs (smoke: 2): the
+     single-file bundle from an empty directory, server.ts, and a bare Deno.serve
+     hello-world (bench/startup.ts; its own section of the markdown)
 
 Options:
   --scenario a,b,...   Scenarios to run (default: all)
@@ -108,6 +118,7 @@ function plan(
   markdown: string;
   target: TargetOptions;
   search: boolean;
+  startup: boolean;
   profile: false | { outDir?: string };
 } {
   const { values } = parseArgs({
@@ -136,9 +147,13 @@ function plan(
     console.error(`error: ${message}\n\n${HELP}`);
     Deno.exit(2);
   };
-  const scenarios = (values.scenario ?? [...ALL, "s"].join(",")).split(",").map((s) => s.trim());
+  const scenarios = (values.scenario ?? [...ALL, "s", "startup"].join(",")).split(",").map((s) =>
+    s.trim()
+  );
   for (const s of scenarios) {
-    if (s !== "s" && !ALL.includes(s as ScenarioId)) fail(`unknown scenario "${s}"`);
+    if (s !== "s" && s !== "startup" && !ALL.includes(s as ScenarioId)) {
+      fail(`unknown scenario "${s}"`);
+    }
   }
   const targets = values.targets.split(",").map((t) => t.trim());
   for (const t of targets) if (!TARGETS.includes(t as TargetName)) fail(`unknown target "${t}"`);
@@ -158,6 +173,7 @@ function plan(
   return {
     scenarios: ALL.filter((s) => scenarios.includes(s)),
     search: scenarios.includes("s"),
+    startup: scenarios.includes("startup"),
     profile: values.profile
       ? values["profile-out"] ? { outDir: values["profile-out"] } : {}
       : false,
@@ -400,6 +416,7 @@ async function main(): Promise<number> {
     if (p.profile) return await profile(p, pin, progress, stoppers);
     // Scenario s has a section of its own, kept when a run leaves it out.
     const kept = await Deno.readTextFile(p.markdown).then(searchSection, () => null);
+    const keptStartup = await Deno.readTextFile(p.markdown).then(startupSection, () => null);
     // So has the profile (--profile), placed after it.
     const keptProfile = await Deno.readTextFile(p.markdown).then(profileSection, () => null);
     const code = p.scenarios.length ? await measure(p, pin, progress, stoppers, engines) : 0;
@@ -415,6 +432,20 @@ async function main(): Promise<number> {
       await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
         .output().catch(() => {});
       if (p.search) console.log(search);
+    }
+    // So has the start-up scenario; a new run keeps the section's hand-written history.
+    const startup = p.startup
+      ? startupMarkdown(
+        await startupScenario(p.smoke ? 2 : 7, progress, stoppers),
+        ["deno task bench", ...Deno.args].join(" "),
+        startupHistory(keptStartup),
+      )
+      : keptStartup;
+    if (startup) {
+      await writeStartupSection(p.markdown, startup);
+      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
+        .output().catch(() => {});
+      if (p.startup) console.log(startup);
     }
     if (keptProfile) {
       await writeProfileSection(p.markdown, keptProfile);

@@ -20,6 +20,70 @@ async function deno(args: string[]): Promise<void> {
   if (!success) throw new BuildError(`deno ${args[0]} failed (above).`);
 }
 
+/**
+ * The bundle's entry: the server, run when the bundle is the main module. The bundler folds
+ * import.meta.main to false outside the entry, so the entry runs main.
+ */
+const ENTRY = `import "./embedded.ts";
+import server, { main, runByDenoServe } from "../../server.ts";
+export default server;
+if (import.meta.main && !runByDenoServe()) Deno.exit(await main(Deno.args));
+`;
+
+/**
+ * What the bundle does before anything else. Deno KV is still behind --unstable-kv, and a
+ * bundle run from an empty directory has no deno.json to turn it on: then it runs the same
+ * file again with the flag (and V8_FLAGS), passes signals on, and exits with its code.
+ * `deno serve` marks the module main too, and is left alone. Plain JavaScript: it goes in
+ * front of the bundler's output, ahead of every import.
+ */
+export const PRELUDE = `if (import.meta.main && typeof Deno.openKv !== "function" && !(() => {
+  try {
+    const path = "/proc/self/cmdline";
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return false;
+    return Deno.readTextFileSync(path).split("\\0").slice(1, 3).includes("serve");
+  } catch {
+    return false;
+  }
+})()) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-kv", ${
+  JSON.stringify(`--v8-flags=${V8_FLAGS.join(",")}`)
+}, Deno.mainModule, ...Deno.args],
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  for (const signal of ["SIGINT", "SIGTERM"]) {
+    Deno.addSignalListener(signal, () => child.kill(signal));
+  }
+  Deno.exit((await child.status).code);
+}
+`;
+
+/**
+ * The bundler hoists Node built-ins as static imports, which Deno loads (its Node layer,
+ * about 100 ms of CPU) before the first line runs, relaunch or not. Each becomes a dynamic
+ * import after the prelude, in the same order: \`import { a as b, c } from "node:x";\` turns
+ * into \`const { a: b, c } = await import("node:x");\`.
+ */
+export function deferNodeImports(code: string, prelude: string): string {
+  const imports: string[] = [];
+  const rest = code.replace(
+    /^import (\{[^}]*\}|\* as [\w$]+|[\w$]+) from (["']node:[\w/]+["']);\n/gm,
+    (_, clause: string, from: string) => {
+      const binding = clause.startsWith("* as ")
+        ? clause.slice(5)
+        : clause.startsWith("{")
+        ? clause.replace(/([\w$]+) as ([\w$]+)/g, "$1: $2")
+        : `{ default: ${clause} }`;
+      imports.push(`const ${binding} = await import(${from});`);
+      return "";
+    },
+  );
+  return `${prelude}${imports.join("\n")}\n${rest}`;
+}
+
 export async function build(): Promise<URL> {
   const assets = await bundleClient(
     new URL("client/main.tsx", root),
@@ -33,18 +97,7 @@ export async function build(): Promise<URL> {
       JSON.stringify(assets)
     });\n`,
   );
-  await Deno.writeTextFile(
-    new URL("entry.ts", gen),
-    // The bundler folds import.meta.main to false outside the entry, so the entry runs main.
-    [
-      `import "./embedded.ts";`,
-      `import server, { main, relaunchWithKv, runByDenoServe } from "../../server.ts";`,
-      `export default server;`,
-      `if (import.meta.main && !runByDenoServe()) {`,
-      `  Deno.exit(typeof Deno.openKv === "function" ? await main(Deno.args) : await relaunchWithKv());`,
-      `}`,
-    ].join("\n") + "\n",
-  );
+  await Deno.writeTextFile(new URL("entry.ts", gen), ENTRY);
   const out = new URL("parley.js", dist);
   await deno([
     "bundle",
@@ -56,6 +109,7 @@ export async function build(): Promise<URL> {
     out.pathname,
   ]);
   await Deno.remove(gen, { recursive: true });
+  await Deno.writeTextFile(out, deferNodeImports(await Deno.readTextFile(out), PRELUDE));
   return out;
 }
 

@@ -1,28 +1,25 @@
 /**
  * The implementations a server runs on, picked from its configuration: the one place
  * that chooses them (server.ts calls it; mod.ts receives what it returns).
+ *
+ * PostgreSQL and Redis (and their npm clients) are imported only when a spec names them:
+ * a server on Deno KV never loads or evaluates them, which keeps start-up short.
  */
 import { join, resolve } from "node:path";
 import { BroadcastChannelBus } from "./bus/broadcast_channel.ts";
 import { LocalBroker } from "./bus/local.ts";
-import { RedisBus } from "./bus/redis.ts";
 import type { Bus } from "./bus/types.ts";
 import type { BusSpec, StoreSpec } from "./config.ts";
 import { MemoryPresenceRegistry } from "./presence/memory.ts";
-import { RedisPresence } from "./presence/redis.ts";
 import type { Presence } from "./presence/types.ts";
-import { FallbackRateLimiter } from "./rate/fallback.ts";
 import { MemoryRateLimiter } from "./rate/memory.ts";
-import { RedisRateLimiter } from "./rate/redis.ts";
 import type { RateLimiter } from "./rate/types.ts";
 import { KvStore } from "./store/kv.ts";
 import { lockDataDir } from "./store/kv_lock.ts";
 import { MemoryStore } from "./store/memory.ts";
-import { PostgresStore } from "./store/postgres.ts";
 import type { Store } from "./store/types.ts";
 import { DiskFileStore } from "./files/disk.ts";
 import { MemoryFileStore } from "./files/memory.ts";
-import { PostgresFileStore } from "./files/postgres.ts";
 import type { FileStore } from "./files/types.ts";
 
 /** A part could not be opened: the message says which and why, fit for the operator. */
@@ -61,6 +58,13 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
     const instanceId = crypto.randomUUID();
     if (spec.bus.kind === "redis") {
       const { url } = spec.bus;
+      const [{ RedisBus }, { RedisPresence }, { RedisRateLimiter }, { FallbackRateLimiter }] =
+        await Promise.all([
+          import("./bus/redis.ts"),
+          import("./presence/redis.ts"),
+          import("./rate/redis.ts"),
+          import("./rate/fallback.ts"),
+        ]);
       const bus = keep(await RedisBus.connect(url, { instanceId }));
       const ttl = spec.presenceTtlMs === undefined ? {} : { ttlMs: spec.presenceTtlMs };
       const presence = keep(await RedisPresence.connect(url, { instanceId, ...ttl }));
@@ -97,7 +101,10 @@ export async function openParts(spec: PartsSpec): Promise<Parts> {
  */
 export async function openStore(spec: StoreSpec, lock = false): Promise<Store> {
   if (spec.kind === "memory") return new MemoryStore();
-  if (spec.kind === "postgres") return await PostgresStore.open(spec.url);
+  if (spec.kind === "postgres") {
+    const { PostgresStore } = await import("./store/postgres.ts");
+    return await PostgresStore.open(spec.url);
+  }
   await Deno.mkdir(spec.dir, { recursive: true });
   const release = lock ? await lockDataDir(spec.dir) : undefined;
   const store = await KvStore.open(join(spec.dir, "parley.kv"));
@@ -114,7 +121,10 @@ export async function openStore(spec: StoreSpec, lock = false): Promise<Store> {
  */
 export async function openFileStore(spec: StoreSpec): Promise<FileStore> {
   if (spec.kind === "memory") return new MemoryFileStore();
-  if (spec.kind === "postgres") return await PostgresFileStore.open(spec.url);
+  if (spec.kind === "postgres") {
+    const { PostgresFileStore } = await import("./files/postgres.ts");
+    return await PostgresFileStore.open(spec.url);
+  }
   return await DiskFileStore.open(join(spec.dir, "files"));
 }
 

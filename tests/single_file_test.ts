@@ -1,6 +1,13 @@
 /** The single-file build: dist/parley.js runs from an empty directory, client assets inlined. */
 import assert from "node:assert/strict";
-import { build, COMPILE_PERMISSIONS, denortFailure } from "../scripts/build.ts";
+import {
+  build,
+  COMPILE_PERMISSIONS,
+  deferNodeImports,
+  denortFailure,
+  PRELUDE,
+} from "../scripts/build.ts";
+import { clientSourceKey } from "../server/assets.ts";
 import { TestClient } from "./helpers.ts";
 import { runDeno, spawnServer } from "./process.ts";
 
@@ -32,6 +39,54 @@ Deno.test("single file: dist/parley.js serves the page and chats from an empty d
   } finally {
     assert.equal(await server.stop(), 0);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("single file: Node built-ins load after the relaunch check, bindings unchanged", () => {
+  const code = [
+    `import { createRequire as __req } from "node:module";`,
+    `var x = 1;`,
+    `import net from "node:net";`,
+    `import * as path from "node:path";`,
+    `import { a, b as c } from "node:crypto";`,
+    `export { x as default };`,
+  ].join("\n") + "\n";
+  assert.equal(
+    deferNodeImports(code, "// prelude\n"),
+    [
+      "// prelude",
+      `const { createRequire: __req } = await import("node:module");`,
+      `const { default: net } = await import("node:net");`,
+      `const path = await import("node:path");`,
+      `const { a, b: c } = await import("node:crypto");`,
+      `var x = 1;`,
+      `export { x as default };`,
+    ].join("\n") + "\n",
+  );
+  assert.match(PRELUDE, /^if \(import\.meta\.main && typeof Deno\.openKv !== "function"/);
+  assert.match(PRELUDE, /"--unstable-kv", "--v8-flags=--max-semi-space-size=4"/);
+});
+
+Deno.test("client build cache: keyed by every client and protocol source and deno.json", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/client/lib`, { recursive: true });
+    await Deno.mkdir(`${root}/protocol`);
+    await Deno.writeTextFile(`${root}/client/lib/a.ts`, "export const a = 1;");
+    await Deno.writeTextFile(`${root}/protocol/p.ts`, "export const p = 1;");
+    await Deno.writeTextFile(`${root}/deno.json`, "{}");
+    const first = await clientSourceKey(root);
+    assert.match(first ?? "", /^[0-9a-f]{32}$/);
+    assert.equal(await clientSourceKey(root), first, "same sources, same key");
+    await Deno.writeTextFile(`${root}/protocol/p.ts`, "export const p = 2;");
+    const second = await clientSourceKey(root);
+    assert.notEqual(second, first, "a protocol change rebuilds");
+    await Deno.writeTextFile(`${root}/deno.json`, `{"imports": {}}`);
+    assert.notEqual(await clientSourceKey(root), second, "a deno.json change rebuilds");
+    await Deno.remove(`${root}/client`, { recursive: true });
+    assert.equal(await clientSourceKey(root), null, "no sources: no key, so no cache");
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 
