@@ -87,7 +87,16 @@ const DELETING_MS = 10 * 60 * 1000;
 /** The storage layout this code reads and writes: 2 is chunks, 1 was a row per entry. */
 const LAYOUT = 2;
 const GET_MANY_MAX = 10;
-const MAX_COMMIT_ATTEMPTS = 50;
+/** How long a batch keeps retrying commits lost to another writer before it fails. */
+const COMMIT_GIVE_UP_MS = 10_000;
+/** Lost races after which a batch commits one draft at a time, which wins sooner. */
+const WHOLE_BATCH_ATTEMPTS = 4;
+/**
+ * A handle that keeps losing a room to a sibling worker asks it to yield: while
+ * ["yield", room] exists, every other handle's commit to the room fails its check and backs
+ * off, so the asker gets a quiet moment. One left by a handle that died is removed after this.
+ */
+const YIELD_STALE_MS = 250;
 const SEQ_END = Number.MAX_SAFE_INTEGER;
 /** A resend is recognised while its original is among the room's last this-many entries. */
 export const NONCE_WINDOW = 10_000;
@@ -122,6 +131,8 @@ export class KvStore implements Store {
   #closing: Promise<void> | undefined;
   /** Each room's seq key as last read or committed here: its value and versionstamp. */
   readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
+  /** room -> versionstamp of the ["yield", room] key this handle set after losing races. */
+  readonly #yields = new Map<string, string>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
   readonly #stopBackfill = new AbortController();
   /**
@@ -312,13 +323,28 @@ export class KvStore implements Store {
   /** Commit one batch, retrying from fresh reads when another writer got there first. */
   async #commitBatch(batch: Pending[]): Promise<void> {
     let pending = batch;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > MAX_COMMIT_ATTEMPTS) throw new Error("KV append kept losing races; giving up");
-      if (attempt > 1) {
+    let lost = 0;
+    let single = false;
+    let giveUpAt = performance.now() + COMMIT_GIVE_UP_MS;
+    while (pending.length > 0) {
+      if (lost > 0) {
+        if (performance.now() > giveUpAt) throw new Error("KV append kept losing races; giving up");
         this.stats.retries++;
-        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** lost)));
       }
-      pending = await this.#tryCommit(pending);
+      // A sibling worker busy on the same room can win every race against a large batch,
+      // whose reads and writes take longer: after a few losses, one draft at a time, each
+      // asking the others to yield. Drafts still commit in call order.
+      single ||= lost >= WHOLE_BATCH_ATTEMPTS;
+      const room = pending[0]!.draft.room;
+      if (single && !this.#yields.has(room)) await this.#askToYield(room);
+      const retry = await this.#tryCommit(single ? pending.slice(0, 1) : pending);
+      pending = single ? [...retry, ...pending.slice(1)] : retry;
+      if (retry.length > 0) lost++;
+      else {
+        lost = 0;
+        giveUpAt = performance.now() + COMMIT_GIVE_UP_MS;
+      }
     }
   }
 
@@ -383,6 +409,11 @@ export class KvStore implements Store {
 
     const op = this.#kv.atomic();
     for (const { check } of seqs.values()) op.check(check);
+    for (const room of seqs.keys()) {
+      const mine = this.#yields.get(room);
+      if (mine) op.check({ key: ["yield", room], versionstamp: mine }).delete(["yield", room]);
+      else op.check({ key: ["yield", room], versionstamp: null });
+    }
     const committed: [Pending, AppendResult][] = [];
     /** room -> this batch's new entries, in seq order */
     const fresh = new Map<string, Message[]>();
@@ -525,8 +556,10 @@ export class KvStore implements Store {
     const result = await busy(() => op.commit(), null);
     if (!result?.ok) {
       for (const room of rooms) this.#seqKeys.delete(room);
+      await this.#reviewYields([...seqs.keys()]);
       return committed.map(([p]) => p);
     }
+    for (const room of seqs.keys()) this.#yields.delete(room);
     for (const [room, { next, check }] of seqs) {
       if (next - 1 !== check.value) {
         this.#rememberSeq(room, {
@@ -547,6 +580,29 @@ export class KvStore implements Store {
     this.stats.entries += committed.filter(([, r]) => !r.duplicate).length;
     for (const [p, r] of committed) p.resolve(r);
     return [];
+  }
+
+  /** Ask other handles to leave `room` to this one for its next commit. */
+  async #askToYield(room: string): Promise<void> {
+    const result = await busy(() => this.#kv.set(["yield", room], this.#now()), null);
+    if (result?.ok) this.#yields.set(room, result.versionstamp);
+  }
+
+  /** After a lost race: forget a yield someone removed; remove one its owner left behind. */
+  async #reviewYields(rooms: string[]): Promise<void> {
+    const keys = rooms.map((room) => ["yield", room]);
+    const current = await this.#getMany<number>(keys);
+    await Promise.all(current.map(async (entry, i) => {
+      const room = rooms[i]!;
+      const mine = this.#yields.get(room);
+      if (mine !== undefined) {
+        if (entry.versionstamp !== mine) this.#yields.delete(room);
+        return;
+      }
+      if (entry.value !== null && this.#now() - entry.value > YIELD_STALE_MS) {
+        await busy(() => this.#kv.atomic().check(entry).delete(entry.key).commit(), null);
+      }
+    }));
   }
 
   #rememberSeq(room: string, entry: Deno.KvEntryMaybe<number>): void {
