@@ -2,6 +2,7 @@
  * A room's stream as the client holds it: the text messages with edits and deletions
  * applied, and how far the stream has been seen without a hole. Pure, so it is easy to test.
  */
+import { tombstone, withReaction } from "../../protocol/entries.ts";
 import type { Message } from "../../protocol/messages.ts";
 
 /**
@@ -60,18 +61,12 @@ function isNewer(a: Message, b: Message): boolean {
  */
 function applyChange(target: Message, change: Message): Message {
   if (target.deleted) return target;
-  if (change.kind === "react") return withReaction(target, change);
-  if (change.kind === "delete") {
-    // A tombstone keeps nothing of what was said: no text, reactions, mentions or file.
-    const {
-      editedAt: _edited,
-      reactions: _reactions,
-      mentions: _mentions,
-      file: _file,
-      ...rest
-    } = target;
-    return { ...rest, text: "", deleted: true };
+  if (change.kind === "react") {
+    if (change.emoji === undefined) return target;
+    // The server refused reactions past the caps, so none arrive here.
+    return withReaction(target, change.author, change.emoji, change.remove === true) ?? target;
   }
+  if (change.kind === "delete") return tombstone(target);
   const editedAt = target.editedAt;
   if (
     editedAt !== undefined &&
@@ -80,35 +75,6 @@ function applyChange(target: Message, change: Message): Message {
     return target;
   }
   return { ...target, text: change.text, editedAt: change.ts };
-}
-
-/**
- * `target` with one user's reaction added or taken back; a repeat changes nothing and
- * returns `target` itself. The server already refused reactions past the limits.
- */
-function withReaction(target: Message, change: Message): Message {
-  const emoji = change.emoji;
-  if (emoji === undefined) return target;
-  const user = { id: change.author.id, name: change.author.name };
-  const reactions = target.reactions ?? [];
-  const at = reactions.findIndex((r) => r.emoji === emoji);
-  let next: NonNullable<Message["reactions"]>;
-  if (change.remove) {
-    if (at < 0) return target;
-    const users = reactions[at]!.users.filter((u) => u.id !== user.id);
-    if (users.length === reactions[at]!.users.length) return target;
-    next = users.length
-      ? reactions.map((r, i) => i === at ? { emoji, users } : r)
-      : reactions.filter((_, i) => i !== at);
-  } else if (at < 0) {
-    next = [...reactions, { emoji, users: [user] }];
-  } else {
-    const users = reactions[at]!.users;
-    if (users.some((u) => u.id === user.id)) return target;
-    next = reactions.map((r, i) => i === at ? { emoji, users: [...users, user] } : r);
-  }
-  const { reactions: _old, ...rest } = target;
-  return next.length ? { ...rest, reactions: next } : rest;
 }
 
 /**

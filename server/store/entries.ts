@@ -1,6 +1,7 @@
 /** Rules every Store adapter shares for turning drafts into stream entries. */
 import { ProtocolError } from "../../protocol/errors.ts";
 import { LIMITS } from "../../protocol/limits.ts";
+import { tombstone, withReaction } from "../../protocol/entries.ts";
 import type { Message } from "../../protocol/messages.ts";
 import type { EntryDraft, EntryGuard, RoomPatch, RoomRecord } from "./types.ts";
 
@@ -59,42 +60,10 @@ export function applyToTarget(
   }
   guard?.(target);
   if (draft.kind === "edit") return { ...target, text: draft.text, editedAt: ts };
-  if (draft.kind === "react") return withReaction(target, draft);
-  // A tombstone keeps nothing of what was said: no text, reactions, mentions or file.
-  const {
-    editedAt: _edited,
-    reactions: _reactions,
-    mentions: _mentions,
-    file: _file,
-    ...rest
-  } = target;
-  return { ...rest, text: "", deleted: true };
-}
-
-/** `target` with one user's reaction added or taken back; a repeat changes nothing. */
-function withReaction(
-  target: Message,
-  draft: Extract<EntryDraft, { kind: "react" }>,
-): Message {
-  const reactions = (target.reactions ?? []).map((r) => ({ emoji: r.emoji, users: [...r.users] }));
-  const at = reactions.findIndex((r) => r.emoji === draft.emoji);
-  const user = { id: draft.author.id, name: draft.author.name };
-  if (draft.remove) {
-    if (at < 0) return target;
-    const users = reactions[at]!.users.filter((u) => u.id !== user.id);
-    if (users.length) reactions[at] = { emoji: draft.emoji, users };
-    else reactions.splice(at, 1);
-  } else if (at < 0) {
-    if (reactions.length >= LIMITS.reactionsPerMessage) throw tooMany();
-    reactions.push({ emoji: draft.emoji, users: [user] });
-  } else {
-    const users = reactions[at]!.users;
-    if (users.some((u) => u.id === user.id)) return target;
-    if (users.length >= LIMITS.reactorsPerEmoji) throw tooMany();
-    users.push(user);
-  }
-  const { reactions: _old, ...rest } = target;
-  return reactions.length ? { ...rest, reactions } : rest;
+  if (draft.kind === "delete") return tombstone(target);
+  const next = withReaction(target, draft.author, draft.emoji, draft.remove === true);
+  if (!next) throw tooMany();
+  return next;
 }
 
 function tooMany(): ProtocolError {
