@@ -36,12 +36,15 @@ import {
 import {
   countMentions,
   indexChanges,
+  type IndexRow,
   indexRowCount,
   indexRows,
   keyBytes,
+  newEntryRows,
   searchKv,
 } from "./kv_search.ts";
 import { busy, untilUnlocked } from "./kv_retry.ts";
+import { searchTerms } from "./search_terms.ts";
 import type {
   AppendResult,
   EntryDraft,
@@ -109,6 +112,8 @@ interface Pending {
   draft: EntryDraft;
   /** Index rows a text draft adds, counted once (takeBatch). */
   rows?: number;
+  /** A text draft's search terms, worked out once. */
+  terms?: string[];
   guard: EntryGuard | undefined;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
@@ -292,9 +297,9 @@ export class KvStore implements Store {
         // deletes here, counted exactly by #tryCommit, which defers what overflows.
         const rewrites = draft.kind === "edit" || draft.kind === "delete" ? 2 : 0;
         const indexed = draft.kind === "text"
-          ? pending.rows ??= indexRowCount(draft)
+          ? pending.rows ??= indexRowCount(draft, pending.terms ??= searchTerms(draft.text))
           : draft.kind === "edit"
-          ? 2 * indexRowCount(draft) + 8
+          ? 2 * indexRowCount({}, searchTerms(draft.text)) + 8
           : draft.kind === "delete"
           ? 40
           : 1;
@@ -445,6 +450,8 @@ export class KvStore implements Store {
       if (!roomNonces) newNonces.set(draft.room, roomNonces = new Map());
       const message = makeEntry(draft, seq.next, ts, this.epoch);
       let changes: RowChanges[];
+      /** A new text entry's index rows, which need no merging. */
+      let newRows: IndexRow[] | undefined;
       let apply = () => {};
       /** A chunk rewritten for this draft, as the first change to it: up to two rows. */
       let rewrite = false;
@@ -459,7 +466,8 @@ export class KvStore implements Store {
           committed.push([p, { message: earlier, duplicate: true }]);
           continue;
         }
-        changes = [indexChanges(undefined, message)];
+        newRows = newEntryRows(message, p.terms ??= searchTerms(draft.text));
+        changes = [{ set: newRows, remove: [] }];
       } else {
         // The target may be stored, or new in this very batch (a send and its edit
         // queued together).
@@ -506,7 +514,8 @@ export class KvStore implements Store {
       }
       admitted++;
       apply();
-      side.add(changes);
+      if (newRows) side.addFresh(newRows, cost);
+      else side.add(changes);
       if (rewrite) {
         side.mutations += 2;
         side.keyBytes += 2 * keyBytes(["c", draft.room, 0]);

@@ -14,6 +14,8 @@ export interface RowChanges {
 export class KeyChanges {
   readonly #sets = new Map<string, [Deno.KvKey, unknown]>();
   readonly #removes = new Map<string, Deno.KvKey>();
+  /** Rows of entries new in this commit: their keys are their own, so no merging yet. */
+  readonly #fresh: [Deno.KvKey, unknown][] = [];
   mutations = 0;
   keyBytes = 0;
 
@@ -29,10 +31,21 @@ export class KeyChanges {
     return { mutations, keyBytes: bytes };
   }
 
+  /** A new entry's rows, with their cost (from `cost`) already known. */
+  addFresh(rows: [Deno.KvKey, unknown][], cost: { mutations: number; keyBytes: number }): void {
+    this.mutations += cost.mutations;
+    this.keyBytes += cost.keyBytes;
+    for (const row of rows) this.#fresh.push(row);
+  }
+
   add(changes: RowChanges[]): void {
     const cost = KeyChanges.cost(changes);
     this.mutations += cost.mutations;
     this.keyBytes += cost.keyBytes;
+    // A change to an entry new in this batch (a send and its edit together) may touch
+    // fresh rows: merge them first.
+    for (const row of this.#fresh) this.#sets.set(JSON.stringify(row[0]), row);
+    this.#fresh.length = 0;
     for (const { set, remove } of changes) {
       for (const key of remove) {
         const id = JSON.stringify(key);
@@ -50,5 +63,6 @@ export class KeyChanges {
   applyTo(op: Deno.AtomicOperation): void {
     for (const key of this.#removes.values()) op.delete(key);
     for (const [key, value] of this.#sets.values()) op.set(key, value);
+    for (const [key, value] of this.#fresh) op.set(key, value);
   }
 }

@@ -34,26 +34,30 @@ export type IndexRow = [Deno.KvKey, string | number];
 export function indexRows(m: Message | undefined): Map<string, IndexRow> {
   const rows = new Map<string, IndexRow>();
   if (!m || m.kind !== "text" || m.deleted) return rows;
-  for (const posting of postingsOf(m)) {
-    rows.set(`s\n${posting}`, [["sx", m.room, posting, m.ts, m.seq], 1]);
-  }
-  for (const name of new Set(m.mentions ?? [])) {
-    rows.set(`m\n${name}`, [["mx", m.room, name, m.seq], m.author.id]);
+  for (const row of newEntryRows(m, searchTerms(m.text))) {
+    rows.set(`${row[0][0] === "sx" ? "s" : "m"}\n${String(row[0][2])}`, row);
   }
   return rows;
 }
 
-function postingsOf(m: Message): string[] {
-  const postings = [...searchTerms(m.text), AUTHOR + m.author.id];
-  if (m.replyTo) postings.push(REPLY + m.replyTo.seq);
-  return postings;
+/** The index rows of a new text entry whose words are `terms` (searchTerms of its text). */
+export function newEntryRows(m: Message, terms: readonly string[]): IndexRow[] {
+  const rows: IndexRow[] = [];
+  for (const term of terms) rows.push([["sx", m.room, term, m.ts, m.seq], 1]);
+  rows.push([["sx", m.room, AUTHOR + m.author.id, m.ts, m.seq], 1]);
+  if (m.replyTo) rows.push([["sx", m.room, REPLY + m.replyTo.seq, m.ts, m.seq], 1]);
+  for (const name of new Set(m.mentions ?? [])) {
+    rows.push([["mx", m.room, name, m.seq], m.author.id]);
+  }
+  return rows;
 }
 
-/** How many index rows a new text message gets, for batch budgets. */
+/** How many index rows a new text message with `terms` gets, for batch budgets. */
 export function indexRowCount(
-  draft: { text: string; mentions?: string[]; replyTo?: unknown },
+  draft: { mentions?: string[]; replyTo?: unknown },
+  terms: readonly string[],
 ): number {
-  return searchTerms(draft.text).length + 2 + (draft.mentions?.length ?? 0);
+  return terms.length + 2 + (draft.mentions?.length ?? 0);
 }
 
 /** Rows to write and keys to delete to take the index from `before` to `after`. */
