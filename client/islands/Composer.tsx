@@ -17,6 +17,7 @@ import {
   type Token,
   tokenAt,
 } from "../lib/composer_mentions.ts";
+import { excerpt } from "../components/MessageItem.tsx";
 import { searchShortcodes } from "../lib/emoji.ts";
 import { uploadFile } from "../lib/upload.ts";
 import {
@@ -30,6 +31,9 @@ import {
   serverRole,
   standingOf,
 } from "../lib/state.ts";
+
+/** How much of the message being answered the reply bar shows. */
+const REPLY_BAR_CHARS = 80;
 
 /** Show the remaining characters once fewer than this are left. */
 const COUNTER_FROM = 200;
@@ -443,7 +447,7 @@ export function Composer() {
             Replying to <strong>{replyHere.author.name}</strong>
             {": "}
             <span class="reply-bar-excerpt" dir="auto">
-              {excerptOf(replyHere.text || replyHere.file?.name || "")}
+              {excerpt(replyHere.text || replyHere.file?.name || "", REPLY_BAR_CHARS)}
             </span>
           </span>
           <button
@@ -648,12 +652,6 @@ export function Composer() {
 function blockedToken(text: string, caret: number, closedAt: number | null): Token | null {
   const token = tokenAt(text, Math.min(caret, text.length));
   return token && token.start === closedAt ? null : token;
-}
-
-/** The start of a message, on one line, for the reply bar. */
-function excerptOf(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > 80 ? `${flat.slice(0, 79)}…` : flat;
 }
 
 function ClipIcon() {

@@ -21,6 +21,7 @@ import type { Message } from "../../protocol/messages.ts";
 import type { Logger } from "../log.ts";
 import { indexRows, keyBytes } from "./kv_search.ts";
 import { untilUnlocked } from "./kv_retry.ts";
+import { sleep } from "../sleep.ts";
 
 const MAX_MUTATIONS = 900;
 const MAX_KEY_BYTES = 70 * 1024;
@@ -130,17 +131,4 @@ async function indexSome(kv: Deno.Kv, room: string): Promise<number | "done"> {
   op.set(["sxb", room], upTo).set(["seq", room], last);
   const result = await untilUnlocked(() => op.commit());
   return result.ok ? indexed : -1;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

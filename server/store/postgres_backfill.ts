@@ -19,6 +19,7 @@
 import type { Logger } from "../log.ts";
 import type { Sql } from "./postgres_schema.ts";
 import { searchTerms } from "./search_terms.ts";
+import { sleep } from "../sleep.ts";
 
 /** Any number, the same in every process: the key of the backfill's lock. */
 const BACKFILL_LOCK = 7_243_950_113;
@@ -111,17 +112,4 @@ async function underLock(
   } finally {
     db.release();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
