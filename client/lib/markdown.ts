@@ -8,6 +8,7 @@
 import { Lexer, type Token, type Tokens } from "marked";
 import { emojiFor } from "./emoji.ts";
 import { linkify } from "./linkify.ts";
+import { MENTION, mentionWord } from "../../protocol/mentions.ts";
 
 export type Inline =
   | { t: "text"; text: string }
@@ -39,7 +40,6 @@ const INVISIBLE = /[\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff\u0000]/g;
 const PLAIN = /^(?![\s\d])[^*_~`>#[\]!<\\|=+\-\n]*(?<!\s)$/;
 /** Quotes and lists nested deeper than this show their text as typed. */
 const MAX_DEPTH = 6;
-const MENTION = /(^|[^\p{L}\p{N}_.@-])@([\p{L}\p{N}._-]{1,64})/gu;
 const SHORTCODE = /:([a-z0-9_+-]{1,64}):/gi;
 const SAFE_SCHEMES = new Set(["http:", "https:", "mailto:"]);
 const CACHE_MAX = 2000;
@@ -213,8 +213,7 @@ function mentionParts(text: string, ctx: Ctx, out: Inline[]): void {
   if (!text.includes("@") || ctx.mentions.size === 0) return emojiParts(text, out);
   let last = 0;
   for (const match of text.matchAll(MENTION)) {
-    // "@bob." ends a sentence: the dot is not part of the name.
-    const word = match[2]!.replace(/[.-]+$/, "");
+    const word = mentionWord(match[2]!);
     const name = word.toLowerCase();
     if (!ctx.mentions.has(name)) continue;
     const at = match.index + match[1]!.length;

@@ -5,13 +5,9 @@
  * client's highlighting need no lookups later. An edit keeps the original's mentions.
  */
 import { LIMITS } from "../../protocol/limits.ts";
+import { MENTION, mentionWord } from "../../protocol/mentions.ts";
 import type { UserDirectory } from "./shared.ts";
 
-/**
- * An `@` not preceded by a name character (so `ada@example.com` is no mention), then a
- * name; the same rule the web client highlights by (client/lib/markdown.ts).
- */
-const MENTION = /(^|[^\p{L}\p{N}_.@-])@([\p{L}\p{N}._-]{1,64})/gu;
 /** Usernames are 2-32 characters. */
 const NAME_MIN = 2;
 const NAME_MAX = 32;
@@ -23,8 +19,7 @@ export function mentionTokens(text: string, max = LOOKUPS_MAX): string[] {
   if (!text.includes("@")) return [];
   const names = new Set<string>();
   for (const match of text.matchAll(MENTION)) {
-    // "@bob." ends a sentence: trailing dots and dashes are not part of the name.
-    const name = match[2]!.replace(/[.-]+$/, "").toLowerCase();
+    const name = mentionWord(match[2]!).toLowerCase();
     if (name.length < NAME_MIN || name.length > NAME_MAX) continue;
     names.add(name);
     if (names.size >= max) break;
