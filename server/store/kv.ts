@@ -40,9 +40,10 @@ import {
   indexRowCount,
   indexRows,
   keyBytes,
-  newEntryRows,
+  mentionRows,
   searchKv,
 } from "./kv_search.ts";
+import { INDEX_MARKER, KvIndexer } from "./kv_indexer.ts";
 import { busy, untilUnlocked } from "./kv_retry.ts";
 import { searchTerms } from "./search_terms.ts";
 import type {
@@ -74,7 +75,8 @@ const COMMIT_MAX_MUTATIONS = 990;
 const COMMIT_MAX_KEY_BYTES = 76 * 1024;
 /** Index rows retention deletes per round, before the round's checked commit. */
 const PRUNE_SIDE_ROWS = 2000;
-const BATCH_MAX_ROOMS = 90;
+/** Each room of a commit adds two checks (its seq key and its yield key); KV allows 100. */
+const BATCH_MAX_ROOMS = 49;
 const BATCH_MAX_BYTES = 600 * 1024;
 /** Entries per batch: beyond this a commit only grows longer, not cheaper per entry. */
 const BATCH_MAX_ENTRIES = 2000;
@@ -110,10 +112,6 @@ type StoredRoom = Omit<RoomRecord, "lastSeq">;
 
 interface Pending {
   draft: EntryDraft;
-  /** Index rows a text draft adds, counted once (takeBatch). */
-  rows?: number;
-  /** A text draft's search terms, worked out once. */
-  terms?: string[];
   guard: EntryGuard | undefined;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
@@ -136,6 +134,8 @@ export class KvStore implements Store {
   #closing: Promise<void> | undefined;
   /** Each room's seq key as last read or committed here: its value and versionstamp. */
   readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
+  /** Writes the search postings of committed entries, just after their commits. */
+  readonly #indexer: KvIndexer;
   /** room -> versionstamp of the ["yield", room] key this handle set after losing races. */
   readonly #yields = new Map<string, string>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
@@ -157,6 +157,7 @@ export class KvStore implements Store {
 
   private constructor(kv: Deno.Kv, readonly epoch: string, options: KvStoreOptions) {
     this.#kv = kv;
+    this.#indexer = new KvIndexer(kv);
     ({
       accounts: this.accounts,
       sessions: this.sessions,
@@ -297,7 +298,7 @@ export class KvStore implements Store {
         // deletes here, counted exactly by #tryCommit, which defers what overflows.
         const rewrites = draft.kind === "edit" || draft.kind === "delete" ? 2 : 0;
         const indexed = draft.kind === "text"
-          ? pending.rows ??= indexRowCount(draft, pending.terms ??= searchTerms(draft.text))
+          ? draft.mentions?.length ?? 0
           : draft.kind === "edit"
           ? 2 * indexRowCount({}, searchTerms(draft.text)) + 8
           : draft.kind === "delete"
@@ -466,7 +467,7 @@ export class KvStore implements Store {
           committed.push([p, { message: earlier, duplicate: true }]);
           continue;
         }
-        newRows = newEntryRows(message, p.terms ??= searchTerms(draft.text));
+        newRows = mentionRows(message);
         changes = [{ set: newRows, remove: [] }];
       } else {
         // The target may be stored, or new in this very batch (a send and its edit
@@ -586,6 +587,9 @@ export class KvStore implements Store {
       trimWindow(window);
     }
     this.stats.commits++;
+    for (const [room, entries] of fresh) {
+      if (entries.some((m) => m.kind === "text")) this.#indexer.touched(room);
+    }
     this.stats.entries += committed.filter(([, r]) => !r.duplicate).length;
     for (const [p, r] of committed) p.resolve(r);
     return [];
@@ -804,6 +808,8 @@ export class KvStore implements Store {
       for (
         const prefix of [["c", name], ["read", name], ["rx", name], ["sx", name], ["mx", name]]
       ) {
+        // The marker goes first: a room made anew under the name is indexed from seq 1.
+        if (prefix[0] === "c") await untilUnlocked(() => this.#kv.delete([INDEX_MARKER, name]));
         await this.#deletePrefix(prefix);
       }
       await clearAlso?.();
@@ -891,8 +897,9 @@ export class KvStore implements Store {
   }
 
   /** Over the inverted index kept with the entries (kv_search.ts). */
-  search(query: SearchQuery): Promise<SearchPage> {
-    return searchKv(this.#kv, query);
+  async search(query: SearchQuery): Promise<SearchPage> {
+    await this.#indexer.catchUp(new Set(query.rooms));
+    return await searchKv(this.#kv, query);
   }
 
   // ---- retention ------------------------------------------------------------------------
@@ -965,6 +972,7 @@ export class KvStore implements Store {
     return this.#closing ??= (async () => {
       while (this.#flushing) await this.#flushing;
       await this.backfill;
+      await this.#indexer.close();
       this.#kv.close();
     })();
   }

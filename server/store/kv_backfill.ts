@@ -88,14 +88,27 @@ export async function backfillIndex(kv: Deno.Kv, options: KvBackfillOptions = {}
 /**
  * One commit's worth for `room`: the entries gone through (-1 if the commit lost a race and
  * should be tried again), or "done" when the room is indexed to its last seq (or gone).
+ * `markerName` keeps the progress. With `guardSeq` the commit checks and rewrites the
+ * room's seq key, so no live commit lands between its reads and its writes (the backfill);
+ * without, live commits go on undisturbed and the index may briefly hold rows for text
+ * that an edit or a delete has just replaced, which every search re-checks anyway.
  */
-async function indexSome(kv: Deno.Kv, room: string): Promise<number | "done"> {
-  const [seqEntry, marker] = await kv.getMany<[number, number]>([["seq", room], ["sxb", room]]);
+export async function indexSome(
+  kv: Deno.Kv,
+  room: string,
+  markerName = "sxb",
+  guardSeq = true,
+): Promise<number | "done"> {
+  const [seqEntry, marker] = await kv.getMany<[number, number]>([
+    ["seq", room],
+    [markerName, room],
+  ]);
   if (seqEntry.value === null) return "done"; // deleted meanwhile
   const from = (marker.value ?? 0) + 1;
   const last = seqEntry.value;
   if (from > last) return "done";
-  const op = kv.atomic().check(seqEntry).check(marker);
+  const op = kv.atomic().check(marker);
+  if (guardSeq) op.check(seqEntry);
   let mutations = 2;
   let keys = keyBytes(["seq", room]) + keyBytes(["sxb", room, 0]);
   let upTo = from - 1;
@@ -128,7 +141,8 @@ async function indexSome(kv: Deno.Kv, room: string): Promise<number | "done"> {
   }
   // Entries pruned away (or never stored) between `from` and `last` need nothing.
   if (!full) upTo = last;
-  op.set(["sxb", room], upTo).set(["seq", room], last);
+  op.set([markerName, room], upTo);
+  if (guardSeq) op.set(["seq", room], last);
   const result = await untilUnlocked(() => op.commit());
   return result.ok ? indexed : -1;
 }

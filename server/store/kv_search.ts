@@ -52,6 +52,11 @@ export function newEntryRows(m: Message, terms: readonly string[]): IndexRow[] {
   return rows;
 }
 
+/** The mention rows of a new text entry (unread mention counts read them). */
+export function mentionRows(m: Message): IndexRow[] {
+  return [...new Set(m.mentions ?? [])].map((name) => [["mx", m.room, name, m.seq], m.author.id]);
+}
+
 /** How many index rows a new text message with `terms` gets, for batch budgets. */
 export function indexRowCount(
   draft: { mentions?: string[]; replyTo?: unknown },
