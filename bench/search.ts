@@ -3,8 +3,8 @@
  * PostgreSQL store, each through its own `search()`. p50 and p99 latency per query kind.
  *
  * Loading goes around the append path (which would take minutes) but writes exactly what
- * the stores write: for KV, the chunks and, with indexRows (kv_search.ts), the very index
- * rows a commit writes; for PostgreSQL, rows made by the store's own toRow (terms from
+ * the stores write: for KV, the chunks and the posting blocks (kv_postings.ts) an
+ * indexing pass of one block's messages writes, with the room's marker at its last seq; for PostgreSQL, rows made by the store's own toRow (terms from
  * searchTerms) inserted into its schema, indexes in place, then VACUUM ANALYZE.
  *
  * Messages: 8 words each: 3 of 50 common words, 4 of 5,000 others, and one rare token
@@ -14,7 +14,8 @@ import { LIMITS } from "../protocol/limits.ts";
 import type { Message } from "../protocol/messages.ts";
 import { makeEntry } from "../server/store/entries.ts";
 import { KvStore } from "../server/store/kv.ts";
-import { indexRows, keyBytes } from "../server/store/kv_search.ts";
+import { blockOf, INDEXED, PostingBatch, postingsOf } from "../server/store/kv_postings.ts";
+import { keyBytes, mentionRows } from "../server/store/kv_search.ts";
 import { PostgresStore } from "../server/store/postgres.ts";
 import { ENTRY_RECORD, toRow } from "../server/store/postgres_batch.ts";
 import { connect } from "../server/store/postgres_schema.ts";
@@ -195,10 +196,20 @@ async function kvRun(path: string, sizes: SearchSizes, progress: Progress): Prom
     let n = 0;
     for (let r = 0; r < sizes.rooms; r++) {
       const room = roomName(r);
-      const index: [Deno.KvKey, string | number][] = [];
+      const index: [Deno.KvKey, unknown][] = [];
       let chunk: Message[] = [];
+      let postings = new PostingBatch();
+      let block = -1;
+      let last = 0;
       for (const m of roomMessages(sizes, byRoom[r]!, r, epoch)) {
-        for (const row of indexRows(m).values()) index.push(row);
+        if (blockOf(m.seq) !== block && block >= 0) {
+          index.push(...postings.newRows(room, last));
+          postings = new PostingBatch();
+        }
+        block = blockOf(m.seq);
+        last = m.seq;
+        for (const p of postingsOf(m)) postings.add(p, m.seq, m.ts);
+        index.push(...mentionRows(m));
         chunk.push(m);
         if (chunk.length === 100) {
           await set(["c", room, chunk[0]!.seq], chunk, chunkBytes(chunk));
@@ -206,9 +217,13 @@ async function kvRun(path: string, sizes: SearchSizes, progress: Progress): Prom
         }
         if (++n % 50_000 === 0) progress.update(`loading ${n.toLocaleString("en")} messages`);
       }
+      index.push(...postings.newRows(room, last));
       if (chunk.length) await set(["c", room, chunk[0]!.seq], chunk, chunkBytes(chunk));
       index.sort(([a], [b]) => compareKeys(a, b));
-      for (const [key, value] of index) await set(key, value);
+      for (const [key, value] of index) {
+        await set(key, value, Array.isArray(value) ? 10 * value.length : 16);
+      }
+      await set([INDEXED, room], last);
       await set(["seq", room], byRoom[r]!.length);
     }
     await commit();

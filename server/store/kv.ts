@@ -35,17 +35,15 @@ import {
 } from "./kv_reactions.ts";
 import {
   countMentions,
-  indexChanges,
   type IndexRow,
-  indexRowCount,
-  indexRows,
   keyBytes,
+  mentionChanges,
   mentionRows,
   searchKv,
 } from "./kv_search.ts";
-import { INDEX_MARKER, KvIndexer } from "./kv_indexer.ts";
+import { KvIndexer } from "./kv_indexer.ts";
+import { blockOf, EDITS, INDEXED, postingEdit, POSTINGS, postingsOf } from "./kv_postings.ts";
 import { busy, untilUnlocked } from "./kv_retry.ts";
-import { searchTerms } from "./search_terms.ts";
 import type {
   AppendResult,
   EntryDraft,
@@ -293,17 +291,15 @@ export class KvStore implements Store {
       for (; taken < waiting.length && taken < limit; taken++) {
         const pending = waiting[taken]!;
         const { draft } = pending;
-        // An edit or delete also rewrites its target's chunk, whole; a reaction writes a
-        // row of its own. All but a reaction move index rows: a guess for edits and
-        // deletes here, counted exactly by #tryCommit, which defers what overflows.
+        // An edit or delete also rewrites its target's chunk, whole, and writes a posting
+        // edit; a reaction writes a row of its own. A delete removes mention rows: a
+        // guess here, counted exactly by #tryCommit, which defers what overflows.
         const rewrites = draft.kind === "edit" || draft.kind === "delete" ? 2 : 0;
         const indexed = draft.kind === "text"
           ? draft.mentions?.length ?? 0
-          : draft.kind === "edit"
-          ? 2 * indexRowCount({}, searchTerms(draft.text)) + 8
           : draft.kind === "delete"
           ? 40
-          : 1;
+          : 2;
         const own = entryBytes(draft);
         const size = (rewrites ? 2 * own + CHUNK_MAX_BYTES : own) +
           (draft.kind === "react" ? REACTION_ROW_MAX_BYTES : 0);
@@ -491,7 +487,11 @@ export class KvStore implements Store {
           rxNow.get(key) ?? new Map(),
           after.reactions,
         );
-        changes = [indexChanges(rows[at], after), rx];
+        const edit = postingEdit(rows[at], after);
+        const editRows: [Deno.KvKey, unknown][] = edit
+          ? [[[EDITS, draft.room, message.seq], edit]]
+          : [];
+        changes = [mentionChanges(rows[at], after), { set: editRows, remove: [] }, rx];
         // A reaction leaves the chunk as it is: its rows are apart.
         rewrite = draft.kind !== "react" && rows !== earlierInBatch && !chunk!.dirty;
         apply = () => {
@@ -806,10 +806,17 @@ export class KvStore implements Store {
     try {
       for (const user of members) await this.removeMember(name, user);
       for (
-        const prefix of [["c", name], ["read", name], ["rx", name], ["sx", name], ["mx", name]]
+        const prefix of [
+          ["c", name],
+          ["read", name],
+          ["rx", name],
+          [POSTINGS, name],
+          [EDITS, name],
+          ["mx", name],
+        ]
       ) {
         // The marker goes first: a room made anew under the name is indexed from seq 1.
-        if (prefix[0] === "c") await untilUnlocked(() => this.#kv.delete([INDEX_MARKER, name]));
+        if (prefix[0] === "c") await untilUnlocked(() => this.#kv.delete([INDEXED, name]));
         await this.#deletePrefix(prefix);
       }
       await clearAlso?.();
@@ -925,17 +932,22 @@ export class KvStore implements Store {
       let doomed = 0;
       let firstKept = first;
       let chunks = 0;
-      /** The index rows of what goes: deleted first, a bounded number per round. */
+      /** The mention rows of what goes: deleted first, a bounded number per round. */
       const sideKeys: Deno.KvKey[] = [];
+      /** What the entries that go are found by: their posting rows go too. */
+      const postings = new Set<string>();
       const selector = { start: ["c", room, 0], end: ["c", room, SEQ_END] };
       for await (const { key, value } of this.#kv.list<Message[]>(selector, { batchSize: 16 })) {
         let keep = value.findIndex((m) => m.seq >= cut && m.ts >= cutoff);
         const end = keep === -1 ? value.length : keep;
         let i = 0;
         for (; i < end; i++) {
-          const rows = indexRows(value[i]);
-          if (sideKeys.length + rows.size > PRUNE_SIDE_ROWS && (doomed > 0 || i > 0)) break;
-          for (const [row] of rows.values()) sideKeys.push(row);
+          const rows = mentionRows(value[i]);
+          const found = postingsOf(value[i]);
+          const side = sideKeys.length + postings.size;
+          if (side + rows.length + found.length > PRUNE_SIDE_ROWS && (doomed > 0 || i > 0)) break;
+          for (const [row] of rows) sideKeys.push(row);
+          for (const p of found) postings.add(p);
         }
         if (i < end) keep = i;
         if (keep === 0) break;
@@ -957,6 +969,20 @@ export class KvStore implements Store {
       // the next deletes them again (as they are then), and none is ever left behind.
       const rx = { start: ["rx", room, 0], end: ["rx", room, firstKept] };
       for await (const e of this.#kv.list(rx)) sideKeys.push(e.key);
+      const edits = { start: [EDITS, room, 0], end: [EDITS, room, firstKept] };
+      for await (const e of this.#kv.list(edits)) sideKeys.push(e.key);
+      // Posting rows of blocks wholly before the first kept entry go; those of the block
+      // holding it lose the hits before it.
+      const trimmed: [Deno.KvKey, number[]][] = [];
+      for (const p of postings) {
+        const end = [POSTINGS, room, p, blockOf(firstKept) + 1];
+        for await (const e of this.#kv.list<number[]>({ start: [POSTINGS, room, p, 0], end })) {
+          const kept = e.value.filter((_, i) => e.value[i - (i % 2)]! >= firstKept);
+          if (kept.length === 0) sideKeys.push(e.key);
+          else if (kept.length < e.value.length) trimmed.push([e.key, kept]);
+        }
+      }
+      for (const [key, value] of trimmed) await untilUnlocked(() => this.#kv.set(key, value));
       await this.#deleteKeys(sideKeys);
       // Rewriting seq (same value) makes concurrent appends re-read, so none resurrects a
       // pruned target.

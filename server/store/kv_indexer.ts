@@ -1,20 +1,18 @@
 /**
- * The KV store's search index, written after the commit instead of in it: a new text
- * message's word, author and reply postings cost about ten KV rows, which made every
- * commit several times slower. Commits mark their rooms; shortly after, this writes the
- * rows for each room's entries past its ["sxi", room] marker, in commits of its own that
- * check only the marker, so live commits never wait or retry for it. A search first
- * catches its rooms up, so it still finds every message committed before it was asked.
+ * Keeps the KV store's search postings (kv_postings.ts) behind the commits, not in them.
+ * Commits mark their rooms; a second later, passes (kv_index_pass.ts) index each marked
+ * room past its ["spi", room] marker. Waiting lets one pass cover many messages, so a
+ * posting common to them costs one row. A search first catches its rooms up, so it still
+ * finds every message committed before it was asked.
  * Mention rows stay in the entry's own commit: unread mention counts must be exact at once.
  */
 import { sleep } from "../sleep.ts";
-import { indexSome } from "./kv_backfill.ts";
+import { indexPass } from "./kv_index_pass.ts";
 
 /** How long the index may trail the commits when nobody searches. */
-const DELAY_MS = 50;
+const DELAY_MS = 1000;
 /** Lost races after which a room is left to the next round. */
 const MAX_LOST = 20;
-export const INDEX_MARKER = "sxi";
 
 export class KvIndexer {
   readonly #kv: Deno.Kv;
@@ -41,7 +39,7 @@ export class KvIndexer {
 
   /** Index `rooms` up to their last committed seq. */
   async catchUp(rooms: Iterable<string>): Promise<void> {
-    await Promise.all([...rooms].map((room) => this.#index(room)));
+    await Promise.all([...rooms].map((room) => catchUpRoom(this.#kv, room)));
   }
 
   /** Stop scheduling; resolves when the work in flight is done. */
@@ -51,15 +49,18 @@ export class KvIndexer {
     this.#timer = null;
     await this.#running;
   }
+}
 
-  async #index(room: string): Promise<void> {
-    for (let lost = 0; lost < MAX_LOST;) {
-      const step = await indexSome(this.#kv, room, INDEX_MARKER, false).catch(() => -1 as const);
-      if (step === "done") return;
-      if (step < 0) {
-        lost++;
-        await sleep(Math.random() * 2 ** Math.min(lost, 6));
-      }
-    }
+/** Index `room` to its last seq: passes until done, backing off after lost races. */
+export async function catchUpRoom(kv: Deno.Kv, room: string): Promise<number> {
+  let entries = 0;
+  for (let lost = 0; lost < MAX_LOST;) {
+    const step = await indexPass(kv, room).catch(() => -1 as const);
+    if (step === "done") break;
+    if (step < 0) {
+      lost++;
+      await sleep(Math.random() * 2 ** Math.min(lost, 6));
+    } else entries += step;
   }
+  return entries;
 }

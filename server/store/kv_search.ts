@@ -1,92 +1,44 @@
 /**
- * KvStore's inverted index, and the search and mention counts that read it. The index is
- * written in the same atomic commit as the entries that change it (kv.ts), so it never
- * lags behind the stream:
+ * KvStore's search and mention counts. Search walks the posting blocks (kv_postings.ts),
+ * which an indexer writes shortly after each commit; KvStore.search catches its rooms up
+ * first. Mentions are rows written in the entry's own commit, so their counts are exact at
+ * once:
  *
- * - ["sx", room, posting, ts, seq] -> 1 for each text message that is not a tombstone. Its
- *   postings are its words (searchTerms, so every store agrees on what a word is), its
- *   author ("\u0001a" + user id) and, for a reply, what it answers ("\u0001r" + seq).
- *   Words are letters, marks and digits only, so the "\u0001" ones never collide with them.
- *   Within one posting keys sort by ts, then seq: a walk backwards meets messages in
- *   result order, and a date range or a cursor is a key range.
  * - ["mx", room, name, seq] -> author id for each name a message mentions, for
- *   unreadMentions.
- *
- * An edit moves the message's word postings (old words out, new in); a delete removes all
- * of them; retention and room deletion remove those of what they remove.
+ *   unreadMentions. A delete removes them.
  */
 import type { Message } from "../../protocol/messages.ts";
 import { attachReactionsEach } from "./kv_reactions.ts";
+import { AUTHOR, REPLY, walkPosting } from "./kv_postings.ts";
 import { afterCursor, matchesSearch, searchOrder } from "./search_match.ts";
-import { searchTerms } from "./search_terms.ts";
 import type { SearchCursor, SearchPage, SearchQuery } from "./types.ts";
 
-const AUTHOR = "\u0001a";
-const REPLY = "\u0001r";
 const SEQ_END = Number.MAX_SAFE_INTEGER;
 /** A search with no posting to walk (dates only) reads at most this many entries. */
 export const SCAN_MAX = 20_000;
 
-/** One index row: its key, its value. */
-export type IndexRow = [Deno.KvKey, string | number];
+/** One mention row: its key, its value. */
+export type IndexRow = [Deno.KvKey, string];
 
-/** The index rows of `m` as it is now, by a string of their key (for diffs). */
-export function indexRows(m: Message | undefined): Map<string, IndexRow> {
-  const rows = new Map<string, IndexRow>();
-  if (!m || m.kind !== "text" || m.deleted) return rows;
-  for (const row of newEntryRows(m, searchTerms(m.text))) {
-    rows.set(`${row[0][0] === "sx" ? "s" : "m"}\n${String(row[0][2])}`, row);
-  }
-  return rows;
-}
-
-/** The index rows of a new text entry whose words are `terms` (searchTerms of its text). */
-export function newEntryRows(m: Message, terms: readonly string[]): IndexRow[] {
-  const rows: IndexRow[] = [];
-  for (const term of terms) rows.push([["sx", m.room, term, m.ts, m.seq], 1]);
-  rows.push([["sx", m.room, AUTHOR + m.author.id, m.ts, m.seq], 1]);
-  if (m.replyTo) rows.push([["sx", m.room, REPLY + m.replyTo.seq, m.ts, m.seq], 1]);
-  for (const name of new Set(m.mentions ?? [])) {
-    rows.push([["mx", m.room, name, m.seq], m.author.id]);
-  }
-  return rows;
-}
-
-/** The mention rows of a new text entry (unread mention counts read them). */
-export function mentionRows(m: Message): IndexRow[] {
+/** The mention rows of `m` as it is now: none for a tombstone. */
+export function mentionRows(m: Message | undefined): IndexRow[] {
+  if (!m || m.kind !== "text" || m.deleted) return [];
   return [...new Set(m.mentions ?? [])].map((name) => [["mx", m.room, name, m.seq], m.author.id]);
 }
 
-/** How many index rows a new text message with `terms` gets, for batch budgets. */
-export function indexRowCount(
-  draft: { mentions?: string[]; replyTo?: unknown },
-  terms: readonly string[],
-): number {
-  return terms.length + 2 + (draft.mentions?.length ?? 0);
-}
-
-/** Rows to write and keys to delete to take the index from `before` to `after`. */
-export function indexChanges(
+/** Rows to write and keys to delete to take the mention rows from `before` to `after`. */
+export function mentionChanges(
   before: Message | undefined,
   after: Message | undefined,
 ): { set: IndexRow[]; remove: Deno.KvKey[] } {
-  const old = indexRows(before);
-  const now = indexRows(after);
-  const set: IndexRow[] = [];
-  const remove: Deno.KvKey[] = [];
-  for (const [id, row] of now) {
-    const was = old.get(id);
-    if (!was || !sameKey(was[0], row[0]) || was[1] !== row[1]) set.push(row);
-  }
-  for (const [id, [key]] of old) {
-    const next = now.get(id);
-    if (!next || !sameKey(next[0], key)) remove.push(key);
-  }
-  return { set, remove };
-}
-
-function sameKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
-  return a.length === b.length && a.every((part, i) => part === b[i]);
+  const names = (rows: IndexRow[]) => new Set(rows.map(([key]) => key[2]));
+  const was = mentionRows(before);
+  const now = mentionRows(after);
+  const [wasNames, nowNames] = [names(was), names(now)];
+  return {
+    set: now.filter(([key]) => !wasNames.has(key[2])),
+    remove: was.filter(([key]) => !nowNames.has(key[2])).map(([key]) => key),
+  };
 }
 
 /** A key's encoded size, roughly (KV caps the keys of one atomic commit at 80 KiB). */
@@ -206,43 +158,24 @@ async function existing(kv: Deno.Kv, rooms: string[]): Promise<string[]> {
   return live;
 }
 
-/** The keys of one posting in one room within the query's dates and cursor, newest first. */
+/**
+ * One posting's hits in one room within the query's dates and after its cursor, newest
+ * first. Hits come in seq order, which is ts order within a room (ts is stamped at
+ * commit, and commits to a room are serial).
+ */
 async function* walk(
   kv: Deno.Kv,
   room: string,
   posting: string,
   query: SearchQuery,
 ): AsyncGenerator<Hit> {
-  const prefix = ["sx", room, posting];
-  let end: Deno.KvKey = [...prefix, query.to ?? SEQ_END];
   const c = query.before;
-  if (c) {
-    // Strictly after the cursor in result order: older, or as old in a later room, or as
-    // old in the same room with a lower seq.
-    const bound: Deno.KvKey = room < c.room
-      ? [...prefix, c.ts]
-      : room === c.room
-      ? [...prefix, c.ts, c.seq]
-      : [...prefix, c.ts, SEQ_END];
-    if (query.to === undefined || c.ts < query.to) end = bound;
-  }
-  const start = [...prefix, query.from ?? 0];
-  // The first batch is small (with many rooms, most contribute a hit or two), then grows.
-  let batch = 32;
-  let cursor: string | undefined;
-  for (;;) {
-    const it = kv.list<number>({ start, end }, { reverse: true, batchSize: batch, cursor });
-    let n = 0;
-    for await (const e of it) {
-      n++;
-      yield { ts: e.key[3] as number, seq: e.key[4] as number };
-      if (n === batch) {
-        cursor = it.cursor;
-        break;
-      }
-    }
-    if (n < batch) return;
-    batch = Math.min(batch * 4, 1000);
+  const below = c?.room === room ? c.seq : undefined;
+  for await (const hit of walkPosting(kv, room, posting, below)) {
+    if (query.from !== undefined && hit.ts < query.from) return;
+    if (query.to !== undefined && hit.ts >= query.to) continue;
+    if (!afterCursor({ ...hit, room }, c)) continue;
+    yield hit;
   }
 }
 
@@ -287,9 +220,9 @@ async function* intersect(streams: AsyncGenerator<Hit>[]): AsyncGenerator<Hit> {
   }
 }
 
-/** Whether `a` comes after `b` walking newest first (older ts, or same ts and lower seq). */
+/** Whether `a` comes after `b` walking one room newest first. */
 function older(a: Hit, b: Hit): boolean {
-  return a.ts < b.ts || (a.ts === b.ts && a.seq < b.seq);
+  return a.seq < b.seq;
 }
 
 /** No posting to walk (a date range alone): the room's text messages, newest first. */
