@@ -59,13 +59,13 @@ export async function backfillIndex(kv: Deno.Kv, options: KvBackfillOptions = {}
   for (const room of rooms) {
     for (;;) {
       if (signal?.aborted) return entries;
-      const step = await indexPass(kv, room);
-      if (step === "done") break;
-      if (step > 0 && !logged) {
+      const pass = await indexPass(kv, [room]);
+      if (pass?.entries && !logged) {
         log?.info("search backfill: indexing messages stored before the posting blocks");
         logged = true;
       }
-      entries += Math.max(step, 0);
+      entries += pass?.entries ?? 0;
+      if (pass?.behind.length === 0) break;
       await pause();
     }
   }

@@ -1,7 +1,7 @@
 /**
  * Keeps the KV store's search postings (kv_postings.ts) behind the commits, not in them.
- * Commits mark their rooms; a second later, passes (kv_index_pass.ts) index each marked
- * room past its ["spi", room] marker. Waiting lets one pass cover many messages, so a
+ * Commits mark their rooms; a second later, passes (kv_index_pass.ts) index the marked
+ * rooms past their ["spi", room] markers, one commit after another. Waiting lets one pass cover many messages, so a
  * posting common to them costs one row. A search first catches its rooms up, so it still
  * finds every message committed before it was asked.
  * Mention rows stay in the entry's own commit: unread mention counts must be exact at once.
@@ -39,7 +39,7 @@ export class KvIndexer {
 
   /** Index `rooms` up to their last committed seq. */
   async catchUp(rooms: Iterable<string>): Promise<void> {
-    await Promise.all([...rooms].map((room) => catchUpRoom(this.#kv, room)));
+    await catchUpRooms(this.#kv, [...rooms]);
   }
 
   /** Stop scheduling; resolves when the work in flight is done. */
@@ -51,16 +51,19 @@ export class KvIndexer {
   }
 }
 
-/** Index `room` to its last seq: passes until done, backing off after lost races. */
-export async function catchUpRoom(kv: Deno.Kv, room: string): Promise<number> {
+/** Index `rooms` to their last seqs: passes until done, backing off after lost races. */
+export async function catchUpRooms(kv: Deno.Kv, rooms: readonly string[]): Promise<number> {
   let entries = 0;
-  for (let lost = 0; lost < MAX_LOST;) {
-    const step = await indexPass(kv, room).catch(() => -1 as const);
-    if (step === "done") break;
-    if (step < 0) {
+  let behind = [...rooms];
+  for (let lost = 0; behind.length > 0 && lost < MAX_LOST;) {
+    const pass = await indexPass(kv, behind).catch(() => null);
+    if (pass) {
+      entries += pass.entries;
+      behind = pass.behind;
+    } else {
       lost++;
       await sleep(Math.random() * 2 ** Math.min(lost, 6));
-    } else entries += step;
+    }
   }
   return entries;
 }
