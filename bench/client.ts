@@ -133,6 +133,8 @@ export class RequestError extends Error {
 export class BenchClient {
   /** Called with every WebSocket message, for scenarios that read more than counts. */
   onData: ((data: string) => void) | null = null;
+  /** The server instance that answered hello (under `deno serve --parallel`: its worker). */
+  instance = "";
   readonly closed: Promise<void>;
   #nextId = 1;
   readonly #control = new Map<
@@ -186,7 +188,8 @@ export class BenchClient {
     });
     socket.onerror = () => {};
     const client = new BenchClient(socket, index, identity.user, tally);
-    await client.request("hello", { v: [1] });
+    const hello = await client.request("hello", { v: [1] });
+    if (typeof hello.instance === "string") client.instance = hello.instance;
     return client;
   }
 

@@ -20,8 +20,17 @@ import {
   type ScenarioResult,
 } from "./report.ts";
 import { buildTopologyRows, topologySection } from "./report_topology.ts";
+import {
+  parallelJson,
+  parallelMarkdown,
+  parallelScenario,
+  parallelSection,
+  writeParallelJson,
+  writeParallelSection,
+} from "./parallel.ts";
 import { type Context, fmt, idle, latency, saturate } from "./scenarios.ts";
 import {
+  GENERATOR_CORE,
   hasTaskset,
   pinSelf,
   ROOT,
@@ -73,12 +82,17 @@ Scenarios:
   startup  ms from spawn to the first 200 on GET /, median of 7 runs (smoke: 2): the
      single-file bundle from an empty directory, server.ts, and a bare Deno.serve
      hello-world (bench/startup.ts; its own section of the markdown)
+  parallel  b and c against Parley three ways: one process pinned to core 0, one process
+     on every core but the generator's, and deno serve --parallel (--jobs workers) on
+     those cores; deliveries/s, p50/p99, server CPU and the ratios (bench/parallel.ts;
+     its own section of the markdown, "parallel" in the JSON)
 
 Options:
   --scenario a,b,...   Scenarios to run (default: all)
   --duration <s>       Measured seconds per run (default 20; smoke 1)
   --rate <n>           Messages per second per client in c (default 5)
   --cross-rate <n>     Messages per second per sender in f (default 20: 320 msg/s in all)
+  --jobs <n>           DENO_JOBS for deno serve --parallel in "parallel" (default: the cores)
   --smoke              A few seconds per scenario at small sizes (for CI)
   --json <path>        Where to write JSON (default bench/results.json; smoke: a temp dir)
   --markdown <path>    Where to write markdown (default bench/RESULTS.md; smoke: a temp dir)
@@ -119,6 +133,8 @@ function plan(
   target: TargetOptions;
   search: boolean;
   startup: boolean;
+  parallel: boolean;
+  jobs: number;
   profile: false | { outDir?: string };
 } {
   const { values } = parseArgs({
@@ -128,6 +144,7 @@ function plan(
       duration: { type: "string" },
       rate: { type: "string", default: "5" },
       "cross-rate": { type: "string", default: "20" },
+      jobs: { type: "string" },
       smoke: { type: "boolean", default: false },
       json: { type: "string" },
       markdown: { type: "string" },
@@ -147,11 +164,12 @@ function plan(
     console.error(`error: ${message}\n\n${HELP}`);
     Deno.exit(2);
   };
-  const scenarios = (values.scenario ?? [...ALL, "s", "startup"].join(",")).split(",").map((s) =>
+  const sections = ["s", "startup", "parallel"];
+  const scenarios = (values.scenario ?? [...ALL, ...sections].join(",")).split(",").map((s) =>
     s.trim()
   );
   for (const s of scenarios) {
-    if (s !== "s" && s !== "startup" && !ALL.includes(s as ScenarioId)) {
+    if (!sections.includes(s) && !ALL.includes(s as ScenarioId)) {
       fail(`unknown scenario "${s}"`);
     }
   }
@@ -166,6 +184,8 @@ function plan(
   if (!(crossRate > 0 && crossRate <= 1000)) {
     fail("--cross-rate must be 0-1000 messages per second");
   }
+  const jobs = Number(values.jobs ?? navigator.hardwareConcurrency);
+  if (!(Number.isInteger(jobs) && jobs >= 1 && jobs <= 256)) fail("--jobs must be 1-256");
   // A smoke run writes into a temp dir, unless told where (the smoke test says where).
   const out = smoke && !(values.json && values.markdown)
     ? Deno.makeTempDirSync({ prefix: "parley-bench-smoke-" })
@@ -174,6 +194,8 @@ function plan(
     scenarios: ALL.filter((s) => scenarios.includes(s)),
     search: scenarios.includes("s"),
     startup: scenarios.includes("startup"),
+    parallel: scenarios.includes("parallel"),
+    jobs,
     profile: values.profile
       ? values["profile-out"] ? { outDir: values["profile-out"] } : {}
       : false,
@@ -327,7 +349,8 @@ async function revision(): Promise<string> {
   const git = async (...args: string[]) => {
     try {
       const out = await new Deno.Command("git", { args, cwd: ROOT, stderr: "null" }).output();
-      return out.success ? new TextDecoder().decode(out.stdout).trim() : "";
+      // Only the end: a porcelain line starts with a space (" M server.ts").
+      return out.success ? new TextDecoder().decode(out.stdout).trimEnd() : "";
     } catch {
       return "";
     }
@@ -398,7 +421,8 @@ function notesFor(results: Results, p: Plan): string[] {
 async function main(): Promise<number> {
   const p = plan(Deno.args);
   const progress = new Progress();
-  const pin = navigator.hardwareConcurrency >= 2 && await hasTaskset() && await pinSelf(1);
+  const pin = navigator.hardwareConcurrency >= 2 && await hasTaskset() &&
+    await pinSelf(GENERATOR_CORE);
   p.target.pin = pin;
   if (!pin) progress.note("note: not pinning (taskset missing or a single core)");
   // Servers and engines still running when the bench is interrupted are stopped first.
@@ -419,7 +443,10 @@ async function main(): Promise<number> {
     const keptStartup = await Deno.readTextFile(p.markdown).then(startupSection, () => null);
     // So has the profile (--profile), placed after it.
     const keptProfile = await Deno.readTextFile(p.markdown).then(profileSection, () => null);
-    const code = p.scenarios.length ? await measure(p, pin, progress, stoppers, engines) : 0;
+    // So has "parallel", in the markdown and in the JSON.
+    const keptParallel = await Deno.readTextFile(p.markdown).then(parallelSection, () => null);
+    const keptParallelJson = await parallelJson(p.json);
+    let code = p.scenarios.length ? await measure(p, pin, progress, stoppers, engines) : 0;
     const search = p.search
       ? await searchScenario(
         p.smoke ? SEARCH_SMOKE : SEARCH_SIZES,
@@ -447,6 +474,36 @@ async function main(): Promise<number> {
         .output().catch(() => {});
       if (p.startup) console.log(startup);
     }
+    const command = ["deno task bench", ...Deno.args].join(" ");
+    if (p.parallel) {
+      const results = await parallelScenario(
+        {
+          command,
+          revision: await revision(),
+          durationMs: p.durationMs,
+          warmupMs: p.warmupMs,
+          smoke: p.smoke,
+          sizes: { b: p.sizes.b, c: p.sizes.c },
+          pin,
+          parleyArgs: p.target.parleyArgs,
+          jobs: p.jobs,
+        },
+        progress,
+        stoppers,
+      );
+      const section = parallelMarkdown(results);
+      await writeParallelSection(p.markdown, section);
+      await writeParallelJson(p.json, results);
+      await formatInRepo(p.markdown, p.json);
+      console.log(section);
+      const failed = [...Object.values(results.b), ...Object.values(results.c)]
+        .some((run) => run.kind === "error");
+      if (failed) code = 1;
+    } else if (keptParallel || keptParallelJson) {
+      if (keptParallel) await writeParallelSection(p.markdown, keptParallel);
+      if (keptParallelJson && p.scenarios.length) await writeParallelJson(p.json, keptParallelJson);
+      await formatInRepo(p.markdown, p.json);
+    }
     if (keptProfile) {
       await writeProfileSection(p.markdown, keptProfile);
       await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
@@ -458,6 +515,18 @@ async function main(): Promise<number> {
     await engines.stop();
     for (const signal of signals) Deno.removeSignalListener(signal, interrupted);
   }
+}
+
+/** `deno fmt` the files among these that are in the repository (its check covers .md, .json). */
+async function formatInRepo(...files: string[]): Promise<void> {
+  const inRepo = files.filter((f) => f.startsWith(ROOT.pathname));
+  if (!inRepo.length) return;
+  await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", ...inRepo],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => {});
 }
 
 /** --profile: Parley alone in b and c, its time and allocation per message by stage. */

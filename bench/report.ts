@@ -1,5 +1,6 @@
 /** Turn the raw results into figure rows (with ratios and targets) and markdown. */
 import type { KvWriterResult } from "./kv_writer.ts";
+import type { ParallelResults } from "./parallel.ts";
 import type { Machine } from "./proc.ts";
 import { fmt, type IdleResult, type LatencyResult, type ThroughputResult } from "./scenarios.ts";
 import { TARGET_LABELS, type TargetName, type Topology, TOPOLOGY_LABELS } from "./targets.ts";
@@ -80,6 +81,8 @@ export interface Results {
   rows: Row[];
   /** f and g (bench/report_topology.ts). */
   topologyRows?: TopologyRow[];
+  /** --scenario parallel: one process against `deno serve --parallel` (bench/parallel.ts). */
+  parallel?: ParallelResults;
   notes: string[];
 }
 

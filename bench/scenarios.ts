@@ -33,6 +33,8 @@ export interface Context {
   enginePids?: () => Record<string, number[]>;
   /** Which server client `index` connects to (default: `endpoint`). */
   endpointOf?: (index: number) => Endpoint;
+  /** Told of every client once connected and joined (e.g. to count them by worker). */
+  onConnected?: (clients: BenchClient[]) => void;
 }
 
 export interface Cpu {
@@ -221,6 +223,7 @@ export async function connectAll(
   });
   // Let the presence pushes of the joins drain before anything is measured.
   await sleep(SETTLE_MS);
+  ctx.onConnected?.(clients);
   return clients;
 }
 

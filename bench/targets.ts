@@ -1,5 +1,5 @@
 /** Start and stop the servers under test as child processes, pinned to their own core. */
-import { V8_FLAGS } from "../server/config.ts";
+import { FLAGS, V8_FLAGS } from "../server/config.ts";
 import { type Endpoint, randomSecret } from "./client.ts";
 
 export const ROOT = new URL("../", import.meta.url);
@@ -78,9 +78,37 @@ export function parleyArgs(dataDir: string, jwtSecret: string): string[] {
   ];
 }
 
+/** The core the generator moves itself to when the server is pinned (main.ts). */
+export const GENERATOR_CORE = 1;
+
+/**
+ * Parley's flags as the PARLEY_* variables `deno serve` needs (it passes no arguments to
+ * the module): `--data X` becomes PARLEY_DATA=X, a boolean flag "1". Flags without a
+ * variable (`--create-admin`) cannot be given this way and throw.
+ */
+export function parleyEnv(args: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith("--")) throw new Error(`not a Parley flag: ${arg}`);
+    const eq = arg.indexOf("=");
+    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    const spec = FLAGS[name];
+    if (!spec?.env) throw new Error(`--${name} has no PARLEY_* variable for deno serve`);
+    if (eq >= 0) env[spec.env] = arg.slice(eq + 1);
+    else if (spec.type === "boolean") env[spec.env] = "1";
+    else env[spec.env] = args[++i] ?? "";
+  }
+  return env;
+}
+
 export interface TargetOptions {
   /** Pin the server to core 0 with taskset. */
   pin: boolean;
+  /** Instead: run the server on these cores (a `taskset -c` list, e.g. "0,2-7"). */
+  cores?: string;
+  /** Parley only: run it under `deno serve --parallel` with this many workers (DENO_JOBS). */
+  jobs?: number;
   /** Extra flags for Parley (e.g. ones the lead adds later). */
   parleyArgs: string[];
   /** Write a V8 CPU profile of the server into this directory. */
@@ -133,39 +161,50 @@ export async function startTarget(
   name: TargetName,
   options: TargetOptions,
 ): Promise<RunningTarget> {
+  // Under deno serve, Parley reads its configuration from PARLEY_* variables.
+  const serve = name === "parley" && options.jobs !== undefined;
+  if (serve) parleyEnv(options.parleyArgs); // throws on a flag it cannot pass, before anything starts
   const port = await freePort();
   const listen = ["--port", String(port), "--hostname", "127.0.0.1"];
   let dataDir: string | undefined;
   let jwtSecret: string | undefined;
   let script: string;
   let args: string[];
+  let flags: string[] = [];
   if (name === "parley") {
     dataDir = await Deno.makeTempDir({ prefix: "parley-bench-" });
     jwtSecret = options.jwtSecret ?? randomSecret();
     script = path("server.ts");
-    args = [...listen, ...parleyArgs(dataDir, jwtSecret), ...options.parleyArgs];
+    flags = [...parleyArgs(dataDir, jwtSecret), ...options.parleyArgs];
+    args = [...listen, ...flags];
   } else {
     script = path(name === "bare" ? "bench/baseline_bare.ts" : "bench/baseline_coalescing.ts");
     args = listen;
   }
   const deno = [
-    "run",
+    serve ? "serve" : "run",
     "-A",
     "--unstable-kv",
     // Parley runs as `deno task start` runs it, V8 flags included.
     ...(name === "parley" ? [`--v8-flags=${V8_FLAGS.join(",")}`] : []),
     ...(options.cpuProfDir ? ["--cpu-prof", "--cpu-prof-dir", options.cpuProfDir] : []),
+    ...(serve ? ["--parallel", "--host", "127.0.0.1", "--port", String(port)] : []),
     script,
-    ...args,
+    ...(serve ? [] : args),
   ];
+  const env: Record<string, string> = {
+    NO_COLOR: "1",
+    ...(serve ? { DENO_JOBS: String(options.jobs), ...parleyEnv(flags) } : {}),
+  };
   // taskset execs deno, so the child's pid is the server's pid.
-  const [command, commandArgs] = options.pin
-    ? ["taskset", ["-c", "0", Deno.execPath(), ...deno]]
+  const cores = options.cores ?? (options.pin ? "0" : undefined);
+  const [command, commandArgs] = cores !== undefined
+    ? ["taskset", ["-c", cores, Deno.execPath(), ...deno]]
     : [Deno.execPath(), deno];
   const child = new Deno.Command(command, {
     args: commandArgs,
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -236,7 +275,7 @@ export async function startTarget(
 export function serverLog(target: RunningTarget): string | undefined {
   const counts = new Map<string, number>();
   for (const line of target.log().split("\n")) {
-    if (!line.trim() || /^\s+at /.test(line) || /listening on/.test(line)) continue;
+    if (!line.trim() || /^\s+at /.test(line) || /listening on/i.test(line)) continue;
     const message = line.replace(/^\S+Z /, "").replace(/ user=\S+/, "");
     counts.set(message, (counts.get(message) ?? 0) + 1);
   }
