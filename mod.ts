@@ -145,6 +145,14 @@ export interface ChatServerOptions {
   trustProxy?: boolean;
   /** A logger, or the level for the built-in one (stderr). */
   log?: Logger | LogLevel;
+  /**
+   * A full, memory-reducing garbage collection, settling when done: with one, the server
+   * runs it once after a storm of connections, when nothing but heartbeats has arrived for
+   * a second and the heap has grown well past what it holds live, so that memory goes back
+   * to the system within seconds. server.ts passes V8's `gc` (from `--v8-flags=--expose-gc`,
+   * which `V8_FLAGS` has); without one, V8 collects on its own schedule.
+   */
+  collectGarbage?: () => Promise<void> | void;
 }
 
 export interface ChatServer {
@@ -235,6 +243,7 @@ export async function createChatServer(options: ChatServerOptions = {}): Promise
     ...(limits.retention ? { retention: limits.retention } : {}),
     ...(limits.recoveryMax === undefined ? {} : { recoveryMax: limits.recoveryMax }),
     session: { rates: { frames: limits.frameRate ?? RATES.frames } },
+    ...(options.collectGarbage ? { collectGarbage: options.collectGarbage } : {}),
     budgets: {
       messages,
       roomCreates: limits.roomRate ?? RATES.roomCreates,

@@ -36,6 +36,7 @@ import { DEFAULT_MAX_BUFFERED_BYTES } from "./ws_connection.ts";
 import type { AdmissionLimits } from "./ws_admission.ts";
 import type { FileStore } from "./files/types.ts";
 import { FileRoutes } from "./files/routes.ts";
+import { type CollectGarbage, IdleGc } from "./idle_gc.ts";
 
 export interface AppOptions {
   store: Store;
@@ -92,6 +93,8 @@ export interface AppOptions {
   sweepIntervalMs?: number;
   /** Longest `close` waits for the requests in flight to be answered (10 s). */
   drainTimeoutMs?: number;
+  /** A full, memory-reducing collection, run once a connect storm is over (see IdleGc). */
+  collectGarbage?: CollectGarbage;
 }
 
 export interface App {
@@ -164,6 +167,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     }, sweepEvery)
     : undefined;
   const drain = new Drain();
+  const idleGc = options.collectGarbage
+    ? new IdleGc({ collect: options.collectGarbage, log: options.log })
+    : undefined;
   const uploadBytes = files ? options.uploadBytes ?? DEFAULT_UPLOAD_BYTES : 0;
   // The browser's file routes, and the same upload and download for the bot API.
   const fileRoutes = files
@@ -210,11 +216,13 @@ export async function createApp(options: AppOptions): Promise<App> {
       expiry: new ExpiryWatch(),
       drain,
       uploadBytes,
+      ...(idleGc ? { activity: idleGc } : {}),
     },
   });
   let closing: Promise<void> | undefined;
   async function shutDown(code: number, reason: string): Promise<void> {
     clearInterval(sweeper);
+    idleGc?.stop();
     // Stop reading; what was read is answered (committed first) and written out.
     const drained = await drain.run(options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
     if (drained.timedOut) options.log.warn("drain timed out", { ...drained });

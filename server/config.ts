@@ -550,6 +550,8 @@ function normalizeOrigin(origin: string): string {
  * V8 flags for a chat server, used by `deno task start`, the compiled executable and the
  * bundle's relaunch. V8 grows the young generation to 32 MiB per semi-space under a
  * message burst and keeps it; 4 MiB bounds burst memory (peak RSS in the benchmark's busy
- * room about 205 MB instead of 260 MB) for about 5% of its throughput.
+ * room about 205 MB instead of 260 MB) for about 5% of its throughput. `--expose-gc` gives
+ * server.ts V8's `gc`, which the server runs once after a storm of connections, when it has
+ * gone quiet (server/idle_gc.ts); nothing else calls it.
  */
-export const V8_FLAGS = ["--max-semi-space-size=4"] as const;
+export const V8_FLAGS = ["--max-semi-space-size=4", "--expose-gc"] as const;

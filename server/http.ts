@@ -435,6 +435,7 @@ export function createHttpHandler(options: HttpOptions): HttpLayer {
       `parley_messages_committed_total ${s.messagesCommitted}`,
       "# TYPE parley_deliveries_total counter",
       `parley_deliveries_total ${s.deliveries}`,
+      ...options.session?.activity?.metrics?.() ?? [],
     ];
     // Process memory: what an operator watches for slow consumers and bursts.
     const memory = Deno.memoryUsage();

@@ -15,6 +15,7 @@ import type { Logger } from "./log.ts";
 import { TokenBucket } from "./rate/token_bucket.ts";
 import { ExpiryWatch } from "./expiry_watch.ts";
 import type { Drain, Drainable } from "./drain.ts";
+import type { SocketActivity } from "./idle_gc.ts";
 
 export interface SessionOptions {
   /** The application's custom frames, commands and switches; none when absent. */
@@ -32,6 +33,8 @@ export interface SessionOptions {
   drain?: Drain;
   /** The largest upload, told to clients in hello's `limits` (0: uploads are off). */
   uploadBytes?: number;
+  /** Told of the socket, its frames but heartbeats, and its waits (see IdleGc); one per server. */
+  activity?: SocketActivity;
   now?: () => number;
   log: Logger;
 }
@@ -62,6 +65,7 @@ export class Session implements Drainable {
   #helloTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #refresh: SessionOptions["refresh"];
   readonly #extensions: Extensions | undefined;
+  readonly #activity: SocketActivity | undefined;
 
   constructor(conn: Connection, hub: Hub, options: SessionOptions) {
     this.#conn = conn;
@@ -82,6 +86,8 @@ export class Session implements Drainable {
     }, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS);
     this.#armExpiry();
     this.#drain?.add(this);
+    this.#activity = options.activity;
+    this.#activity?.opened();
   }
 
   /** A credential that expires (a JWT) closes the socket then, unless refreshed in time. */
@@ -121,6 +127,7 @@ export class Session implements Drainable {
       return;
     }
     const frame = decoded.frame;
+    if (frame.type !== "ping") this.#activity?.busy();
     const wait = this.#frames.take();
     if (wait > 0) {
       this.#replyError(frame.id, rateLimited(wait));
@@ -131,7 +138,7 @@ export class Session implements Drainable {
       : decoded.frame.type === "send"
       ? this.#send(decoded.frame)
       : this.#dispatch(decoded.frame);
-    this.#inFlight++;
+    if (this.#inFlight++ === 0) this.#activity?.waiting(true);
     handled.then(
       (result) => {
         if (result !== REPLIED) this.#reply(frame.id, result);
@@ -163,7 +170,9 @@ export class Session implements Drainable {
   }
 
   #answered(): void {
-    if (--this.#inFlight === 0) this.#resolveAnswered?.();
+    if (--this.#inFlight > 0) return;
+    this.#activity?.waiting(false);
+    this.#resolveAnswered?.();
   }
 
   /** An application frame: its schema passed; its handler answers. */

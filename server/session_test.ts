@@ -147,3 +147,33 @@ Deno.test("session: a drain stops at its deadline, counting what is still unansw
   assert.equal(report.unanswered, 2);
   assert.ok(drain.started);
 });
+
+Deno.test("session: tells the server's activity of its socket, its frames but heartbeats, and its waits", async () => {
+  const told: string[] = [];
+  const activity = {
+    opened: () => told.push("opened"),
+    busy: () => told.push("busy"),
+    waiting: (pending: boolean) => told.push(pending ? "waiting" : "answered"),
+  };
+  const { session, send } = await setup({ activity });
+  assert.deepEqual(told, ["opened"]);
+  await send({ type: "hello", id: 1, v: [1] });
+  await send({ type: "ping", id: 2 });
+  session.receive(JSON.stringify({ type: "room.join", id: 3, room: "general" }));
+  session.receive(JSON.stringify({ type: "room.list", id: 4 }));
+  await tick();
+  await tick();
+  assert.deepEqual(told, [
+    "opened",
+    "busy",
+    "waiting",
+    "answered",
+    "waiting",
+    "answered",
+    "busy",
+    "waiting",
+    "busy",
+    "answered",
+  ]);
+  session.closed();
+});

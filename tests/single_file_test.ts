@@ -64,7 +64,7 @@ Deno.test("single file: Node built-ins load after the relaunch check, bindings u
     ].join("\n") + "\n",
   );
   assert.match(PRELUDE, /^if \(import\.meta\.main && typeof Deno\.openKv !== "function"/);
-  assert.match(PRELUDE, /"--unstable-kv", "--v8-flags=--max-semi-space-size=4"/);
+  assert.match(PRELUDE, /"--unstable-kv", "--v8-flags=--max-semi-space-size=4,--expose-gc"/);
 });
 
 Deno.test("client build cache: keyed by every client and protocol source and deno.json", async () => {
