@@ -635,15 +635,7 @@ async function measure(
   await Deno.writeTextFile(p.json, JSON.stringify(results, null, 2) + "\n");
   await Deno.writeTextFile(p.markdown, md);
   // Files written into the repository must pass its `deno fmt --check` (.md and .json).
-  const inRepo = [p.json, p.markdown].filter((f) => f.startsWith(ROOT.pathname));
-  if (inRepo.length) {
-    await new Deno.Command(Deno.execPath(), {
-      args: ["fmt", "--quiet", ...inRepo],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "null",
-    }).output().catch(() => {});
-  }
+  await formatInRepo(p.json, p.markdown);
   console.log(md);
   console.log(`\nwrote ${p.json} and ${p.markdown}`);
   const failed = Object.values(results.scenarios).some((s) =>

@@ -14,6 +14,7 @@
  * Everything listens on 127.0.0.1; every loop is bounded in count and in time.
  */
 import type { Message } from "../protocol/messages.ts";
+import { V8_FLAGS } from "../server/config.ts";
 import { RequestFailed, signIn, TestClient } from "../tests/helpers.ts";
 import { type ServerProcess, spawnServer } from "../tests/process.ts";
 import { RecoveringClient } from "../tests/recovering_client.ts";
@@ -179,7 +180,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const say = (line: string) => options.verbose && console.error(`soak: ${line}`);
   const dir = await Deno.makeTempDir({ prefix: "parley-soak-" });
   const flags = [
-    "--v8-flags=--max-semi-space-size=4",
+    // As `deno task start` runs it, the idle collection's --expose-gc included.
+    `--v8-flags=${V8_FLAGS.join(",")}`,
     SERVER,
     "--data",
     dir,
