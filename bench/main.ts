@@ -9,7 +9,8 @@ import { Engines, enginesMissing } from "./engines.ts";
 import type { KvWriterResult } from "./kv_writer.ts";
 import { ephemeralPortCount, machine } from "./proc.ts";
 import { Progress } from "./progress.ts";
-import { profileMarkdown, profileSection, runProfiles, writeProfileSection } from "./profile.ts";
+import { PROFILE_HEADING, profileMarkdown, runProfiles } from "./profile.ts";
+import { sectionOf, writeSection } from "./sections.ts";
 import {
   buildRows,
   markdown,
@@ -21,12 +22,11 @@ import {
 } from "./report.ts";
 import { buildTopologyRows, topologySection } from "./report_topology.ts";
 import {
+  PARALLEL_HEADING,
   parallelJson,
   parallelMarkdown,
   parallelScenario,
-  parallelSection,
   writeParallelJson,
-  writeParallelSection,
 } from "./parallel.ts";
 import { type Context, fmt, idle, latency, saturate } from "./scenarios.ts";
 import {
@@ -44,20 +44,8 @@ import {
   TOPOLOGIES,
 } from "./targets.ts";
 import { runTopology, type TopologySizes } from "./topology.ts";
-import {
-  SEARCH_SIZES,
-  SEARCH_SMOKE,
-  searchScenario,
-  searchSection,
-  writeSearchSection,
-} from "./search.ts";
-import {
-  startupHistory,
-  startupMarkdown,
-  startupScenario,
-  startupSection,
-  writeStartupSection,
-} from "./startup.ts";
+import { SEARCH_HEADING, SEARCH_SIZES, SEARCH_SMOKE, searchScenario } from "./search.ts";
+import { STARTUP_HEADING, startupHistory, startupMarkdown, startupScenario } from "./startup.ts";
 
 const HELP = `Usage: deno task bench [options]
 
@@ -438,13 +426,13 @@ async function main(): Promise<number> {
   for (const signal of signals) Deno.addSignalListener(signal, interrupted);
   try {
     if (p.profile) return await profile(p, pin, progress, stoppers);
-    // Scenario s has a section of its own, kept when a run leaves it out.
-    const kept = await Deno.readTextFile(p.markdown).then(searchSection, () => null);
-    const keptStartup = await Deno.readTextFile(p.markdown).then(startupSection, () => null);
-    // So has the profile (--profile), placed after it.
-    const keptProfile = await Deno.readTextFile(p.markdown).then(profileSection, () => null);
-    // So has "parallel", in the markdown and in the JSON.
-    const keptParallel = await Deno.readTextFile(p.markdown).then(parallelSection, () => null);
+    // Scenarios s, startup and parallel and the profile (--profile) have sections of their
+    // own, kept when a run leaves them out; "parallel" keeps its JSON too.
+    const before = await Deno.readTextFile(p.markdown).catch(() => "");
+    const kept = sectionOf(before, SEARCH_HEADING);
+    const keptStartup = sectionOf(before, STARTUP_HEADING);
+    const keptProfile = sectionOf(before, PROFILE_HEADING);
+    const keptParallel = sectionOf(before, PARALLEL_HEADING);
     const keptParallelJson = await parallelJson(p.json);
     let code = p.scenarios.length ? await measure(p, pin, progress, stoppers, engines) : 0;
     const search = p.search
@@ -455,9 +443,8 @@ async function main(): Promise<number> {
       )
       : kept;
     if (search) {
-      await writeSearchSection(p.markdown, search);
-      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
-        .output().catch(() => {});
+      await writeSection(p.markdown, SEARCH_HEADING, search);
+      await formatInRepo(p.markdown);
       if (p.search) console.log(search);
     }
     // So has the start-up scenario; a new run keeps the section's hand-written history.
@@ -469,9 +456,8 @@ async function main(): Promise<number> {
       )
       : keptStartup;
     if (startup) {
-      await writeStartupSection(p.markdown, startup);
-      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
-        .output().catch(() => {});
+      await writeSection(p.markdown, STARTUP_HEADING, startup);
+      await formatInRepo(p.markdown);
       if (p.startup) console.log(startup);
     }
     const command = ["deno task bench", ...Deno.args].join(" ");
@@ -492,7 +478,7 @@ async function main(): Promise<number> {
         stoppers,
       );
       const section = parallelMarkdown(results);
-      await writeParallelSection(p.markdown, section);
+      await writeSection(p.markdown, PARALLEL_HEADING, section);
       await writeParallelJson(p.json, results);
       await formatInRepo(p.markdown, p.json);
       console.log(section);
@@ -500,14 +486,13 @@ async function main(): Promise<number> {
         .some((run) => run.kind === "error");
       if (failed) code = 1;
     } else if (keptParallel || keptParallelJson) {
-      if (keptParallel) await writeParallelSection(p.markdown, keptParallel);
+      if (keptParallel) await writeSection(p.markdown, PARALLEL_HEADING, keptParallel);
       if (keptParallelJson && p.scenarios.length) await writeParallelJson(p.json, keptParallelJson);
       await formatInRepo(p.markdown, p.json);
     }
     if (keptProfile) {
-      await writeProfileSection(p.markdown, keptProfile);
-      await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
-        .output().catch(() => {});
+      await writeSection(p.markdown, PROFILE_HEADING, keptProfile);
+      await formatInRepo(p.markdown);
     }
     return code;
   } finally {
@@ -559,9 +544,8 @@ async function profile(
     await revision(),
   );
   console.log(section);
-  await writeProfileSection(p.markdown, section);
-  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", p.markdown], cwd: ROOT })
-    .output().catch(() => {});
+  await writeSection(p.markdown, PROFILE_HEADING, section);
+  await formatInRepo(p.markdown);
   return runs.some((r) => r.error) ? 1 : 0;
 }
 

@@ -387,27 +387,6 @@ export function parallelMarkdown(r: ParallelResults): string {
   return lines.join("\n") + "\n";
 }
 
-/** This section of a markdown file, if it has one. */
-export function parallelSection(markdown: string): string | null {
-  const at = markdown.indexOf(PARALLEL_HEADING + "\n");
-  if (at < 0) return null;
-  const next = markdown.indexOf("\n## ", at + PARALLEL_HEADING.length);
-  return markdown.slice(at, next < 0 ? undefined : next + 1).trimEnd() + "\n";
-}
-
-/** Put `section` into the markdown file at `path`, replacing one already there. */
-export async function writeParallelSection(path: string, section: string): Promise<void> {
-  let markdown = "";
-  try {
-    markdown = await Deno.readTextFile(path);
-  } catch {
-    markdown = "# Parley benchmark: latest run\n";
-  }
-  const old = parallelSection(markdown);
-  const next = old ? markdown.replace(old, () => section) : markdown.trimEnd() + "\n\n" + section;
-  await Deno.writeTextFile(path, next);
-}
-
 /** The `parallel` member of a results JSON file, if it has one. */
 export async function parallelJson(path: string): Promise<ParallelResults | null> {
   try {

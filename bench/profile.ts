@@ -579,27 +579,6 @@ export function profileMarkdown(runs: ProfileRun[], command: string, revision: s
   ].join("\n");
 }
 
-/** The profile section of a markdown file, if it has one. */
-export function profileSection(markdown: string): string | null {
-  const at = markdown.indexOf(PROFILE_HEADING);
-  if (at < 0) return null;
-  const next = markdown.indexOf("\n## ", at + PROFILE_HEADING.length);
-  return markdown.slice(at, next < 0 ? undefined : next + 1).trimEnd() + "\n";
-}
-
-/** Put `section` into the markdown file at `path`, replacing one already there. */
-export async function writeProfileSection(path: string, section: string): Promise<void> {
-  let markdown = "";
-  try {
-    markdown = await Deno.readTextFile(path);
-  } catch {
-    markdown = "# Parley benchmark: latest run\n";
-  }
-  const old = profileSection(markdown);
-  const next = old ? markdown.replace(old, () => section) : markdown.trimEnd() + "\n\n" + section;
-  await Deno.writeTextFile(path, next);
-}
-
 export async function runProfiles(
   p: ProfilePlan,
   progress: Progress,

@@ -399,24 +399,3 @@ function section(
   }
   return lines.join("\n") + "\n";
 }
-
-/** The search section of a markdown file, if it has one. */
-export function searchSection(markdown: string): string | null {
-  const at = markdown.indexOf(SEARCH_HEADING);
-  if (at < 0) return null;
-  const next = markdown.indexOf("\n## ", at + SEARCH_HEADING.length);
-  return markdown.slice(at, next < 0 ? undefined : next + 1).trimEnd() + "\n";
-}
-
-/** Put `section` into the markdown file at `path`, replacing one already there. */
-export async function writeSearchSection(path: string, section: string): Promise<void> {
-  let markdown = "";
-  try {
-    markdown = await Deno.readTextFile(path);
-  } catch {
-    markdown = "# Parley benchmark: latest run\n";
-  }
-  const old = searchSection(markdown);
-  const next = old ? markdown.replace(old, section) : markdown.trimEnd() + "\n\n" + section;
-  await Deno.writeTextFile(path, next);
-}

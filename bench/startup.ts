@@ -268,14 +268,6 @@ export function startupMarkdown(
   return lines.join("\n") + "\n";
 }
 
-/** The start-up section of a markdown file, if it has one. */
-export function startupSection(markdown: string): string | null {
-  const at = markdown.indexOf(STARTUP_HEADING + "\n");
-  if (at < 0) return null;
-  const next = markdown.indexOf("\n## ", at + STARTUP_HEADING.length);
-  return markdown.slice(at, next < 0 ? undefined : next + 1).trimEnd() + "\n";
-}
-
 /**
  * The hand-written part of a start-up section ("### Before and after" and below), which
  * a new run keeps.
@@ -283,19 +275,6 @@ export function startupSection(markdown: string): string | null {
 export function startupHistory(section: string | null): string | undefined {
   const at = section?.indexOf("\n### ") ?? -1;
   return at < 0 ? undefined : section!.slice(at + 1);
-}
-
-/** Put `section` into the markdown file at `path`, replacing one already there. */
-export async function writeStartupSection(path: string, section: string): Promise<void> {
-  let markdown = "";
-  try {
-    markdown = await Deno.readTextFile(path);
-  } catch {
-    markdown = "# Parley benchmark: latest run\n";
-  }
-  const old = startupSection(markdown);
-  const next = old ? markdown.replace(old, section) : markdown.trimEnd() + "\n\n" + section;
-  await Deno.writeTextFile(path, next);
 }
 
 if (import.meta.main) {
