@@ -64,6 +64,16 @@ async function toFormatOne(raw: Deno.Kv): Promise<void> {
   await raw.set(INDEX_DONE_KEY, 1);
 }
 
+/** Run `fn` on a KV file in a temporary directory, removed afterwards. */
+async function withKvPath(fn: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "parley-kv-backfill-" });
+  try {
+    await fn(`${dir}/parley.kv`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 /** What a store that has indexed everything answers. */
 async function assertFound(store: Store): Promise<void> {
   const hello = await store.search(q(["a", "b"], ["hello"]));
@@ -82,9 +92,7 @@ async function assertFound(store: Store): Promise<void> {
 }
 
 Deno.test("kv store: entries stored without index rows are found after the backfill", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley-kv-backfill-" });
-  const path = `${dir}/parley.kv`;
-  try {
+  await withKvPath(async (path) => {
     const before = await KvStore.open(path, { log: quiet });
     await fill(before);
     await before.close();
@@ -127,15 +135,11 @@ Deno.test("kv store: entries stored without index rows are found after the backf
     } finally {
       check.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("kv store: an interrupted backfill resumes from its marker", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley-kv-backfill-" });
-  const path = `${dir}/parley.kv`;
-  try {
+  await withKvPath(async (path) => {
     const before = await KvStore.open(path, { log: quiet });
     await fill(before);
     await before.close();
@@ -152,23 +156,17 @@ Deno.test("kv store: an interrupted backfill resumes from its marker", async () 
     } finally {
       await store.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("kv store: a new store is marked indexed at once and runs no backfill", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "parley-kv-backfill-" });
-  const path = `${dir}/parley.kv`;
-  try {
+  await withKvPath(async (path) => {
     const store = await KvStore.open(path, { log: quiet });
     await store.close();
     const raw = await Deno.openKv(path);
     assert.equal((await raw.get(INDEX_DONE_KEY)).value, INDEX_VERSION);
     raw.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 const pgMissing = postgresMissing();
