@@ -982,7 +982,12 @@ export class KvStore implements Store {
           else if (kept.length < e.value.length) trimmed.push([e.key, kept]);
         }
       }
-      for (const [key, value] of trimmed) await untilUnlocked(() => this.#kv.set(key, value));
+      // A block row holds at most 256 hits (about 3 KiB): 100 fit in one commit.
+      for (let i = 0; i < trimmed.length; i += 100) {
+        const op = this.#kv.atomic();
+        for (const [key, value] of trimmed.slice(i, i + 100)) op.set(key, value);
+        await untilUnlocked(() => op.commit());
+      }
       await this.#deleteKeys(sideKeys);
       // Rewriting seq (same value) makes concurrent appends re-read, so none resurrects a
       // pruned target.

@@ -101,7 +101,7 @@ export class PostingBatch {
     return this.#added.size;
   }
 
-  /** Whether adding `postings` for one more message may add rows (for budgets). */
+  /** The new rows there would be with `postings` of the message at `seq` added (for budgets). */
   rowsWith(postings: readonly string[], seq: number): number {
     const block = blockOf(seq);
     let rows = this.#added.size;
