@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useId, useRef } from "preact/hooks";
+import { useId, useLayoutEffect, useRef } from "preact/hooks";
 
 const FOCUSABLE = [
   "a[href]",
@@ -29,7 +29,9 @@ export function Modal({ title, onClose, children, testid, class: cls }: ModalPro
   const titleId = useId();
   const close = useRef(onClose);
   close.current = onClose;
-  useEffect(() => {
+  // Layout effect: Preact 11 runs passive cleanups after paint, once the dialog is gone
+  // and the focus has fallen to <body>; this one runs before the DOM is removed.
+  useLayoutEffect(() => {
     const before = document.activeElement as HTMLElement | null;
     const el = box.current;
     const first = el?.querySelector<HTMLElement>("[data-autofocus]") ??
