@@ -35,7 +35,9 @@ if (import.meta.main && !runByDenoServe()) Deno.exit(await main(Deno.args));
  * bundle run from an empty directory has no deno.json to turn it on: then it runs the same
  * file again with the flag (and V8_FLAGS), passes signals on, and exits with its code.
  * `deno serve` marks the module main too, and is left alone. Plain JavaScript: it goes in
- * front of the bundler's output, ahead of every import.
+ * front of the bundler's output, ahead of every import. The second run names the file with a
+ * fragment: V8 rejects a code cache made under other V8 flags, so under one name the two runs
+ * would overwrite each other's cache and compile the whole bundle afresh on every start.
  */
 export const PRELUDE = `if (import.meta.main && typeof Deno.openKv !== "function" && !(() => {
   try {
@@ -49,7 +51,7 @@ export const PRELUDE = `if (import.meta.main && typeof Deno.openKv !== "function
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--unstable-kv", ${
   JSON.stringify(`--v8-flags=${V8_FLAGS.join(",")}`)
-}, Deno.mainModule, ...Deno.args],
+}, new URL("#relaunched", Deno.mainModule).href, ...Deno.args],
     stdin: "inherit",
     stdout: "inherit",
     stderr: "inherit",

@@ -65,6 +65,7 @@ Deno.test("single file: Node built-ins load after the relaunch check, bindings u
   );
   assert.match(PRELUDE, /^if \(import\.meta\.main && typeof Deno\.openKv !== "function"/);
   assert.match(PRELUDE, /"--unstable-kv", "--v8-flags=--max-semi-space-size=4,--expose-gc"/);
+  assert.match(PRELUDE, /new URL\("#relaunched", Deno.mainModule\).href, ...Deno.args\]/);
 });
 
 Deno.test("client build cache: keyed by every client and protocol source and deno.json", async () => {
