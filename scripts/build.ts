@@ -66,24 +66,41 @@ export const PRELUDE = `if (import.meta.main && typeof Deno.openKv !== "function
 /**
  * The bundler hoists Node built-ins as static imports, which Deno loads (its Node layer,
  * about 100 ms of CPU) before the first line runs, relaunch or not. Each becomes a dynamic
- * import after the prelude, in the same order: \`import { a as b, c } from "node:x";\` turns
- * into \`const { a: b, c } = await import("node:x");\`.
+ * import after the prelude, in the same order: \`import{a as b,c}from"node:x";\` turns
+ * into \`const { a: b, c } = await import("node:x");\`. The static import is blanked with
+ * spaces, so every other line and column stays where the source map says it is.
  */
-export function deferNodeImports(code: string, prelude: string): string {
+export function deferNodeImports(code: string, prelude: string): Deferred {
   const imports: string[] = [];
   const rest = code.replace(
-    /^import (\{[^}]*\}|\* as [\w$]+|[\w$]+) from (["']node:[\w/]+["']);\n/gm,
-    (_, clause: string, from: string) => {
-      const binding = clause.startsWith("* as ")
-        ? clause.slice(5)
+    /(?<=^|[;}])import\s*(\{[^}]*\}|\*\s*as\s+[\w$]+|[\w$]+)\s*from\s*(["']node:[\w/]+["']);?/gm,
+    (statement: string, clause: string, from: string) => {
+      const binding = clause.startsWith("*")
+        ? clause.replace(/^\*\s*as\s+/, "")
         : clause.startsWith("{")
         ? clause.replace(/([\w$]+) as ([\w$]+)/g, "$1: $2")
         : `{ default: ${clause} }`;
       imports.push(`const ${binding} = await import(${from});`);
-      return "";
+      return " ".repeat(statement.length);
     },
   );
-  return `${prelude}${imports.join("\n")}\n${rest}`;
+  const left = rest.match(/\bimport\b[^;()]*?from\s*["']node:[\w/]+["']/);
+  if (left) throw new BuildError(`a Node import was left static: ${left[0]}`);
+  const head = `${prelude}${imports.join("\n")}\n`;
+  return { code: head + rest, linesAdded: head.split("\n").length - 1 };
+}
+
+export interface Deferred {
+  code: string;
+  /** Lines put in front of the bundler's output. */
+  linesAdded: number;
+}
+
+/** A source map for code that gained `lines` lines at its top: each ";" is one more line. */
+export function shiftSourceMap(map: string, lines: number): string {
+  const parsed = JSON.parse(map) as { mappings: string };
+  parsed.mappings = ";".repeat(lines) + parsed.mappings;
+  return JSON.stringify(parsed);
 }
 
 export async function build(): Promise<URL> {
@@ -101,9 +118,16 @@ export async function build(): Promise<URL> {
   );
   await Deno.writeTextFile(new URL("entry.ts", gen), ENTRY);
   const out = new URL("parley.js", dist);
+  // Minified, the file is 1.4 MB instead of 2.3 and starts about 80 ms sooner (Deno reads,
+  // hashes and compiles all of it twice: before and after the relaunch); names are kept for
+  // logs, and parley.js.map beside it maps stack traces back to the sources.
   await deno([
     "bundle",
     "--quiet",
+    "--minify",
+    "--keep-names",
+    "--sourcemap",
+    "linked",
     "--platform",
     "deno",
     new URL("entry.ts", gen).pathname,
@@ -111,7 +135,10 @@ export async function build(): Promise<URL> {
     out.pathname,
   ]);
   await Deno.remove(gen, { recursive: true });
-  await Deno.writeTextFile(out, deferNodeImports(await Deno.readTextFile(out), PRELUDE));
+  const { code, linesAdded } = deferNodeImports(await Deno.readTextFile(out), PRELUDE);
+  await Deno.writeTextFile(out, code);
+  const map = new URL("parley.js.map", dist);
+  await Deno.writeTextFile(map, shiftSourceMap(await Deno.readTextFile(map), linesAdded));
   return out;
 }
 

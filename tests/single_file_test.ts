@@ -2,10 +2,12 @@
 import assert from "node:assert/strict";
 import {
   build,
+  BuildError,
   COMPILE_PERMISSIONS,
   deferNodeImports,
   denortFailure,
   PRELUDE,
+  shiftSourceMap,
 } from "../scripts/build.ts";
 import { clientSourceKey } from "../server/assets.ts";
 import { TestClient } from "./helpers.ts";
@@ -42,26 +44,38 @@ Deno.test("single file: dist/parley.js serves the page and chats from an empty d
   }
 });
 
-Deno.test("single file: Node built-ins load after the relaunch check, bindings unchanged", () => {
-  const code = [
-    `import { createRequire as __req } from "node:module";`,
-    `var x = 1;`,
-    `import net from "node:net";`,
-    `import * as path from "node:path";`,
-    `import { a, b as c } from "node:crypto";`,
-    `export { x as default };`,
-  ].join("\n") + "\n";
+Deno.test("single file: Node built-ins load after the relaunch check, bindings and columns unchanged", () => {
+  const module = `import{createRequire as __req}from"node:module";`;
+  const net = `import net from"node:net";`;
+  const path = `import*as path from"node:path";`;
+  const crypto = `import { a, b as c } from "node:crypto";`;
+  const code = [`${module}var x=1;`, `var y=2;${net}${path}`, crypto, `export{x as default};`]
+    .join("\n") + "\n";
+  const blank = (statement: string) => " ".repeat(statement.length);
+  const deferred = deferNodeImports(code, "// prelude\n");
+  assert.equal(deferred.linesAdded, 5);
   assert.equal(
-    deferNodeImports(code, "// prelude\n"),
+    deferred.code,
     [
       "// prelude",
-      `const { createRequire: __req } = await import("node:module");`,
+      `const {createRequire: __req} = await import("node:module");`,
       `const { default: net } = await import("node:net");`,
       `const path = await import("node:path");`,
       `const { a, b: c } = await import("node:crypto");`,
-      `var x = 1;`,
-      `export { x as default };`,
+      `${blank(module)}var x=1;`,
+      `var y=2;${blank(net)}${blank(path)}`,
+      blank(crypto),
+      `export{x as default};`,
     ].join("\n") + "\n",
+  );
+  assert.throws(
+    () => deferNodeImports(`var s=1;import a,{b}from"node:fs";`, ""),
+    BuildError,
+    "left static",
+  );
+  assert.equal(
+    shiftSourceMap(JSON.stringify({ version: 3, mappings: "AAAA;CAAC" }), 3),
+    JSON.stringify({ version: 3, mappings: ";;;AAAA;CAAC" }),
   );
   assert.match(PRELUDE, /^if \(import\.meta\.main && typeof Deno\.openKv !== "function"/);
   assert.match(PRELUDE, /"--unstable-kv", "--v8-flags=--max-semi-space-size=4,--expose-gc"/);
