@@ -1,5 +1,5 @@
 /** Decoding of inbound client frames: JSON, size, then schema, each failure with its code. */
-import type { z } from "zod";
+import type * as z from "zod";
 import type { ErrorCode } from "./errors.ts";
 import { exceedsBytes, LIMITS, ROOM_NAME_PATTERN } from "./limits.ts";
 import type { ClientFrame as ClientFrameType } from "./messages.ts";

@@ -2,7 +2,7 @@
  * The wire protocol's TypeScript types, derived from `schema.ts`. This module
  * exports types only, so importing it costs the client bundle nothing.
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import type * as S from "./schema.ts";
 
 export type Member = z.infer<typeof S.Member>;

@@ -3,7 +3,7 @@
  * TypeScript types in `messages.ts` both come from here, and so does the JSON
  * Schema served at `GET /protocol.json`.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { ERROR_CODE_LIST } from "./errors.ts";
 import { LIMITS, PROTOCOL_VERSIONS, ROOM_NAME_PATTERN } from "./limits.ts";
 import { ROOM_KINDS, ROOM_ROLES, SERVER_ROLES } from "./permissions.ts";

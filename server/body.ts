@@ -5,7 +5,7 @@
  * from Content-Length alone, or as soon as a chunked body passes the cap: the rest is
  * never read), and parse and match the endpoint's schema (else 400 `bad_request`).
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import { failure } from "./reply.ts";
 
 /** Largest request body the API reads: a full-length message in UTF-8 with room to spare. */

@@ -2,7 +2,7 @@
  * What an application plugs into Parley without forking it: hooks around connecting,
  * joining, sending and presence; its own namespaced frame types; and slash commands.
  */
-import { z } from "zod";
+import * as z from "zod";
 import type { CommandInfo, Features, Message } from "../protocol/messages.ts";
 import { COMMAND_NAME_PATTERN } from "../protocol/schema.ts";
 import type { Connection, Hub } from "./hub.ts";

@@ -25,7 +25,7 @@ import type { RouteExtension } from "./http.ts";
 import type { Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import type { Repositories, WebhookRecord } from "./store/repositories.ts";
-import type { z } from "zod";
+import type * as z from "zod";
 
 export interface WebhooksDeps {
   /** Where webhooks and their delivery logs are kept: a Store has it. */

@@ -2,7 +2,7 @@
  * The account and admin routes' shapes (server/http.ts): their request bodies are decoded
  * with these schemas at the boundary, and published with the rest in `/api/openapi.json`.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { Member, ServerRole } from "../../protocol/schema.ts";
 
 const Username = z.string().max(64).describe(

@@ -5,7 +5,7 @@
  * own schemas, so the API and the WebSocket protocol cannot drift apart.
  */
 import { json } from "../reply.ts";
-import { z } from "zod";
+import * as z from "zod";
 import { LIMITS } from "../../protocol/limits.ts";
 import { FileRef, Member, Message, RoomInfo, RoomMember, RoomName } from "../../protocol/schema.ts";
 import type { ProtocolError } from "../../protocol/errors.ts";
