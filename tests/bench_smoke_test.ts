@@ -29,9 +29,11 @@ Deno.test("bench: --smoke runs every scenario and writes JSON and markdown", asy
 
     const results = JSON.parse(await Deno.readTextFile(json)) as Results;
     assert.equal(results.smoke, true);
-    // Start-up: the bundle, server.ts and a bare hello-world, each a median in ms and ÷ bare.
+    // Start-up: the bundle (relaunching, and given its flags), server.ts and a bare
+    // hello-world, each a median in ms and ÷ bare.
     const startup = (await Deno.readTextFile(markdown)).split("## Start-up")[1] ?? "";
     assert.match(startup, /single file: .*\|\s*\d+\s*\|\s*\d+\s*\|\s*\d+\s*\|\s*[\d.]+×\s*\|/);
+    assert.match(startup, /with its flags: .*\|\s*\d+\s*\|\s*\d+\s*\|\s*\d+\s*\|\s*[\d.]+×\s*\|/);
     assert.match(startup, /`deno run -A server.ts`.*\|\s*\d+\s*\|/);
     const finite = (n: unknown) => typeof n === "number" && Number.isFinite(n);
     for (const id of ["a", "b"] as const) {
