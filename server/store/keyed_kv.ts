@@ -1,6 +1,7 @@
 /** The Deno KV store's KeyValue: values under ["r", ...key], apart from the store's own keys. */
 import type { AtomicWrite, Key, KeyValue } from "./keyed.ts";
 import { untilUnlocked } from "./kv_retry.ts";
+import { KvWriteCombiner } from "./kv_writes.ts";
 
 /** Rounds of an atomic write whose `present` keys keep changing under it. */
 const MAX_ATOMIC_ATTEMPTS = 20;
@@ -8,14 +9,18 @@ const MAX_ATOMIC_ATTEMPTS = 20;
 const full = (key: Key): Deno.KvKey => ["r", ...key];
 
 export class KvKeyValue implements KeyValue {
-  constructor(readonly kv: Deno.Kv) {}
+  constructor(
+    readonly kv: Deno.Kv,
+    /** Unconditional sets and deletes go through it, committed with others waiting. */
+    private readonly writes: KvWriteCombiner = new KvWriteCombiner(kv),
+  ) {}
 
   async get<T>(key: Key): Promise<T | null> {
     return (await this.kv.get<T>(full(key))).value;
   }
 
-  async set(key: Key, value: unknown, options: { expireIn?: number } = {}): Promise<void> {
-    await untilUnlocked(() => this.kv.set(full(key), value, options));
+  set(key: Key, value: unknown, options: { expireIn?: number } = {}): Promise<void> {
+    return this.writes.write({ type: "set", key: full(key), value, ...options });
   }
 
   async take<T>(key: Key): Promise<T | null> {
@@ -29,8 +34,8 @@ export class KvKeyValue implements KeyValue {
     }
   }
 
-  async delete(key: Key): Promise<void> {
-    await untilUnlocked(() => this.kv.delete(full(key)));
+  delete(key: Key): Promise<void> {
+    return this.writes.write({ type: "delete", key: full(key) });
   }
 
   async list<T>(

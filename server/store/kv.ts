@@ -22,6 +22,7 @@ import { keyedRepositories } from "./keyed.ts";
 import { backfillIndex, needsBackfill } from "./kv_backfill.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { KvKeyValue } from "./keyed_kv.ts";
+import { KvWriteCombiner } from "./kv_writes.ts";
 import { KeyChanges, type RowChanges } from "./kv_changes.ts";
 import {
   applyRows,
@@ -134,6 +135,8 @@ export class KvStore implements Store {
   readonly #seqKeys = new Map<string, Deno.KvEntryMaybe<number>>();
   /** Writes the search postings of committed entries, just after their commits. */
   readonly #indexer: KvIndexer;
+  /** Unchecked writes (users, memberships, the keyed repositories), committed in groups. */
+  readonly #writes: KvWriteCombiner;
   /** room -> versionstamp of the ["yield", room] key this handle set after losing races. */
   readonly #yields = new Map<string, string>();
   readonly stats: KvStoreStats = { commits: 0, entries: 0, retries: 0 };
@@ -156,6 +159,7 @@ export class KvStore implements Store {
   private constructor(kv: Deno.Kv, readonly epoch: string, options: KvStoreOptions) {
     this.#kv = kv;
     this.#indexer = new KvIndexer(kv);
+    this.#writes = new KvWriteCombiner(kv);
     ({
       accounts: this.accounts,
       sessions: this.sessions,
@@ -166,7 +170,7 @@ export class KvStore implements Store {
       modlog: this.modlog,
       webhooks: this.webhooks,
       apiKeys: this.apiKeys,
-    } = keyedRepositories(new KvKeyValue(kv)));
+    } = keyedRepositories(new KvKeyValue(kv, this.#writes)));
     this.#now = options.now ?? Date.now;
     this.#groupCommit = options.groupCommit ?? true;
   }
@@ -748,24 +752,29 @@ export class KvStore implements Store {
 
   // ---- users, membership, read markers ----------------------------------------------------
 
-  async putUser(user: Member): Promise<void> {
-    await untilUnlocked(() => this.#kv.set(["user", user.id], { id: user.id, name: user.name }));
+  putUser(user: Member): Promise<void> {
+    return this.#writes.write({
+      type: "set",
+      key: ["user", user.id],
+      value: { id: user.id, name: user.name },
+    });
   }
 
   async getUser(id: string): Promise<Member | null> {
     return (await this.#kv.get<Member>(["user", id])).value;
   }
 
-  async addMember(room: string, userId: string): Promise<void> {
-    await untilUnlocked(() =>
-      this.#kv.atomic().set(["member", room, userId], true).set(["urooms", userId, room], true)
-        .commit()
+  addMember(room: string, userId: string): Promise<void> {
+    return this.#writes.write(
+      { type: "set", key: ["member", room, userId], value: true },
+      { type: "set", key: ["urooms", userId, room], value: true },
     );
   }
 
-  async removeMember(room: string, userId: string): Promise<void> {
-    await untilUnlocked(() =>
-      this.#kv.atomic().delete(["member", room, userId]).delete(["urooms", userId, room]).commit()
+  removeMember(room: string, userId: string): Promise<void> {
+    return this.#writes.write(
+      { type: "delete", key: ["member", room, userId] },
+      { type: "delete", key: ["urooms", userId, room] },
     );
   }
 
@@ -1002,6 +1011,7 @@ export class KvStore implements Store {
     this.#stopBackfill.abort();
     return this.#closing ??= (async () => {
       while (this.#flushing) await this.#flushing;
+      await this.#writes.settled();
       await this.backfill;
       await this.#indexer.close();
       this.#kv.close();
